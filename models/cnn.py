@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models._layers import activation as make_activation
+
+
+class CNN(nn.Module):
+    """A small modern CNN: two stages of two 3x3 convolutions (32, then 64 channels),
+    each followed by max-pooling, then global average pooling and a linear head."""
+
+    def __init__(
+        self, *, activation: str = "relu", dropout: float = 0.0, batch_norm: bool = True, num_classes: int = 10
+    ) -> None:
+        super().__init__()
+
+        def conv(c_in: int, c_out: int) -> list[nn.Module]:
+            block: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm)]
+            if batch_norm:
+                block.append(nn.BatchNorm2d(c_out))
+            return [*block, make_activation(activation)]
+
+        self.features = nn.Sequential(
+            *conv(1, 32), *conv(32, 32), nn.MaxPool2d(2),
+            *conv(32, 64), *conv(64, 64), nn.MaxPool2d(2),
+        )
+        head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        if dropout > 0:
+            head.append(nn.Dropout(dropout))
+        head.append(nn.Linear(64, num_classes))
+        self.classifier = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))

@@ -1,0 +1,231 @@
+"""Datasets -> tensors resident on the device, split train / validation / test.
+
+IDX files are read directly (gzip or not); no torchvision and no per-sample Dataset.
+The 60,000 training images split 55,000 train / 5,000 validation with a fixed seed that
+does not depend on the study, so every trial and every retrain sees the same split.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from search.errors import SearchError
+
+SPLIT_SEED = 20_240_101
+N_VAL = 5_000
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+# md5 as published with each dataset: of the uncompressed files for MNIST, of the .gz
+# files for Fashion-MNIST; a download passes when either digest matches.
+MD5 = {
+    "mnist": {
+        "train_images": "6bbc9ace898e44ae57da46a324031adb",
+        "train_labels": "a25bea736e30d166cdddb491f175f624",
+        "test_images": "2646ac647ad5339dbf082846283269ea",
+        "test_labels": "27ae3e4e09519cfbb04c329615203637",
+    },
+    "fashion-mnist": {
+        "train_images": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train_labels": "25c81989df183df01b3e8a0aad5dffbe",
+        "test_images": "bef4ecab320f06d8554ea6380940ec79",
+        "test_labels": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+}
+MIRRORS = {
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/"],
+    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+}
+SYSTEM_DIRS = {"mnist": [Path("/usr/share/datasets/mnist")],
+               "fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")]}
+# Per-pixel statistics of the MNIST training set; close enough for its cousins too.
+MEAN, STD = 0.1307, 0.3081
+
+
+@dataclass(frozen=True)
+class Split:
+    """Normalised float images (N, 1, 28, 28) and int64 labels, on one device."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    train: Split
+    val: Split
+    test: Split
+
+    @property
+    def num_classes(self) -> int:
+        return 10
+
+
+# ---------------------------------------------------------------- IDX files
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file (gzip-compressed or not) into a numpy array of its own shape."""
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise SearchError(f"{path}: cannot read IDX file ({e}); replace it with a good copy") from None
+    return parse_idx(raw, path)
+
+
+def parse_idx(raw: bytes, path: Path | str = "<bytes>") -> np.ndarray:
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise SearchError(f"{path}: not an IDX file of unsigned bytes (bad magic {raw[:4].hex() or 'empty'}); "
+                          "replace it with a good copy")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise SearchError(f"{path}: corrupt IDX header ({ndim} dimensions); replace it with a good copy")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        raise SearchError(f"{path}: corrupt IDX file: header says {shape} = {expected} bytes, file has {len(raw)}; "
+                          "replace it with a good copy")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _find_file(directory: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def _has_all(directory: Path) -> bool:
+    return all(_find_file(directory, stem) for stem in FILES.values())
+
+
+# ---------------------------------------------------------------- lookup
+
+
+def user_cache_dir(dataset: str) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "mnist-search" / dataset
+
+
+def find_data_dir(dataset: str, data_dir: str | Path | None = None, download: bool = True) -> Path:
+    """The directory holding the dataset's four IDX files.
+
+    Lookup: an explicit `data_dir` (nothing else is tried then), the user cache, the system
+    dirs (Debian's dataset packages), then a checksummed download into the user cache.
+    """
+    if data_dir is not None:
+        d = Path(data_dir)
+        if not d.is_dir():
+            raise SearchError(f"data directory {d} does not exist: pass --data-dir (or SEARCH_DATA_DIR) "
+                              f"pointing at the folder with the four {dataset} IDX files")
+        missing = [stem for stem in FILES.values() if not _find_file(d, stem)]
+        if missing:
+            raise SearchError(f"data directory {d} lacks {missing[0]}[.gz] ({len(missing)} of 4 {dataset} "
+                              "IDX files missing): put the files there or point --data-dir elsewhere")
+        return d
+    candidates = [user_cache_dir(dataset), *SYSTEM_DIRS.get(dataset, [])]
+    for d in candidates:
+        if d.is_dir() and _has_all(d):
+            return d
+    if download:
+        return download_dataset(dataset, user_cache_dir(dataset))
+    raise SearchError(f"{dataset} not found in {', '.join(map(str, candidates))}: pass --data-dir DIR")
+
+
+def download_dataset(dataset: str, target: Path) -> Path:
+    """Fetch the four files into `target`, checking each one's md5; fail with one line."""
+    target.mkdir(parents=True, exist_ok=True)
+    for key, stem in FILES.items():
+        if _find_file(target, stem):
+            continue
+        errors = []
+        for mirror in MIRRORS[dataset]:
+            try:
+                with urllib.request.urlopen(mirror + stem + ".gz", timeout=15) as r:
+                    blob = r.read()
+                raw = gzip.decompress(blob)
+            except Exception as e:  # any network or gzip failure means: try the next mirror
+                errors.append(f"{type(e).__name__}: {e}")
+                continue
+            if MD5[dataset][key] not in (hashlib.md5(raw).hexdigest(), hashlib.md5(blob).hexdigest()):
+                errors.append(f"checksum mismatch for {stem} from {mirror}")
+                continue
+            tmp = target / (stem + ".gz.part")
+            tmp.write_bytes(blob)
+            tmp.replace(target / (stem + ".gz"))
+            break
+        else:
+            raise SearchError(f"{dataset} is not on this machine and the download failed ({errors[-1][:80]}): "
+                              f"pass --data-dir DIR (or set SEARCH_DATA_DIR) with the four IDX files")
+    return target
+
+
+# ---------------------------------------------------------------- tensors
+
+
+def _to_tensors(images: np.ndarray, labels: np.ndarray, device: torch.device) -> Split:
+    x = torch.from_numpy(images.copy()).to(device)
+    # Normalising once costs 4x the memory of uint8 but nothing per step.
+    x = ((x.float() / 255.0 - MEAN) / STD).unsqueeze(1)
+    return Split(x.contiguous(), torch.from_numpy(labels.astype(np.int64)).to(device))
+
+
+def _check_pair(images: np.ndarray, labels: np.ndarray, where: Path) -> None:
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.ndim != 1 or len(images) != len(labels):
+        raise SearchError(f"{where}: IDX files have shapes {images.shape} and {labels.shape}; expected "
+                          "(N, 28, 28) images with N labels")
+    if labels.size and labels.max() > 9:
+        raise SearchError(f"{where}: labels go up to {labels.max()}; expected classes 0..9")
+
+
+def load_arrays(directory: Path) -> dict[str, np.ndarray]:
+    arrays = {key: read_idx(_find_file(directory, stem) or directory / stem) for key, stem in FILES.items()}
+    _check_pair(arrays["train_images"], arrays["train_labels"], directory)
+    _check_pair(arrays["test_images"], arrays["test_labels"], directory)
+    if len(arrays["train_labels"]) <= N_VAL:
+        raise SearchError(f"{directory}: only {len(arrays['train_labels'])} training images; expected more "
+                          f"than the {N_VAL} held out for validation")
+    return arrays
+
+
+def split_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
+    perm = np.random.default_rng(SPLIT_SEED).permutation(n)
+    return perm[N_VAL:], np.sort(perm[:N_VAL])  # train stays shuffled: its first n are a fair sample
+
+
+@functools.lru_cache(maxsize=4)
+def _load(dataset: str, directory: Path, device: str) -> Dataset:
+    a = load_arrays(directory)
+    dev = torch.device(device)
+    train_idx, val_idx = split_indices(len(a["train_labels"]))
+    return Dataset(
+        name=dataset,
+        train=_to_tensors(a["train_images"][train_idx], a["train_labels"][train_idx], dev),
+        val=_to_tensors(a["train_images"][val_idx], a["train_labels"][val_idx], dev),
+        test=_to_tensors(a["test_images"], a["test_labels"], dev),
+    )
+
+
+def load_dataset(dataset: str, data_dir: str | Path | None, device: torch.device | str) -> Dataset:
+    """The dataset on `device`, read once per process and kept resident."""
+    directory = find_data_dir(dataset, data_dir).resolve()
+    return _load(dataset, directory, str(device))

@@ -1,0 +1,75 @@
+"""trial -> params -> model -> fit, reporting every epoch to Optuna and pruning when told."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import optuna
+import torch
+
+from models import count_params
+from search.data import Dataset
+from search.experiment import make_model, subset, train_config
+from search.space import active_params, suggest_params
+from search.spec import StudySpec
+from search.train import Diverged, EpochResult, fit
+
+CURVES = ("train_loss", "val_loss", "val_accuracy", "epoch_seconds")
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def trial_seed(study_seed: int, trial_number: int) -> int:
+    return study_seed + trial_number
+
+
+class Objective:
+    """Callable for `study.optimize`; one per worker process (holds the resident data)."""
+
+    def __init__(self, spec: StudySpec, data: Dataset, device: torch.device) -> None:
+        self.spec = spec
+        self.data = data
+        self.device = device
+        self.train = subset(data.train, spec.train_size)
+        self.current_trial_id: int | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.current_trial_id = trial._trial_id
+        try:
+            return self._run(trial)
+        except Diverged as e:
+            trial.set_user_attr("fail_reason", f"diverged: {e}")
+            raise
+        except torch.OutOfMemoryError:
+            trial.set_user_attr("fail_reason", "out of memory")
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", "interrupted")
+            raise
+
+    def _run(self, trial: optuna.Trial) -> float:
+        params = suggest_params(trial, self.spec)
+        seed = trial_seed(self.spec.seed, trial.number)
+        model = make_model(params, seed, self.device, self.data.num_classes)
+        for key, value in {"config": active_params(params), "seed": seed, "device": str(self.device),
+                           "n_params": count_params(model), "worker": WORKER}.items():
+            trial.set_user_attr(key, value)
+        curves: dict[str, list[float]] = {k: [] for k in CURVES}
+
+        def on_epoch(r: EpochResult) -> None:
+            for key, value in zip(CURVES, (r.train_loss, r.val_loss, r.val_accuracy, r.seconds)):
+                curves[key].append(round(value, 5))
+                trial.set_user_attr(key, curves[key])
+            value = getattr(r, self.spec.metric)
+            trial.report(value, r.epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {r.epoch} with {self.spec.metric} {value:.4f}")
+
+        history = fit(model, self.train, self.data.val, train_config(params, seed), on_epoch)
+        return getattr(history[-1], self.spec.metric)
+
+
+def merged_config(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """All parameters of a stored trial: the fixed ones recorded at its start plus the sampled ones."""
+    return {**trial.user_attrs.get("config", {}), **trial.params}

@@ -1,0 +1,108 @@
+"""One fit loop, used by search trials and by final retraining alike. Knows nothing of Optuna.
+
+Data is resident on the device; batches are taken by index; the loop does not sync with
+the host inside an epoch (the loss is summed on the device and read once per epoch).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from search.data import Split
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = 1e-3
+    batch_size: int = 128
+    epochs: int = 5
+    optimizer: str = "adam"
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int  # 1-based
+    train_loss: float  # mean over the epoch's training images
+    val_loss: float
+    val_accuracy: float
+    seconds: float  # training plus evaluation time of this epoch
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                               nesterov=cfg.nesterov and cfg.momentum > 0)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: expected sgd, adam, adamw or rmsprop")
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, data: Split, batch_size: int = 4096) -> tuple[float, float, torch.Tensor]:
+    """Mean loss, accuracy and the predicted labels over `data`, in large batches."""
+    model.eval()
+    loss = torch.zeros((), device=data.x.device)
+    preds = []
+    for i in range(0, len(data), batch_size):
+        out = model(data.x[i:i + batch_size])
+        loss += F.cross_entropy(out, data.y[i:i + batch_size], reduction="sum")
+        preds.append(out.argmax(1))
+    pred = torch.cat(preds)
+    n = max(len(data), 1)
+    return loss.item() / n, (pred == data.y).sum().item() / n, pred
+
+
+def fit(
+    model: nn.Module,
+    train: Split,
+    val: Split | None,
+    cfg: TrainConfig,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> list[EpochResult]:
+    """Train `model` in place; call `on_epoch` after each epoch (it may raise to stop early)."""
+    device = train.x.device
+    opt = make_optimizer(model.parameters(), cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    # A trailing batch of one image would break batch norm; it is skipped.
+    n = len(train) - (len(train) % cfg.batch_size == 1)
+    history = []
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, generator=gen).to(device)
+        loss_sum = torch.zeros((), device=device)
+        for i in range(0, n, cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(idx)
+        train_loss = loss_sum.item() / n  # the one host sync of the epoch
+        if not math.isfinite(train_loss):
+            raise Diverged(f"training loss became {train_loss} in epoch {epoch}")
+        val_loss, val_acc = (evaluate(model, val)[:2] if val is not None else (math.nan, math.nan))
+        result = EpochResult(epoch, train_loss, val_loss, val_acc, time.perf_counter() - t0)
+        history.append(result)
+        if on_epoch is not None:
+            on_epoch(result)
+    return history
