@@ -285,7 +285,9 @@ def _number(value: Any, where: str, key: str, low: float, high: float, low_open:
             value = float(value)
         except ValueError:
             pass
-    want = "an integer" if integer else "a number"
+    lo = f"> {low:g}" if low_open else f">= {low:g}"
+    hi = "" if high == math.inf else f" and < {high:g}" if high_open else f" and <= {high:g}"
+    want = f"{'an integer' if integer else 'a number'} {lo}{hi}"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
         raise SearchError(f"{where}: {key}: expected {want}, got {value!r}")
     if integer:
@@ -295,9 +297,7 @@ def _number(value: Any, where: str, key: str, low: float, high: float, low_open:
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
     if too_low or too_high:
-        lo = f"> {low:g}" if low_open else f">= {low:g}"
-        hi = f"< {high:g}" if high_open else f"<= {high:g}"
-        raise SearchError(f"{where}: {key}: expected {want} {lo} and {hi}, got {value!r}")
+        raise SearchError(f"{where}: {key}: expected {want}, got {value!r}")
     return value
 
 

@@ -1,0 +1,69 @@
+import gzip
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import MNIST
+from search.data import FILES, N_VAL, find_data_dir, load_dataset, read_idx, split_indices
+from search.errors import SearchError
+
+
+def test_idx_reader_matches_published_counts_and_first_labels():
+    labels = read_idx(MNIST / "train-labels-idx1-ubyte.gz")
+    assert labels.shape == (60000,)
+    assert np.bincount(labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    test_labels = read_idx(MNIST / "t10k-labels-idx1-ubyte.gz")
+    assert test_labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    images = read_idx(MNIST / "t10k-images-idx3-ubyte.gz")
+    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
+
+
+def test_reader_accepts_uncompressed_files(tmp_path):
+    raw = gzip.decompress((MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    assert hashlib.md5(raw).hexdigest() == "27ae3e4e09519cfbb04c329615203637"
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(raw)
+    assert read_idx(tmp_path / "t10k-labels-idx1-ubyte").tolist() == read_idx(
+        MNIST / "t10k-labels-idx1-ubyte.gz").tolist()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "magic", "gzip"])
+def test_corrupt_idx_is_one_clear_error(tmp_path, damage):
+    raw = gzip.decompress((MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    if damage == "truncate":
+        path.write_bytes(gzip.compress(raw[:-100]))
+    elif damage == "magic":
+        path.write_bytes(gzip.compress(b"\x12\x34" + raw[2:]))
+    else:
+        path.write_bytes((MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes()[:500])
+    with pytest.raises(SearchError, match=str(path)):
+        read_idx(path)
+
+
+def test_split_is_fixed_disjoint_and_complete():
+    train, val = split_indices(60000)
+    assert len(train) == 60000 - N_VAL and len(val) == N_VAL
+    assert len(np.union1d(train, val)) == 60000
+    again_train, again_val = split_indices(60000)
+    assert (train == again_train).all() and (val == again_val).all()
+
+
+def test_dataset_is_resident_normalised_and_cached():
+    d = load_dataset("mnist", MNIST, "cpu")
+    assert d.train.x.shape == (55000, 1, 28, 28) and d.val.x.shape == (5000, 1, 28, 28)
+    assert d.test.x.shape == (10000, 1, 28, 28) and d.test.y.dtype == torch.int64
+    assert abs(d.train.x.mean().item()) < 0.05 and abs(d.train.x.std().item() - 1) < 0.05
+    assert load_dataset("mnist", MNIST, "cpu") is d
+    # every class is present in the validation split in roughly its share
+    assert torch.bincount(d.val.y, minlength=10).min().item() > 400
+
+
+def test_missing_directory_and_missing_files(tmp_path):
+    with pytest.raises(SearchError, match="does not exist"):
+        find_data_dir("mnist", tmp_path / "nope")
+    (tmp_path / (FILES["train_images"] + ".gz")).write_bytes(b"")
+    with pytest.raises(SearchError, match="lacks"):
+        find_data_dir("mnist", tmp_path)

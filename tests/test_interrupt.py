@@ -1,0 +1,67 @@
+"""Ctrl-C and SIGTERM on a real `search run` process: finished trials stay, nothing stays RUNNING."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, trial_states, write_study
+
+
+def _start(study, db):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "run", "--study", str(study)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(db, study, predicate, proc, limit=120):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                if predicate(trial_states(db, study)):
+                    return
+            except Exception:  # the schema may not exist yet
+                pass
+        if proc.poll() is not None:
+            pytest.fail(f"search run ended early: {proc.communicate()}")
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail("timed out waiting for trials")
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_keeps_finished_trials_and_leaves_none_running(tmp_path, db, sig, code):
+    # ~1 s trials: long enough to interrupt one in the middle
+    study = write_study(tmp_path, n_trials=50, train_size=20000, space={"epochs": 3, "hidden_size": 64})
+    proc = _start(study, db)
+    _wait_for(db, "tiny", lambda s: s.count("COMPLETE") >= 2 and s[-1] == "RUNNING", proc)
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("search run did not exit promptly after the signal")
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr and "run the same command again to resume" in stderr
+    states = trial_states(db, "tiny")
+    assert "RUNNING" not in states and states.count("COMPLETE") >= 2
+    assert states[-1] in ("FAIL", "COMPLETE")
+
+    import optuna
+
+    last = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}").trials[-1]
+    if last.state.name == "FAIL":
+        assert last.user_attrs["fail_reason"] == "interrupted"
+
+    # and running again resumes the same study, with the interrupted trial not counted
+    finished = states.count("COMPLETE")
+    r = subprocess.run([sys.executable, "-c", "import cli; cli.main()", "run", "--study", str(study),
+                        "--n-trials", str(finished + 1)], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert trial_states(db, "tiny").count("COMPLETE") == finished + 1

@@ -1,0 +1,94 @@
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from conftest import ROOT
+from search.errors import SearchError
+from search.space import suggest_params
+from search.spec import AXES, Choices, Fixed, Range, load_study, parse_study
+
+
+def parse(space=None, **top):
+    return parse_study({"space": space or {}, **top}, "s.yaml")
+
+
+def test_shipped_studies_validate():
+    files = sorted((ROOT / "studies").glob("*.yaml"))
+    assert files, "no study files shipped"
+    for path in files:
+        spec = load_study(str(path))
+        assert spec.name == path.stem
+
+
+def test_forms_of_an_axis():
+    spec = parse({"lr": {"low": "1e-4", "high": 0.1}, "batch_size": [64, 128], "epochs": 3,
+                  "hidden_size": {"low": 32, "high": 256, "step": 32}})
+    assert spec.space["lr"] == Range(1e-4, 0.1, log=True)  # lr is log-uniform by default
+    assert spec.space["batch_size"] == Choices((64, 128))
+    assert spec.space["epochs"] == Fixed(3)
+    assert spec.space["hidden_size"] == Range(32, 256, False, 32)
+    assert spec.direction == "maximize" and parse(metric="val_loss").direction == "minimize"
+
+
+@pytest.mark.parametrize("space, top, match", [
+    ({"learning_rate": 0.1}, {}, r"space\.learning_rate: unknown axis"),
+    ({"lr": "fast"}, {}, r"space\.lr: expected a number > 0 and <= 10, got 'fast'"),
+    ({"batch_size": 12.5}, {}, r"space\.batch_size: expected an integer"),
+    ({"batch_norm": "yes"}, {}, r"space\.batch_norm: expected true or false"),
+    ({"lr": {"low": 0.1, "high": 0.01}}, {}, r"space\.lr: low \(0\.1\) must not exceed high \(0\.01\)"),
+    ({"activation": {"choices": []}}, {}, r"space\.activation\.choices: expected a non-empty list"),
+    ({"activation": []}, {}, r"space\.activation\.choices: expected a non-empty list"),
+    ({"model": "resnet"}, {}, r"space\.model: unknown value 'resnet'; expected one of mlp, lenet5, cnn"),
+    ({"optimizer": ["adam", "lbfgs"]}, {}, r"space\.optimizer\.choices\[1\]: unknown value 'lbfgs'"),
+    ({"activation": "swish2"}, {}, r"space\.activation: unknown value 'swish2'"),
+    ({"dropout": 1.0}, {}, r"space\.dropout: expected a number >= 0 and < 1"),
+    ({"lr": {"low": 0.1}}, {}, r"space\.lr: a range needs both low and high"),
+    ({}, {"dataset": "cifar10"}, r"dataset: unknown value 'cifar10'"),
+    ({}, {"sampler": "cmaes"}, r"sampler\.name: unknown value 'cmaes'"),
+    ({}, {"pruner": {"name": "median", "patience": 3}}, r"pruner\.patience: unknown key"),
+    ({}, {"n_trials": 0}, r"n_trials: expected an integer >= 1"),
+    ({}, {"budget": 3}, r"budget: unknown key"),
+    ({"lr": {"low": 1e-3, "high": 1e-1}}, {"sampler": "grid"}, r"grid sampler needs choices"),
+])
+def test_each_mistake_names_file_key_and_expectation(space, top, match):
+    with pytest.raises(SearchError, match=match) as e:
+        parse(space, **top)
+    assert str(e.value).startswith("s.yaml: ") and "\n" not in str(e.value)
+
+
+def test_malformed_yaml_names_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("space:\n  lr: [0.1, 0.2\n  epochs: 3\n")
+    with pytest.raises(SearchError, match=r"bad\.yaml: malformed YAML at line \d+"):
+        load_study(str(path))
+
+
+def test_unknown_study_name():
+    with pytest.raises(SearchError, match="unknown study 'nope'"):
+        load_study("nope", studies_dir=Path("."))
+
+
+def test_conditional_axes_only_sampled_where_they_apply():
+    spec = parse({"optimizer": ["adam", "sgd"], "momentum": {"low": 0.5, "high": 0.99},
+                  "model": ["mlp", "lenet5"], "hidden_size": [32, 64]})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        params = suggest_params(trial, spec)
+        assert ("momentum" in trial.params) == (params["optimizer"] == "sgd")
+        assert ("hidden_size" in trial.params) == (params["model"] == "mlp")
+        assert set(params) == set(AXES)
+        seen.add((params["optimizer"], params["model"]))
+        study.tell(trial, 0.0)
+    assert len(seen) == 4
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("space: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(SearchError, match="malformed YAML"):
+        load_study(str(path))
+    assert yaml.safe_load("a: 1") == {"a": 1}
