@@ -32,10 +32,8 @@ class Objective:
         self.data = data
         self.device = device
         self.train = subset(data.train, spec.train_size)
-        self.current_trial_id: int | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
-        self.current_trial_id = trial._trial_id
         try:
             return self._run(trial)
         except Diverged as e:
@@ -44,16 +42,17 @@ class Objective:
         except torch.OutOfMemoryError:
             trial.set_user_attr("fail_reason", "out of memory")
             raise
-        except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted")
-            raise
 
     def _run(self, trial: optuna.Trial) -> float:
         params = suggest_params(trial, self.spec)
         seed = trial_seed(self.spec.seed, trial.number)
         model = make_model(params, seed, self.device, self.data.num_classes)
-        for key, value in {"config": active_params(params), "seed": seed, "device": str(self.device),
-                           "n_params": count_params(model), "worker": WORKER}.items():
+        attrs = {"config": active_params(params), "seed": seed, "device": str(self.device),
+                 "n_params": count_params(model), "worker": WORKER}
+        system_attrs = trial.study._storage.get_trial_system_attrs(trial._trial_id)
+        if "failed_trial" in system_attrs:  # a re-run of a trial whose worker died or was stopped
+            attrs["retry_of"] = system_attrs["failed_trial"]
+        for key, value in attrs.items():
             trial.set_user_attr(key, value)
         curves: dict[str, list[float]] = {k: [] for k in CURVES}
 

@@ -1,4 +1,5 @@
-"""Storage URL -> Optuna storage. SQLite by default; any SQLAlchemy URL Optuna supports.
+"""Storage URL -> Optuna storage. SQLite by default; any SQLAlchemy URL Optuna supports,
+or `journal:PATH` for Optuna's journal file storage.
 
 Every message that shows a URL shows it with the password masked.
 """
@@ -6,16 +7,21 @@ Every message that shows a URL shows it with the password masked.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import optuna
 import sqlalchemy.exc
+from optuna.storages import BaseStorage
 from sqlalchemy.engine import make_url
 
 from search.errors import SearchError
 
 DEFAULT_STORAGE = "sqlite:///search.db"
 SQLITE_TIMEOUT_S = 60  # several workers on one SQLite file wait for the lock instead of failing
+HEARTBEAT_S = 10  # a worker that stops beating for GRACE_FACTOR intervals is presumed dead
+GRACE_FACTOR = 3
+MAX_RETRY = 3  # a trial whose worker died is re-run with the same parameters at most this often
 
 
 def mask_url(url: str) -> str:
@@ -29,17 +35,22 @@ def mask_url(url: str) -> str:
         return url
 
 
-def open_storage(url: str, *, create: bool = True) -> optuna.storages.RDBStorage:
-    """An RDBStorage for `url`; bad or unreachable URLs raise SearchError with one line.
+def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEARTBEAT_S) -> BaseStorage:
+    """An Optuna storage for `url`; bad or unreachable URLs raise SearchError with one line.
 
-    With `create=False` a SQLite file that does not exist is an error rather than a new,
-    empty database (commands that only read must not leave files behind).
+    RDB URLs (sqlite://, postgresql+psycopg://, mysql+pymysql://, ...) get heartbeats
+    (unless `heartbeat` is 0/None) so that a trial whose worker was killed is failed and
+    retried with the same parameters. `journal:PATH` is Optuna's journal file storage,
+    for shared filesystems. With `create=False` a SQLite or journal file that does not
+    exist is an error rather than a new, empty database.
     """
+    if url.startswith("journal:"):
+        return _journal_storage(url, create)
     try:
         parsed = make_url(url)
     except Exception:
-        raise SearchError(f"malformed storage URL {mask_url(url)!r}: expected e.g. sqlite:///search.db or "
-                          "postgresql+psycopg://user:PASSWORD@127.0.0.1:5432/db") from None
+        raise SearchError(f"malformed storage URL {mask_url(url)!r}: expected e.g. sqlite:///search.db, "
+                          "postgresql+psycopg://user:PASSWORD@127.0.0.1:5432/db or journal:PATH") from None
     engine_kwargs: dict = {}
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
@@ -55,19 +66,45 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.RDBStorage
     else:
         engine_kwargs["pool_pre_ping"] = True
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            beat = {}
+            if heartbeat:
+                interval = max(1, int(heartbeat))
+                beat = {"heartbeat_interval": interval, "grace_period": GRACE_FACTOR * interval,
+                        "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                            max_retry=MAX_RETRY)}
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **beat)
     except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ModuleNotFoundError, ImportError) as e:
-        raise SearchError(f"storage URL {mask_url(url)!r} cannot be used: {_first_line(e, url)} "
-                          "(is its database driver installed?)") from None
+        raise SearchError(f"storage URL {mask_url(url)!r} cannot be used: {first_line(e, url)} "
+                          "(is its database driver installed? pip install 'mnist-search[postgres]')") from None
     except sqlalchemy.exc.SQLAlchemyError as e:
-        raise SearchError(f"cannot reach storage {mask_url(url)}: {_first_line(e, url)}") from None
+        raise SearchError(f"cannot reach storage {mask_url(url)}: {first_line(e, url)}") from None
+
+
+def _journal_storage(url: str, create: bool) -> BaseStorage:
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    path = Path(journal_path(url))
+    if not str(path) or path.is_dir():
+        raise SearchError(f"storage URL {url!r} names no file: expected journal:PATH (e.g. journal:search.log)")
+    if not path.parent.is_dir():
+        raise SearchError(f"storage {url}: directory {path.parent} does not exist")
+    if not create and not path.is_file():
+        raise SearchError(f"no storage at {url}: the file {path} does not exist (run a study first)")
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def journal_path(url: str) -> str:
+    rest = url[len("journal:"):]
+    return rest[2:] if rest.startswith("//") else rest
 
 
 def storage_url(explicit: str | None) -> str:
     return explicit or os.environ.get("SEARCH_STORAGE") or DEFAULT_STORAGE
 
 
-def _first_line(e: BaseException, url: str) -> str:
+def first_line(e: BaseException, url: str) -> str:
     text = str(getattr(e, "orig", None) or e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     try:
         password = make_url(url).password

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 import time
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
@@ -18,7 +20,8 @@ from search.errors import SearchError
 from search.objective import Objective
 from search.space import grid_space
 from search.spec import StudySpec
-from search.storage import mask_url, open_storage
+from search._lock import study_lock
+from search.storage import HEARTBEAT_S, MAX_RETRY, mask_url, open_storage
 from search.train import Diverged
 
 # Study-level facts stored with the study, so that show/export/train need no study file.
@@ -31,7 +34,6 @@ class Terminated(KeyboardInterrupt):
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
     conf = spec.sampler
-    seed = conf.get("seed", seed)
     if conf["name"] == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if conf["name"] == "grid":
@@ -59,9 +61,10 @@ def counts_toward_budget(t: FrozenTrial) -> bool:
     return t.state == TrialState.FAIL and str(t.user_attrs.get("fail_reason", "")).startswith("diverged")
 
 
-def open_study(spec: StudySpec, url: str, seed: int | None = None) -> optuna.Study:
+def open_study(spec: StudySpec, url: str, seed: int | None = None, *, heartbeat: float | None = HEARTBEAT_S,
+               worker_index: int = 0) -> optuna.Study:
     """Create the study or load it to resume; refuse if the stored one is a different experiment."""
-    storage = open_storage(url)
+    storage = open_storage(url, heartbeat=heartbeat)
     seed = spec.seed if seed is None else seed
     study = optuna.create_study(storage=storage, study_name=spec.name, direction=spec.direction,
                                 load_if_exists=True)
@@ -80,8 +83,9 @@ def open_study(spec: StudySpec, url: str, seed: int | None = None) -> optuna.Stu
     if "study_file" not in have:
         study.set_user_attr("study_file", spec.path)
     # Seeding the sampler with the number of trials so far keeps a resumed run from
-    # replaying the random start-up suggestions of the first run.
-    sampler = make_sampler(spec, seed + len(study.trials))
+    # replaying the random start-up suggestions of the first run; workers differ too.
+    base = spec.sampler.get("seed", seed)
+    sampler = make_sampler(spec, base + len(study.trials) + 100_003 * worker_index)
     return optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=make_pruner(spec))
 
 
@@ -99,11 +103,10 @@ class RunResult:
     study: optuna.Study
     ran: int  # trials finished by this run
     seconds: float
-    interrupted: bool = False
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     def handler(signum, frame):  # noqa: ARG001 - signal handler signature
         raise Terminated()
 
@@ -118,6 +121,31 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
+    """Record a heartbeat every interval while the trial runs (RDB storages only)."""
+    interval = storage.get_heartbeat_interval() if isinstance(storage, optuna.storages.RDBStorage) else None
+    if not interval:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # a missed beat is retried next interval
+                storage.record_heartbeat(trial_id)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def run_study(
     spec: StudySpec,
     url: str,
@@ -127,57 +155,109 @@ def run_study(
     n_trials: int | None = None,
     timeout: float | None = None,
     seed: int | None = None,
+    heartbeat: float | None = HEARTBEAT_S,
+    worker_index: int = 0,
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
     on_start: Callable[[optuna.Study, int], None] | None = None,
 ) -> RunResult:
     """Run trials until the study holds `n_trials` finished trials (the file's budget by
-    default) or `timeout` seconds pass. Interrupts leave every finished trial stored and
-    no trial RUNNING; they are re-raised after cleaning up."""
+    default) or `timeout` seconds pass. Several processes may call this on one study at
+    once: they share the budget and never exceed it. An interrupt fails the running trial
+    as "interrupted", queues a retry of its parameters, and is re-raised."""
     dev = resolve_device(device)
     data = load_dataset(spec.dataset, data_dir, dev)  # fail on bad data before touching storage
-    study = open_study(spec, url, seed)
+    study = open_study(spec, url, seed, heartbeat=heartbeat, worker_index=worker_index)
     if seed is not None:
         spec = replace(spec, seed=seed)
     objective = Objective(spec, data, dev)
     budget = n_trials if n_trials is not None else spec.n_trials
     timeout = timeout if timeout is not None else spec.timeout
-    done = sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
-    remaining = max(budget - done, 0)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    lock = study_lock(study._storage, url, spec.name)
     if on_start is not None:
-        on_start(study, remaining)
+        on_start(study, max(budget - _budget_used(study)[0], 0))
+    start, ran = time.perf_counter(), 0
+    with sigterm_as_interrupt(), _optimize_loop(study):
+        while (deadline is None or time.monotonic() < deadline) and not study._stop_flag:
+            with lock:
+                optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
+                done, running = _budget_used(study)
+                trial = study.ask() if done + running < budget else None
+            if trial is None:
+                # Trials of other workers may still fail (and free budget) or go stale.
+                if done >= budget or not running or not _has_heartbeat(study):
+                    break
+                time.sleep(min(1.0, study._storage.get_heartbeat_interval()))
+                continue
+            frozen = _run_trial(study, trial, objective)
+            ran += 1
+            if on_trial is not None:
+                on_trial(study, frozen)
+    return RunResult(study, ran, time.perf_counter() - start)
 
-    def stop_at_budget(study: optuna.Study, trial: FrozenTrial) -> None:
-        if on_trial is not None:
-            on_trial(study, trial)
-        if sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False)) >= budget:
-            study.stop()
 
-    start = time.perf_counter()
-    before = len(study.trials)
-    interrupted = False
-    if remaining:
-        with _sigterm_as_interrupt():
+@contextlib.contextmanager
+def _optimize_loop(study: optuna.Study) -> Iterator[None]:
+    """What `study.optimize` sets up, for this loop that asks under the budget lock: the
+    grid sampler may call `study.stop()`, and heartbeats are expected, only inside it."""
+    study._stop_flag = False
+    study._thread_local.in_optimize_loop = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            yield
+        finally:
+            study._thread_local.in_optimize_loop = False
+
+
+def _budget_used(study: optuna.Study) -> tuple[int, int]:
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                      TrialState.FAIL, TrialState.RUNNING))
+    return (sum(counts_toward_budget(t) for t in trials),
+            sum(t.state == TrialState.RUNNING for t in trials))
+
+
+def _has_heartbeat(study: optuna.Study) -> bool:
+    storage = study._storage
+    return isinstance(storage, optuna.storages.RDBStorage) and bool(storage.get_heartbeat_interval())
+
+
+def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> FrozenTrial:
+    value, state = None, TrialState.COMPLETE
+    try:
+        with _heartbeat(study._storage, trial._trial_id):
             try:
-                study.optimize(objective, n_trials=remaining, timeout=timeout, callbacks=[stop_at_budget],
-                               catch=(Diverged, torch.OutOfMemoryError), gc_after_trial=False)
-            except KeyboardInterrupt:
-                interrupted = True
-                raise
-            finally:
-                _fail_orphan(study, objective.current_trial_id)
-    return RunResult(study, len(study.trials) - before, time.perf_counter() - start, interrupted)
+                value = objective(trial)
+            except optuna.TrialPruned:
+                state = TrialState.PRUNED
+            except (Diverged, torch.OutOfMemoryError):
+                state = TrialState.FAIL  # the objective recorded the reason
+        return study.tell(trial, value, state=state, skip_if_finished=True)
+    except KeyboardInterrupt:
+        _fail_and_retry(study, trial._trial_id)
+        raise
 
 
-def _fail_orphan(study: optuna.Study, trial_id: int | None) -> None:
-    """An interrupt that lands between Optuna's bookkeeping steps can leave our trial
-    RUNNING; finish it as failed so no zombie stays behind."""
-    if trial_id is None:
-        return
+def _fail_and_retry(study: optuna.Study, trial_id: int) -> None:
+    """After an interrupt: fail the trial as interrupted (unless it already finished) and
+    queue its parameters again, recorded as a retry of it, for the next run to pick up."""
     storage = study._storage
     with contextlib.suppress(Exception):
         if storage.get_trial(trial_id).state == TrialState.RUNNING:
             storage.set_trial_user_attr(trial_id, "fail_reason", "interrupted")
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            _queue_retry(study, storage.get_trial(trial_id))
+
+
+def _queue_retry(study: optuna.Study, failed: FrozenTrial) -> None:
+    """The same bookkeeping as Optuna's RetryHeartbeatStaleTrialCallback (so its
+    `retried_trial_number` works), without copying the failed trial's user attributes."""
+    history = [*failed.system_attrs.get("retry_history", []), failed.number]
+    if len(history) > MAX_RETRY:
+        return
+    system_attrs = {"failed_trial": failed.system_attrs.get("failed_trial", failed.number), "retry_history": history}
+    study.add_trial(optuna.create_trial(state=TrialState.WAITING, params=failed.params,
+                                        distributions=failed.distributions, system_attrs=system_attrs))
 
 
 # ---------------------------------------------------------------- summaries
