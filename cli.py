@@ -41,7 +41,7 @@ def _user_errors() -> Iterator[None]:
         yield
     except SearchError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(getattr(e, "exit_code", 2)) from None
     except Terminated:
         err.print("terminated: finished trials are stored; run the same command again to resume")
         raise typer.Exit(143) from None
@@ -76,6 +76,11 @@ def run(
     storage: Optional[str] = StorageOpt,
     data_dir: Optional[str] = DataDirOpt,
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Study seed [default: the file's]."),
+    workers: int = typer.Option(1, "--workers", min=1, max=256,
+                                help="Worker processes on this machine sharing the study (and the CPU threads)."),
+    heartbeat: int = typer.Option(10, "--heartbeat", min=0, envvar="SEARCH_HEARTBEAT",
+                                  help="Seconds between trial heartbeats (RDB storages); a trial silent for 3 "
+                                       "intervals is failed and retried with the same parameters. 0: off."),
 ) -> None:
     """Run (or resume) a study: train trials, prune bad ones, store every trial."""
     from search.spec import load_study
@@ -86,6 +91,10 @@ def run(
     with _user_errors():
         spec = load_study(study)
         url = storage_url(storage)
+        if workers > 1:
+            _run_workers(spec, url, workers, device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout,
+                         seed=seed, heartbeat=heartbeat)
+            return
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=out, transient=True)
         task = None
@@ -105,10 +114,53 @@ def run(
 
         try:
             result = run_study(spec, url, device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout,
-                               seed=seed, on_trial=on_trial, on_start=on_start)
+                               seed=seed, heartbeat=heartbeat, on_trial=on_trial, on_start=on_start)
         finally:
             progress.stop()
         _print_summary(result.study, result.ran, result.seconds)
+
+
+def _run_workers(spec, url: str, workers: int, **kwargs) -> None:
+    from rich.live import Live
+
+    from search.storage import mask_url
+    from search.workers import run_workers, threads_per_worker
+
+    out.print(f"study [bold]{spec.name}[/] in {mask_url(url)}: {workers} workers, "
+              f"{threads_per_worker(workers)} torch thread(s) each", highlight=False)
+    with Live(console=out, refresh_per_second=4, transient=False) as live:
+        result = run_workers(spec, url, workers, on_poll=lambda f: live.update(_progress_view(f)), **kwargs)
+    codes = result.exit_codes
+    dead = [f"worker {i} ({_exit_reason(c)})" for i, c in enumerate(codes) if c != 0]
+    if dead:
+        err.print("warning: " + ", ".join(dead) + "; trials they left were failed and queued again", highlight=False)
+    facts = result.facts
+    s = facts["states"]
+    out.print(f"study holds {facts['n_trials']} trials: {s['COMPLETE']} complete, {s['PRUNED']} pruned, "
+              f"{s['FAIL']} failed; {facts['done']}/{facts['budget']} of the budget done in "
+              f"{result.seconds:.0f}s", highlight=False)
+    if facts["done"] < facts["budget"] and any(c not in (0, None) for c in codes):
+        raise typer.Exit(1)
+
+
+def _exit_reason(code: int | None) -> str:
+    import signal
+
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+def _progress_view(f: dict[str, Any]) -> Table:
+    s = f["states"]
+    table = Table(show_header=True, box=None)
+    for col in ("done", "complete", "pruned", "failed", "running", "best", "elapsed", "ETA", "workers"):
+        table.add_column(col)
+    best = "-" if f["best_value"] is None else f"{f['best_value']:.4f} (#{f['best_trial']})"
+    eta = "-" if f["eta"] is None else f"{f['eta']:.0f}s"
+    table.add_row(f"{f['done']}/{f['budget']}", str(s["COMPLETE"]), str(s["PRUNED"]), str(s["FAIL"]),
+                  str(s["RUNNING"]), best, f"{f['elapsed']:.0f}s", eta, f"{f['workers_alive']}/{f['workers']}")
+    return table
 
 
 def _trial_line(study, trial, metric: str) -> str:

@@ -49,6 +49,7 @@ def study_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str):
     """A context manager that serialises budget checks across the study's workers."""
     if url.startswith("journal:"):
         return _file_lock(Path(journal_path(url) + ".lock"))
+    storage = getattr(storage, "_backend", storage)  # create_study wraps RDBStorage in a cache
     if not isinstance(storage, optuna.storages.RDBStorage):
         return contextlib.nullcontext()
     engine = storage.engine

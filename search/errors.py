@@ -6,3 +6,9 @@ class SearchError(Exception):
 
     The message is complete on its own: what, where, and what to do.
     """
+
+
+class StorageLost(SearchError):
+    """The storage went away mid-study (server stopped, network lost). Not a usage error."""
+
+    exit_code = 1

@@ -11,17 +11,19 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 import optuna
+import sqlalchemy.exc
 import torch
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from search.data import load_dataset
 from search.device import resolve_device
-from search.errors import SearchError
+from search.errors import SearchError, StorageLost
 from search.objective import Objective
 from search.space import grid_space
 from search.spec import StudySpec
 from search._lock import study_lock
-from search.storage import HEARTBEAT_S, MAX_RETRY, mask_url, open_storage
+from search.storage import HEARTBEAT_S, MAX_RETRY, first_line, mask_url, open_storage
 from search.train import Diverged
 
 # Study-level facts stored with the study, so that show/export/train need no study file.
@@ -124,7 +126,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 @contextlib.contextmanager
 def _heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
     """Record a heartbeat every interval while the trial runs (RDB storages only)."""
-    interval = storage.get_heartbeat_interval() if isinstance(storage, optuna.storages.RDBStorage) else None
+    interval = storage.get_heartbeat_interval() if isinstance(storage, BaseHeartbeat) else None
     if not interval:
         yield
         return
@@ -173,13 +175,12 @@ def run_study(
     budget = n_trials if n_trials is not None else spec.n_trials
     timeout = timeout if timeout is not None else spec.timeout
     deadline = None if timeout is None else time.monotonic() + timeout
-    lock = study_lock(study._storage, url, spec.name)
     if on_start is not None:
         on_start(study, max(budget - _budget_used(study)[0], 0))
     start, ran = time.perf_counter(), 0
-    with sigterm_as_interrupt(), _optimize_loop(study):
+    with sigterm_as_interrupt(), _optimize_loop(study), _storage_loss_is_one_line(url):
         while (deadline is None or time.monotonic() < deadline) and not study._stop_flag:
-            with lock:
+            with study_lock(study._storage, url, spec.name):
                 optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
                 done, running = _budget_used(study)
                 trial = study.ask() if done + running < budget else None
@@ -194,6 +195,16 @@ def run_study(
             if on_trial is not None:
                 on_trial(study, frozen)
     return RunResult(study, ran, time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def _storage_loss_is_one_line(url: str) -> Iterator[None]:
+    try:
+        yield
+    except (sqlalchemy.exc.DBAPIError, optuna.exceptions.StorageInternalError) as e:
+        cause = e.__cause__ if isinstance(e.__cause__, sqlalchemy.exc.DBAPIError) else e
+        raise StorageLost(f"lost the storage {mask_url(url)} mid-study ({first_line(cause, url)}); finished trials "
+                          "are stored: run the same command again once it is reachable") from None
 
 
 @contextlib.contextmanager
@@ -219,7 +230,7 @@ def _budget_used(study: optuna.Study) -> tuple[int, int]:
 
 def _has_heartbeat(study: optuna.Study) -> bool:
     storage = study._storage
-    return isinstance(storage, optuna.storages.RDBStorage) and bool(storage.get_heartbeat_interval())
+    return isinstance(storage, BaseHeartbeat) and bool(storage.get_heartbeat_interval())
 
 
 def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> FrozenTrial:

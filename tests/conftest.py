@@ -62,3 +62,38 @@ def trial_states(db: Path, study: str) -> list[str]:
             "SELECT t.state FROM trials t JOIN studies s ON s.study_id = t.study_id "
             "WHERE s.study_name = ? ORDER BY t.number", (study,)).fetchall()
     return [r[0] for r in rows]
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the session (skips with the reason where none can start)."""
+    from pg import Server, find_bin
+
+    bindir = find_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    server = Server(bindir)
+    try:
+        server.init()
+        server.start()
+        server.create_db()
+    except Exception as e:  # noqa: BLE001 - report why, then skip
+        server.remove()
+        pytest.skip(f"could not start PostgreSQL: {getattr(e, 'stderr', e)}")
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def pg_url(pg_server, request):
+    """A fresh database on the session's server for each test."""
+    import uuid
+
+    import sqlalchemy
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = sqlalchemy.create_engine(pg_server.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    yield pg_server.url.rsplit("/", 1)[0] + "/" + name

@@ -1,0 +1,133 @@
+"""Many workers, one study: real PostgreSQL and SQLite, real worker processes, real signals."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+from conftest import ROOT, write_study
+from pg import PASSWORD
+
+SHORT = {"n_trials": 30, "train_size": 2000, "sampler": "random", "pruner": "none",
+         "space": {"epochs": 1, "hidden_size": 32, "lr": {"low": 1e-3, "high": 1e-2}}}
+# ~1-2 s trials, long enough to hit one in the middle
+LONG = {"n_trials": 6, "train_size": 20000, "sampler": "random", "pruner": "none",
+        "space": {"epochs": 3, "hidden_size": 64, "lr": {"low": 1e-3, "high": 1e-2}}}
+
+
+def search(*args, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def finish(proc, timeout=300):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"search run did not finish: {proc.communicate()}")
+    return proc.returncode, out, err
+
+
+def trials(url):
+    return optuna.load_study(study_name="tiny", storage=url).trials
+
+
+def assert_budget_exact(url, n):
+    ts = trials(url)
+    finished = [t for t in ts if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == n
+    assert not [t for t in ts if t.state.name in ("RUNNING", "WAITING")]
+    assert sorted(t.number for t in ts) == list(range(len(ts)))
+    params = [t.params["lr"] for t in finished]
+    assert len(set(params)) == n  # nothing duplicated
+    assert all(t.user_attrs["config"]["lr"] == t.params["lr"] for t in finished)  # nothing lost
+    return ts
+
+
+def test_three_workers_on_postgresql_run_exactly_the_budget(tmp_path, pg_url):
+    rc, out, err = finish(search("run", "--study", write_study(tmp_path, **SHORT), "--workers", 3,
+                                 "--storage", pg_url))
+    assert rc == 0, err
+    assert PASSWORD not in out + err and "search:***@127.0.0.1" in out
+    ts = assert_budget_exact(pg_url, 30)
+    assert len(ts) == 30
+    assert len({t.user_attrs["worker"] for t in ts}) == 3  # all three workers took trials
+
+
+def test_two_workers_on_sqlite_run_exactly_the_budget(tmp_path, db):
+    rc, out, err = finish(search("run", "--study", write_study(tmp_path, **SHORT), "--workers", 2))
+    assert rc == 0, err
+    assert "database is locked" not in out + err
+    ts = assert_budget_exact(f"sqlite:///{db}", 30)
+    assert len({t.user_attrs["worker"] for t in ts}) == 2
+
+
+def _running_worker_pid(url, proc, limit=120, after_complete=False):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            ts = trials(url)
+            complete = any(t.state.name == "COMPLETE" for t in ts)
+            for t in ts:
+                if (t.state.name == "RUNNING" and t.user_attrs.get("val_accuracy") and "worker" in t.user_attrs
+                        and (complete or not after_complete)):
+                    return t.number, int(t.user_attrs["worker"].rsplit(":", 1)[1])
+        except Exception:  # the study may not exist yet
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"search run ended early: {proc.communicate()}")
+        time.sleep(0.1)
+    pytest.fail("no running trial appeared")
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_worker_stopped_mid_trial_is_failed_and_retried(tmp_path, db, request, storage, sig):
+    url = request.getfixturevalue("pg_url") if storage == "postgresql" else f"sqlite:///{db}"
+    proc = search("run", "--study", write_study(tmp_path, **LONG), "--workers", 2, "--heartbeat", 1,
+                  "--storage", url)
+    number, pid = _running_worker_pid(url, proc)  # a trial past its first epoch
+    os.kill(pid, sig)
+    rc, out, err = finish(proc)
+    assert rc == 0, err
+    assert ("killed by SIGKILL" if sig == signal.SIGKILL else "exit code 130") in err
+    ts = assert_budget_exact(url, LONG["n_trials"])
+    failed = [t for t in ts if t.state.name == "FAIL"]
+    mine = [t for t in failed if t.user_attrs.get("worker", "").endswith(f":{pid}")]
+    assert len(mine) == 1, [(t.number, t.user_attrs) for t in failed]
+    if sig == signal.SIGINT:
+        assert mine[0].user_attrs["fail_reason"] == "interrupted"
+    retries = [t for t in ts if t.user_attrs.get("retry_of") == mine[0].number]
+    assert len(retries) == 1 and retries[0].state.name == "COMPLETE"
+    assert retries[0].params == mine[0].params
+    assert retries[0].system_attrs["failed_trial"] == mine[0].number  # Optuna's own retry record
+    assert PASSWORD not in out + err
+
+
+def test_storage_going_away_is_one_line_and_resume_completes(tmp_path, pg_server, pg_url):
+    study = write_study(tmp_path, **{**LONG, "n_trials": 40})
+    proc = search("run", "--study", study, "--storage", pg_url)
+    _running_worker_pid(pg_url, proc, after_complete=True)
+    pg_server.stop(mode="immediate")
+    try:
+        rc, out, err = finish(proc, timeout=120)
+    finally:
+        pg_server.start()
+    assert rc == 1, (out, err)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "lost the storage" in lines[0] and "search:***@127.0.0.1" in lines[0], err
+    assert PASSWORD not in out + err and "Traceback" not in err
+    before = [t for t in trials(pg_url) if t.state.name == "COMPLETE"]
+    assert before  # nothing stored was lost
+    r = search("run", "--study", study, "--storage", pg_url, "--n-trials", len(before) + 2, "--heartbeat", 1)
+    rc, out, err = finish(r)
+    assert rc == 0, err
+    after = trials(pg_url)
+    assert {t.number for t in before} <= {t.number for t in after if t.state.name == "COMPLETE"}
+    assert sum(t.state.name == "COMPLETE" for t in after) == len(before) + 2
