@@ -78,6 +78,9 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Study seed [default: the file's]."),
     workers: int = typer.Option(1, "--workers", min=1, max=256,
                                 help="Worker processes on this machine sharing the study (and the CPU threads)."),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                                  help="Override a study key or fix an axis, e.g. --set epochs=1 "
+                                                       "--set train_size=2000 (repeatable; checked like the file)."),
     heartbeat: int = typer.Option(10, "--heartbeat", min=0, envvar="SEARCH_HEARTBEAT",
                                   help="Seconds between trial heartbeats (RDB storages); a trial silent for 3 "
                                        "intervals is failed and retried with the same parameters. 0: off."),
@@ -89,7 +92,7 @@ def run(
 
     _quiet_optuna()
     with _user_errors():
-        spec = load_study(study)
+        spec = load_study(study, overrides=overrides)
         url = storage_url(storage)
         if workers > 1:
             _run_workers(spec, url, workers, device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout,

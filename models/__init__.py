@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import nn
 
 from models._layers import ACTIVATIONS, activation
@@ -22,16 +24,18 @@ def build_model(
     *,
     hidden_size: int = 128,
     n_layers: int = 1,
+    widths: Sequence[int] | None = None,
     activation: str = "relu",
     dropout: float = 0.0,
     batch_norm: bool = False,
     num_classes: int = 10,
 ) -> nn.Module:
-    """Return a freshly initialised network; `hidden_size`/`n_layers` only shape the MLP."""
+    """Return a freshly initialised network; `hidden_size`/`n_layers`/`widths` only shape the MLP."""
     if name == "mlp":
         return MLP(
             hidden_size=hidden_size,
             n_layers=n_layers,
+            widths=widths,
             activation=activation,
             dropout=dropout,
             batch_norm=batch_norm,

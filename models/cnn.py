@@ -7,8 +7,10 @@ from models._layers import activation as make_activation
 
 
 class CNN(nn.Module):
-    """A small modern CNN: two stages of two 3x3 convolutions (32, then 64 channels),
-    each followed by max-pooling, then global average pooling and a linear head."""
+    """A small modern CNN: 3x3 convolutions of 32, 64 and 128 channels at 28, 14 and 7
+    pixels (max-pooling between), batch norm, global average pooling, a linear head.
+    About 7.4M multiply-adds per image, 2.5x fewer than stacking two convolutions per
+    stage, which matters on CPU."""
 
     def __init__(
         self, *, activation: str = "relu", dropout: float = 0.0, batch_norm: bool = True, num_classes: int = 10
@@ -22,13 +24,14 @@ class CNN(nn.Module):
             return [*block, make_activation(activation)]
 
         self.features = nn.Sequential(
-            *conv(1, 32), *conv(32, 32), nn.MaxPool2d(2),
-            *conv(32, 64), *conv(64, 64), nn.MaxPool2d(2),
+            *conv(1, 32), nn.MaxPool2d(2),
+            *conv(32, 64), nn.MaxPool2d(2),
+            *conv(64, 128),
         )
         head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         if dropout > 0:
             head.append(nn.Dropout(dropout))
-        head.append(nn.Linear(64, num_classes))
+        head.append(nn.Linear(128, num_classes))
         self.classifier = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

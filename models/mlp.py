@@ -1,19 +1,23 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import nn
 
 from models._layers import activation as make_activation
 
 
 class MLP(nn.Sequential):
-    """784 -> [hidden_size] x n_layers -> num_classes; each hidden block is
-    Linear, optional BatchNorm1d, activation, optional Dropout."""
+    """784 -> hidden layers -> num_classes; each hidden block is Linear, optional
+    BatchNorm1d, activation, optional Dropout. The hidden layers are `widths` when given
+    (784-512-256-10: widths=(512, 256)), else `n_layers` layers of `hidden_size`."""
 
     def __init__(
         self,
         *,
         hidden_size: int = 128,
         n_layers: int = 1,
+        widths: Sequence[int] | None = None,
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
@@ -22,9 +26,10 @@ class MLP(nn.Sequential):
     ) -> None:
         if hidden_size < 1 or n_layers < 0:
             raise ValueError(f"MLP needs hidden_size >= 1 and n_layers >= 0, got {hidden_size}, {n_layers}")
+        sizes = list(widths) if widths else [hidden_size] * n_layers
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
-        for _ in range(n_layers):
+        for hidden_size in sizes:
             # A bias before BatchNorm is redundant: BN subtracts the mean anyway.
             layers.append(nn.Linear(width, hidden_size, bias=not batch_norm))
             if batch_norm:

@@ -28,8 +28,8 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-# md5 as published with each dataset: of the uncompressed files for MNIST, of the .gz
-# files for Fashion-MNIST; a download passes when either digest matches.
+# md5 of the uncompressed files; a download must match, and the small test-label file
+# tells which dataset a directory holds.
 MD5 = {
     "mnist": {
         "train_images": "6bbc9ace898e44ae57da46a324031adb",
@@ -38,10 +38,10 @@ MD5 = {
         "test_labels": "27ae3e4e09519cfbb04c329615203637",
     },
     "fashion-mnist": {
-        "train_images": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "train_labels": "25c81989df183df01b3e8a0aad5dffbe",
-        "test_images": "bef4ecab320f06d8554ea6380940ec79",
-        "test_labels": "bb300cfdad3c16e7a12a480ee83cd310",
+        "train_images": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train_labels": "9018921c3c673c538a1fc5bad174d6f9",
+        "test_images": "8181f5470baa50b63fa0f6fddb340f0a",
+        "test_labels": "15d484375f8d13e6eb1aabb0c3f46965",
     },
 }
 MIRRORS = {
@@ -126,29 +126,50 @@ def user_cache_dir(dataset: str) -> Path:
     return base / "mnist-search" / dataset
 
 
+def identify(directory: Path) -> str | None:
+    """Which known dataset a directory holds, from its test labels' checksum (None: unknown)."""
+    path = _find_file(directory, FILES["test_labels"])
+    try:
+        raw = path.read_bytes() if path else b""
+        digest = hashlib.md5(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).hexdigest()
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+    return next((name for name, sums in MD5.items() if sums["test_labels"] == digest), None)
+
+
 def find_data_dir(dataset: str, data_dir: str | Path | None = None, download: bool = True) -> Path:
     """The directory holding the dataset's four IDX files.
 
-    Lookup: an explicit `data_dir` (nothing else is tried then), the user cache, the system
-    dirs (Debian's dataset packages), then a checksummed download into the user cache.
+    Lookup: the `data_dir` given (or its subfolder named after the dataset), the user
+    cache, the system dirs (Debian's dataset packages), then a checksummed download into
+    the user cache. A given `data_dir` that holds another known dataset (MNIST when
+    Fashion-MNIST is wanted) is passed over, so one SEARCH_DATA_DIR serves both.
     """
+    candidates = [user_cache_dir(dataset), *SYSTEM_DIRS.get(dataset, [])]
+    note = ""
     if data_dir is not None:
         d = Path(data_dir)
         if not d.is_dir():
             raise SearchError(f"data directory {d} does not exist: pass --data-dir (or SEARCH_DATA_DIR) "
                               f"pointing at the folder with the four {dataset} IDX files")
-        missing = [stem for stem in FILES.values() if not _find_file(d, stem)]
-        if missing:
+        for option in (d / dataset, d):
+            if option.is_dir() and _has_all(option) and identify(option) in (dataset, None):
+                return option
+        held = identify(d) if _has_all(d) else None
+        if held is None:
+            missing = [stem for stem in FILES.values() if not _find_file(d, stem)]
             raise SearchError(f"data directory {d} lacks {missing[0]}[.gz] ({len(missing)} of 4 {dataset} "
                               "IDX files missing): put the files there or point --data-dir elsewhere")
-        return d
-    candidates = [user_cache_dir(dataset), *SYSTEM_DIRS.get(dataset, [])]
-    for d in candidates:
-        if d.is_dir() and _has_all(d):
-            return d
+        download = False  # a directory was given: look in the usual places too, but fetch nothing
+        note = f"{d} holds {held}, not {dataset}; "
+    for c in candidates:
+        if c.is_dir() and _has_all(c):
+            return c
     if download:
         return download_dataset(dataset, user_cache_dir(dataset))
-    raise SearchError(f"{dataset} not found in {', '.join(map(str, candidates))}: pass --data-dir DIR")
+    raise SearchError(f"{note}{dataset} not found in {', '.join(map(str, candidates))}: pass --data-dir DIR "
+                      f"with its four IDX files" + (f" (apt-get install dataset-{dataset})"
+                                                    if dataset == "fashion-mnist" else ""))
 
 
 def download_dataset(dataset: str, target: Path) -> Path:
@@ -166,7 +187,7 @@ def download_dataset(dataset: str, target: Path) -> Path:
             except Exception as e:  # any network or gzip failure means: try the next mirror
                 errors.append(f"{type(e).__name__}: {e}")
                 continue
-            if MD5[dataset][key] not in (hashlib.md5(raw).hexdigest(), hashlib.md5(blob).hexdigest()):
+            if hashlib.md5(raw).hexdigest() != MD5[dataset][key]:
                 errors.append(f"checksum mismatch for {stem} from {mirror}")
                 continue
             tmp = target / (stem + ".gz.part")

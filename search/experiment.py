@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from models import build_model
+from search.augment import Augment
 from search.data import Split
 from search.train import TrainConfig
 
@@ -22,8 +23,16 @@ def train_config(params: dict[str, Any], seed: int) -> TrainConfig:
         momentum=float(params["momentum"]),
         nesterov=bool(params["nesterov"]),
         weight_decay=float(params["weight_decay"]),
+        max_steps=int(params.get("iterations", 0)),
         seed=seed,
     )
+
+
+def make_transform(params: dict[str, Any], seed: int) -> Augment | None:
+    """The training-batch augmentation, if the params ask for it (its own seeded RNG)."""
+    if not params.get("augment"):
+        return None
+    return Augment(params["rotation"], params["blur_sigma"], torch.Generator().manual_seed(seed + 1))
 
 
 def make_model(params: dict[str, Any], seed: int, device: torch.device, num_classes: int = 10) -> nn.Module:
@@ -32,6 +41,7 @@ def make_model(params: dict[str, Any], seed: int, device: torch.device, num_clas
         params["model"],
         hidden_size=int(params["hidden_size"]),
         n_layers=int(params["n_layers"]),
+        widths=[int(w) for w in str(params.get("widths") or "").split("-") if w],
         activation=params["activation"],
         dropout=float(params["dropout"]),
         batch_norm=bool(params["batch_norm"]),

@@ -15,7 +15,7 @@ from torch import nn
 from search.data import Dataset, load_dataset
 from search.device import resolve_device
 from search.errors import SearchError
-from search.experiment import make_model, subset, train_config
+from search.experiment import make_model, make_transform, subset, train_config
 from search.objective import merged_config
 from search.space import active_params
 from search.spec import DATASETS, TRAIN_POOL, check_params, load_yaml
@@ -104,7 +104,8 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
         train, val = subset(data.train, job.train_size), data.val
     model = make_model(job.params, job.seed, dev, data.num_classes)
     start = time.perf_counter()
-    history = fit(model, train, val, train_config(job.params, job.seed), on_epoch)
+    history = fit(model, train, val, train_config(job.params, job.seed), on_epoch,
+                  make_transform(job.params, job.seed))
     seconds = time.perf_counter() - start
     test_loss, test_acc, pred = evaluate(model, data.test)
     last = history[-1]

@@ -11,12 +11,12 @@ import torch
 
 from models import count_params
 from search.data import Dataset
-from search.experiment import make_model, subset, train_config
+from search.experiment import make_model, make_transform, subset, train_config
 from search.space import active_params, suggest_params
 from search.spec import StudySpec
 from search.train import Diverged, EpochResult, fit
 
-CURVES = ("train_loss", "val_loss", "val_accuracy", "epoch_seconds")
+CURVES = ("train_loss", "train_loss_sum", "val_loss", "val_accuracy", "epoch_seconds")
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -57,7 +57,7 @@ class Objective:
         curves: dict[str, list[float]] = {k: [] for k in CURVES}
 
         def on_epoch(r: EpochResult) -> None:
-            for key, value in zip(CURVES, (r.train_loss, r.val_loss, r.val_accuracy, r.seconds)):
+            for key, value in zip(CURVES, (r.train_loss, r.train_loss_sum, r.val_loss, r.val_accuracy, r.seconds)):
                 curves[key].append(round(value, 5))
                 trial.set_user_attr(key, curves[key])
             value = getattr(r, self.spec.metric)
@@ -65,7 +65,8 @@ class Objective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {r.epoch} with {self.spec.metric} {value:.4f}")
 
-        history = fit(model, self.train, self.data.val, train_config(params, seed), on_epoch)
+        history = fit(model, self.train, self.data.val, train_config(params, seed), on_epoch,
+                      make_transform(params, seed))
         return getattr(history[-1], self.spec.metric)
 
 

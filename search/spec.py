@@ -62,6 +62,14 @@ AXES: dict[str, Axis] = {
              help="SGD momentum"),
         Axis("nesterov", "bool", False, when=("optimizer", ("sgd",)), help="Nesterov momentum (SGD)"),
         Axis("weight_decay", "float", 0.0, low=0.0, high=1.0, help="L2 penalty"),
+        Axis("widths", "widths", "", when=("model", ("mlp",)),
+             help="MLP hidden widths as '512-256' (overrides hidden_size x n_layers; '' keeps them)"),
+        Axis("iterations", "int", 0, low=0, high=10_000_000,
+             help="stop after this many steps (0: train for `epochs` full epochs)"),
+        Axis("augment", "bool", False, help="random rotation and Gaussian blur of training images"),
+        Axis("rotation", "float", 10.0, low=0.0, high=180.0, when=("augment", (True,)),
+             help="max rotation in degrees"),
+        Axis("blur_sigma", "float", 1.0, low=0.0, high=5.0, when=("augment", (True,)), help="max blur sigma"),
     ]
 }
 
@@ -170,9 +178,37 @@ def load_yaml(path: Path) -> Any:
         raise SearchError(f"{path}: malformed YAML at {where}{problem}") from None
 
 
-def load_study(study: str, studies_dir: Path | None = None) -> StudySpec:
+def load_study(study: str, studies_dir: Path | None = None, overrides: list[str] | None = None) -> StudySpec:
     path = resolve_study_path(study, studies_dir)
-    return parse_study(load_yaml(path), path)
+    doc = load_yaml(path)
+    if overrides:
+        doc = apply_overrides(doc, overrides, str(path))
+    return parse_study(doc, path)
+
+
+def apply_overrides(doc: Any, overrides: list[str], where: str) -> dict:
+    """`--set KEY=VALUE`: a study key (n_trials=2, train_size=1000) or an axis fixed to a
+    value (epochs=1); VALUE is read as YAML. The result is validated like the file."""
+    doc = dict(doc) if isinstance(doc, dict) else {}
+    space = dict(doc.get("space") or {})
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SearchError(f"--set {item!r}: expected KEY=VALUE, e.g. --set epochs=1")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise SearchError(f"--set {item!r}: the value is not valid YAML") from None
+        if key in AXES:
+            space[key] = value
+        elif key in _TOP_KEYS - {"space"}:
+            doc[key] = value
+        else:
+            raise SearchError(f"--set {key}: unknown key; expected an axis ({', '.join(AXES)}) or a study key "
+                              f"({', '.join(sorted(_TOP_KEYS - {'space'}))})")
+    doc["space"] = space
+    return doc
 
 
 def parse_study(doc: Any, path: Path | str) -> StudySpec:
@@ -269,6 +305,8 @@ def _parse_dimension(axis: Axis, value: Any, where: str) -> Dimension:
 
 
 def _value(axis: Axis, value: Any, where: str, key: str) -> Any:
+    if axis.kind == "widths":
+        return _widths(value, where, key)
     if axis.kind == "choice":
         return _choice(value, axis.choices, where, key)
     if axis.kind == "bool":
@@ -299,6 +337,18 @@ def _number(value: Any, where: str, key: str, low: float, high: float, low_open:
     if too_low or too_high:
         raise SearchError(f"{where}: {key}: expected {want}, got {value!r}")
     return value
+
+
+def _widths(value: Any, where: str, key: str) -> str:
+    """'512-256', [512, 256] or 64 -> '512-256' (a string, so that Optuna can sample it)."""
+    parts = value if isinstance(value, list) else str(value).split("-") if value != "" else []
+    try:
+        sizes = [int(p) for p in parts]
+    except (TypeError, ValueError):
+        sizes = []
+    if (parts and not sizes) or any(not 1 <= w <= 65536 for w in sizes) or isinstance(value, (bool, float)):
+        raise SearchError(f"{where}: {key}: expected hidden widths like '512-256' or [512, 256], got {value!r}")
+    return "-".join(map(str, sizes))
 
 
 def _int(value: Any, where: str, key: str, low: int, high: int) -> int:

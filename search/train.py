@@ -27,6 +27,7 @@ class TrainConfig:
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
+    max_steps: int = 0  # > 0: stop after this many steps (an iteration budget instead of epochs)
     seed: int = 0
 
 
@@ -34,6 +35,7 @@ class TrainConfig:
 class EpochResult:
     epoch: int  # 1-based
     train_loss: float  # mean over the epoch's training images
+    train_loss_sum: float  # sum of the per-step mean losses, the figure tutorials print
     val_loss: float
     val_accuracy: float
     seconds: float  # training plus evaluation time of this epoch
@@ -77,31 +79,45 @@ def fit(
     val: Split | None,
     cfg: TrainConfig,
     on_epoch: Callable[[EpochResult], None] | None = None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[EpochResult]:
-    """Train `model` in place; call `on_epoch` after each epoch (it may raise to stop early)."""
+    """Train `model` in place; call `on_epoch` after each epoch (it may raise to stop early).
+
+    `transform` (augmentation) is applied to training batches only, never to evaluation.
+    With `cfg.max_steps`, training stops after that many steps; the last epoch may be partial.
+    """
     device = train.x.device
     opt = make_optimizer(model.parameters(), cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     # A trailing batch of one image would break batch norm; it is skipped.
     n = len(train) - (len(train) % cfg.batch_size == 1)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    epochs = math.ceil(cfg.max_steps / steps_per_epoch) if cfg.max_steps else cfg.epochs
+    steps_left = cfg.max_steps or epochs * steps_per_epoch
     history = []
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         model.train()
         order = torch.randperm(n, generator=gen).to(device)
         loss_sum = torch.zeros((), device=device)
-        for i in range(0, n, cfg.batch_size):
+        step_loss_sum = torch.zeros((), device=device)
+        seen = 0
+        for i in range(0, min(n, steps_left * cfg.batch_size), cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
-            loss = F.cross_entropy(model(train.x[idx]), train.y[idx])
+            x = train.x[idx] if transform is None else transform(train.x[idx])
+            loss = F.cross_entropy(model(x), train.y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             loss_sum += loss.detach() * len(idx)
-        train_loss = loss_sum.item() / n  # the one host sync of the epoch
+            step_loss_sum += loss.detach()
+            seen += len(idx)
+        steps_left -= math.ceil(seen / cfg.batch_size)
+        train_loss = loss_sum.item() / seen  # the one host sync of the epoch
         if not math.isfinite(train_loss):
             raise Diverged(f"training loss became {train_loss} in epoch {epoch}")
         val_loss, val_acc = (evaluate(model, val)[:2] if val is not None else (math.nan, math.nan))
-        result = EpochResult(epoch, train_loss, val_loss, val_acc, time.perf_counter() - t0)
+        result = EpochResult(epoch, train_loss, step_loss_sum.item(), val_loss, val_acc, time.perf_counter() - t0)
         history.append(result)
         if on_epoch is not None:
             on_epoch(result)

@@ -1,4 +1,5 @@
 import gzip
+from pathlib import Path
 import hashlib
 
 import numpy as np
@@ -67,3 +68,24 @@ def test_missing_directory_and_missing_files(tmp_path):
     (tmp_path / (FILES["train_images"] + ".gz")).write_bytes(b"")
     with pytest.raises(SearchError, match="lacks"):
         find_data_dir("mnist", tmp_path)
+
+
+def test_datasets_are_identified_by_checksum():
+    from search.data import identify
+
+    assert identify(MNIST) == "mnist"
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+def test_fashion_mnist_is_found_beside_an_mnist_data_dir():
+    from search.data import identify
+
+    assert identify(FASHION) == "fashion-mnist"
+    # SEARCH_DATA_DIR points at MNIST: a fashion-mnist study still finds its own files
+    assert find_data_dir("fashion-mnist", MNIST) == FASHION
+    assert find_data_dir("mnist", MNIST) == MNIST
+    d = load_dataset("fashion-mnist", MNIST, "cpu")
+    assert len(d.train) == 55000 and torch.bincount(d.test.y).tolist() == [1000] * 10

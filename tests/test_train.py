@@ -1,0 +1,88 @@
+"""The fit loop and augmentation on real MNIST."""
+
+import math
+
+import pytest
+import torch
+
+from conftest import MNIST
+from search.augment import BACKGROUND, Augment
+from search.data import load_dataset
+from search.experiment import make_model, subset, train_config
+from search.spec import AXES, check_params
+from search.train import evaluate, fit
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("mnist", MNIST, "cpu")
+
+
+def params(**overrides):
+    return check_params(overrides, "test")
+
+
+class Counting:
+    """A transform that counts the batches it sees and passes them through."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return x
+
+
+def test_augmentation_keeps_shape_range_and_changes_pixels(data):
+    x = data.train.x[:256]
+    out = Augment(rotation=15, blur_sigma=1.5, generator=torch.Generator().manual_seed(0))(x)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert out.min() >= BACKGROUND - 1e-4 and out.max() <= x.max() + 1e-4
+    assert (out - x).abs().mean() > 0.05  # it really moved pixels
+    # corners stay background: rotation pads with black, not with zeros of the normalised scale
+    assert torch.allclose(out[:, :, 0, 0], torch.full_like(out[:, :, 0, 0], BACKGROUND), atol=1e-4)
+    same = Augment(rotation=0, blur_sigma=0)(x)
+    assert torch.allclose(same, x, atol=1e-6)
+
+
+def test_augmentation_is_applied_to_training_batches_only(data):
+    p = params(epochs=2, batch_size=500, hidden_size=32)
+    model = make_model(p, 0, torch.device("cpu"))
+    counting = Counting()
+    train = subset(data.train, 3000)
+    history = fit(model, train, data.val, train_config(p, 0), transform=counting)
+    assert counting.calls == 2 * 6  # 6 steps per epoch, none during the two evaluations
+    assert len(history) == 2 and history[-1].val_accuracy == evaluate(model, data.val)[1]
+
+
+def test_augmented_training_still_learns(data):
+    p = params(epochs=1, batch_size=64, hidden_size=64, augment=True, rotation=10, blur_sigma=1.0)
+    from search.experiment import make_transform
+
+    model = make_model(p, 0, torch.device("cpu"))
+    history = fit(model, subset(data.train, 5000), data.val, train_config(p, 0), transform=make_transform(p, 0))
+    assert history[-1].val_accuracy > 0.8
+    assert set(check_params({"augment": False}, "t")) == set(AXES)
+
+
+def test_iteration_budget_stops_after_exactly_that_many_steps(data):
+    p = params(iterations=7, batch_size=64, hidden_size=32, epochs=50)
+    counting = Counting()
+    history = fit(make_model(p, 0, torch.device("cpu")), subset(data.train, 200), data.val, train_config(p, 0),
+                  transform=counting)
+    assert counting.calls == 7
+    assert len(history) == math.ceil(7 / math.ceil(200 / 64))  # two epochs of 4 steps, the second partial
+
+
+def test_summed_and_mean_training_loss(data):
+    p = params(epochs=1, batch_size=100, hidden_size=32)
+    r = fit(make_model(p, 0, torch.device("cpu")), subset(data.train, 1000), None, train_config(p, 0))[0]
+    assert r.train_loss_sum == pytest.approx(r.train_loss * 10, rel=1e-4)  # 10 equal batches
+    assert math.isnan(r.val_accuracy)
+
+
+def test_widths_build_the_described_mlp():
+    p = params(widths="512-256")
+    model = make_model(p, 0, torch.device("cpu"))
+    sizes = [m.out_features for m in model if isinstance(m, torch.nn.Linear)]
+    assert sizes == [512, 256, 10]
