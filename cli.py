@@ -335,6 +335,35 @@ def train(
 
 
 @app.command()
+def report(
+    study: str = typer.Option(..., "--study", help="Stored study name (or its study file)."),
+    out_dir: Path = typer.Option(Path("report"), "--out", help="Directory for report.md, report.html and PNGs."),
+    evaluate: bool = typer.Option(False, "--evaluate",
+                                  help="Retrain the best config and add test accuracy, per-class accuracy "
+                                       "and a confusion matrix."),
+    storage: Optional[str] = StorageOpt,
+    device: str = DeviceOpt,
+    data_dir: Optional[str] = DataDirOpt,
+) -> None:
+    """Write the experiment report: tables, plots, what each axis did, a confusion matrix."""
+    from search.report import write_report
+    from search.storage import storage_url
+    from search.study import load_stored_study
+
+    _quiet_optuna()
+    with _user_errors():
+        st = load_stored_study(_study_name(study), storage_url(storage))
+        if out_dir.exists() and not out_dir.is_dir():
+            from search.errors import SearchError
+
+            raise SearchError(f"--out {out_dir} is a file, not a directory")
+        with out.status("writing the report" + (" (retraining the best config)" if evaluate else "")):
+            result = write_report(st, out_dir, evaluate=evaluate, device=device, data_dir=data_dir)
+    out.print(f"wrote {out_dir / 'report.md'}, {out_dir / 'report.html'} and "
+              f"{sum(p.suffix == '.png' for p in result.files)} plots", highlight=False)
+
+
+@app.command()
 def dashboard(
     storage: Optional[str] = StorageOpt,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),

@@ -99,6 +99,7 @@ Dimension = Union[Fixed, Range, Choices]
 class StudySpec:
     name: str
     path: str
+    description: str = ""
     dataset: str = "mnist"
     metric: str = "val_accuracy"
     direction: str = "maximize"
@@ -117,6 +118,19 @@ class StudySpec:
             dim = self.space.get(name, Fixed(axis.default))
             if isinstance(dim, Fixed):
                 out[name] = dim.value
+        return out
+
+    def describe_space(self) -> dict[str, str]:
+        """Each axis of the file as text, for the report and the dashboard."""
+        out = {}
+        for name, dim in self.space.items():
+            if isinstance(dim, Fixed):
+                out[name] = str(dim.value)
+            elif isinstance(dim, Choices):
+                out[name] = "{" + ", ".join(map(str, dim.values)) + "}"
+            else:
+                out[name] = f"{dim.low:g}..{dim.high:g}" + (" log" if dim.log else "") + (
+                    f" step {dim.step:g}" if dim.step else "")
         return out
 
     def max_epochs(self) -> int:
@@ -236,7 +250,8 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
         if bad:
             raise SearchError(f"{where}: space.{bad[0]}: the grid sampler needs choices, not a range "
                               f"(write {bad[0]}: [v1, v2, ...])")
-    return StudySpec(name=name, path=where, dataset=dataset, metric=metric, direction=direction,
+    description = str(doc.get("description", ""))
+    return StudySpec(name=name, path=where, description=description, dataset=dataset, metric=metric, direction=direction,
                      n_trials=n_trials, timeout=timeout, seed=seed, train_size=train_size,
                      sampler=sampler, pruner=pruner, space=space)
 

@@ -82,8 +82,11 @@ def open_study(spec: StudySpec, url: str, seed: int | None = None, *, heartbeat:
                               f"not {value!r}: rename the study or use another storage")
         if key not in have:
             study.set_user_attr(key, value)
-    if "study_file" not in have:
-        study.set_user_attr("study_file", spec.path)
+    described = {"study_file": spec.path, "description": spec.description, "space": spec.describe_space(),
+                 "sampler": spec.sampler["name"], "pruner": spec.pruner["name"]}
+    for key, value in described.items():
+        if have.get(key) != value:  # the file may have grown since the study began: show its latest
+            study.set_user_attr(key, value)
     # Seeding the sampler with the number of trials so far keeps a resumed run from
     # replaying the random start-up suggestions of the first run; workers differ too.
     base = spec.sampler.get("seed", seed)
