@@ -176,14 +176,23 @@ def run_study(
         spec = replace(spec, seed=seed)
     objective = Objective(spec, data, dev)
     budget = n_trials if n_trials is not None else spec.n_trials
-    timeout = timeout if timeout is not None else spec.timeout
-    deadline = None if timeout is None else time.monotonic() + timeout
     if on_start is not None:
         on_start(study, max(budget - _budget_used(study)[0], 0))
+    timeout = timeout if timeout is not None else spec.timeout
+    return optimize(study, objective, url, budget, timeout=timeout, on_trial=on_trial)
+
+
+def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], url: str, budget: int, *,
+             timeout: float | None = None,
+             on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None) -> RunResult:
+    """The trial loop: under the study lock, fail stale trials, check the shared budget and
+    ask; then run the trial with heartbeats and tell. Returns when the study holds
+    `budget` finished trials or `timeout` seconds have passed."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     start, ran = time.perf_counter(), 0
     with sigterm_as_interrupt(), _optimize_loop(study), _storage_loss_is_one_line(url):
         while (deadline is None or time.monotonic() < deadline) and not study._stop_flag:
-            with study_lock(study._storage, url, spec.name):
+            with study_lock(study._storage, url, study.study_name):
                 optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
                 done, running = _budget_used(study)
                 trial = study.ask() if done + running < budget else None
@@ -236,7 +245,7 @@ def _has_heartbeat(study: optuna.Study) -> bool:
     return isinstance(storage, BaseHeartbeat) and bool(storage.get_heartbeat_interval())
 
 
-def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> FrozenTrial:
+def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float]) -> FrozenTrial:
     value, state = None, TrialState.COMPLETE
     try:
         with _heartbeat(study._storage, trial._trial_id):

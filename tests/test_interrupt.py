@@ -36,7 +36,7 @@ def _wait_for(db, study, predicate, proc, limit=120):
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_keeps_finished_trials_and_leaves_none_running(tmp_path, db, sig, code):
     # ~1 s trials: long enough to interrupt one in the middle
-    study = write_study(tmp_path, n_trials=50, train_size=20000, space={"epochs": 3, "hidden_size": 64})
+    study = write_study(tmp_path, n_trials=50, train_size=10000, space={"epochs": 3, "hidden_size": 64})
     proc = _start(study, db)
     _wait_for(db, "tiny", lambda s: s.count("COMPLETE") >= 2 and s[-1] == "RUNNING", proc)
     time.sleep(0.3)

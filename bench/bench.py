@@ -1,0 +1,373 @@
+"""mnist-search benchmarks: each figure is a ratio against a plain baseline measured in the
+same run on the same machine. Absolute times are printed, never asserted.
+
+    python bench/bench.py                      # everything; writes docs/benchmarks.md
+    python bench/bench.py --only epoch,eval    # some sections (merged into the last results)
+
+Sections: epoch (fit loop vs the tutorial pipeline, GFLOP/s vs the matmul peak), eval
+(test-set images/s), overhead (storage + sampler ms per trial, SQLite and PostgreSQL),
+search (time to 98 % validation: TPE + Hyperband vs random search without pruning),
+workers (trials per minute with 1 vs 2 workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from search.data import MEAN, STD, load_dataset, read_idx  # noqa: E402
+from search.experiment import make_model, subset, train_config  # noqa: E402
+from search.spec import check_params  # noqa: E402
+from search.train import evaluate, fit  # noqa: E402
+
+MNIST = Path(os.environ.get("SEARCH_DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
+RESULTS = ROOT / "bench" / "results.json"
+MODELS = {
+    "MLP 784-100-10": dict(model="mlp", hidden_size=100, n_layers=1, batch_size=128, epochs=1),
+    "LeNet-5": dict(model="lenet5", batch_size=128, epochs=1),
+}
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------- 1. epoch throughput
+
+
+class TutorialDataset(torch.utils.data.Dataset):
+    """The common tutorial pipeline: each digit becomes a PIL image, then a normalised tensor
+    (what torchvision's ToTensor + Normalize do), one sample at a time."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        img = Image.fromarray(self.images[i], mode="L")
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).unsqueeze(0)
+        return (x - MEAN) / STD, int(self.labels[i])
+
+
+def tutorial_epoch(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
+    loader = torch.utils.data.DataLoader(TutorialDataset(images, labels), batch_size=128, shuffle=True)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    running = 0.0
+    start = time.perf_counter()
+    for x, y in loader:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        running += loss.item()
+    return time.perf_counter() - start
+
+
+def matmul_peak() -> float:
+    """This machine's float32 matrix-multiply GFLOP/s: the physical limit of a training step on CPU."""
+    best = 0.0
+    for n in (1024, 2048):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        for _ in range(3):
+            a @ b
+        reps = 10
+        t = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        best = max(best, 2 * n**3 * reps / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def step_flops(model: torch.nn.Module, batch: int) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x, y = torch.randn(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    return float(counter.get_total_flops())
+
+
+def bench_epoch(quick: bool) -> dict:
+    data = load_dataset("mnist", MNIST, "cpu")
+    images = read_idx(MNIST / "train-images-idx3-ubyte.gz")[:55000]
+    labels = read_idx(MNIST / "train-labels-idx1-ubyte.gz")[:55000]
+    peak = matmul_peak()
+    log(f"matmul peak: {peak:.1f} GFLOP/s on {torch.get_num_threads()} threads")
+    out = {"matmul_peak_gflops": peak, "threads": torch.get_num_threads(), "models": {}}
+    for name, kw in MODELS.items():
+        p = check_params(kw, "bench")
+        n_tut = 5000 if quick else (20000 if kw["model"] == "mlp" else 10000)
+        tut = tutorial_epoch(make_model(p, 0, torch.device("cpu")), images[:n_tut], labels[:n_tut])
+        tut_ips = n_tut / tut
+        model = make_model(p, 0, torch.device("cpu"))
+        fit(model, subset(data.train, 2000), None, train_config(p, 0))  # warm-up
+        train = subset(data.train, 11000) if quick else data.train
+        runs = []
+        for _ in range(1 if quick else 3):
+            t = time.perf_counter()
+            fit(model, train, None, train_config(p, 0))
+            runs.append(time.perf_counter() - t)
+        ours = statistics.median(runs)
+        ours_ips = len(train) / ours
+        flops = step_flops(make_model(p, 0, torch.device("cpu")), 128) / 128 * len(train)
+        gflops = flops / ours / 1e9
+        out["models"][name] = {
+            "tutorial_images_per_s": tut_ips, "ours_images_per_s": ours_ips, "speedup": ours_ips / tut_ips,
+            "ours_epoch_s": 55000 / ours_ips, "tutorial_epoch_s": 55000 / tut_ips,
+            "train_gflops": gflops, "fraction_of_peak": gflops / peak,
+        }
+        log(f"{name}: ours {55000 / ours_ips:.2f} s/epoch ({ours_ips:,.0f} img/s), tutorial "
+            f"{55000 / tut_ips:.1f} s/epoch ({tut_ips:,.0f} img/s): {ours_ips / tut_ips:.1f}x; "
+            f"{gflops:.1f} GFLOP/s = {gflops / peak:.0%} of the matmul peak")
+    return out
+
+
+# ---------------------------------------------------------------- 2. evaluation throughput
+
+
+def bench_eval(quick: bool) -> dict:
+    data = load_dataset("mnist", MNIST, "cpu")
+    images = read_idx(MNIST / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx(MNIST / "t10k-labels-idx1-ubyte.gz")
+    out = {}
+    for name, kw in MODELS.items():
+        model = make_model(check_params(kw, "bench"), 0, torch.device("cpu"))
+        evaluate(model, data.test)
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            evaluate(model, data.test)
+            runs.append(time.perf_counter() - t)
+        ours = 10000 / statistics.median(runs)
+        loader = torch.utils.data.DataLoader(TutorialDataset(images, labels), batch_size=1000)
+        t = time.perf_counter()
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for x, y in loader:
+                correct += (model(x).argmax(1) == y).sum().item()
+        tut = 10000 / (time.perf_counter() - t)
+        out[name] = {"ours_images_per_s": ours, "tutorial_images_per_s": tut, "speedup": ours / tut}
+        log(f"eval {name}: {ours:,.0f} img/s vs tutorial loader {tut:,.0f} img/s ({ours / tut:.1f}x)")
+    return out
+
+
+# ---------------------------------------------------------------- 3. service overhead
+
+
+def _null_fit(model, train, val, cfg, on_epoch=None, transform=None):
+    """Reports `cfg.epochs` epochs without training: what is left is the service's overhead."""
+    from search.train import EpochResult
+
+    history = []
+    for epoch in range(1, cfg.epochs + 1):
+        r = EpochResult(epoch, 0.5, 100.0, 0.4, 0.9 + epoch / 100 + cfg.lr, 0.0)
+        history.append(r)
+        if on_epoch:
+            on_epoch(r)
+    return history
+
+
+def _overhead_run(url: str, n: int) -> dict:
+    import optuna
+
+    from search.objective import Objective
+    from search.spec import load_study
+    from search.study import open_study, optimize
+
+    spec = load_study(str(ROOT / "studies" / "quickstart.yaml"), overrides=["pruner=none"])
+    study = open_study(spec, url)
+    objective = Objective(spec, load_dataset("mnist", MNIST, "cpu"), torch.device("cpu"), fit_fn=_null_fit)
+    stamps = [time.perf_counter()]
+    optimize(study, objective, url, n, on_trial=lambda s, t: stamps.append(time.perf_counter()))
+    per = np.diff(stamps) * 1000
+    # plain Optuna on the same storage kind: same space, 5 reports, no user attributes
+    plain_url = url.replace("overhead", "plain") if url.startswith("sqlite") else url
+    plain = optuna.create_study(storage=plain_url, study_name="plain", direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=8))
+
+    def objective_plain(trial):
+        from search.space import suggest_params
+
+        params = suggest_params(trial, spec)
+        for e in range(1, 6):
+            trial.report(0.9 + e / 100, e)
+        return 0.95 + params["lr"]
+
+    pstamps = [time.perf_counter()]
+    plain.optimize(objective_plain, n_trials=n, callbacks=[lambda s, t: pstamps.append(time.perf_counter())])
+    pper = np.diff(pstamps) * 1000
+    k = min(100, n // 5)
+    return {"ms_first": float(np.mean(per[:k])), "ms_last": float(np.mean(per[-k:])),
+            "plain_ms_first": float(np.mean(pper[:k])), "plain_ms_last": float(np.mean(pper[-k:])),
+            "window": k, "n": n}
+
+
+def bench_overhead(quick: bool) -> dict:
+    n = 100 if quick else 500
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out["sqlite"] = _overhead_run(f"sqlite:///{tmp}/overhead.db", n)
+    from pg import Server, find_bin
+
+    bindir = find_bin()
+    if bindir:
+        server = Server(bindir)
+        try:
+            server.init()
+            server.start()
+            server.create_db()
+            out["postgresql"] = _overhead_run(server.url, n)
+        finally:
+            server.remove()
+    for kind, r in out.items():
+        log(f"overhead {kind}: {r['ms_first']:.1f} -> {r['ms_last']:.1f} ms/trial (trials 1-{r['window']} -> "
+            f"last {r['window']} of {r['n']}); plain Optuna optimize {r['plain_ms_first']:.1f} -> "
+            f"{r['plain_ms_last']:.1f}")
+    return out
+
+
+# ---------------------------------------------------------------- 4. search efficiency
+
+SEARCH_SPACE = {
+    "dataset": "mnist", "metric": "val_accuracy",
+    "space": {"model": "mlp", "epochs": 10, "lr": {"low": 1e-4, "high": 1e-2}, "batch_size": [64, 128, 256],
+              "hidden_size": {"low": 128, "high": 1024, "step": 128}, "n_layers": {"low": 1, "high": 2},
+              "activation": ["relu", "tanh", "sigmoid"], "dropout": {"low": 0.0, "high": 0.3}},
+}
+METHODS = {
+    "tpe+hyperband": {"sampler": {"name": "tpe", "n_startup_trials": 5},
+                      "pruner": {"name": "hyperband", "min_resource": 1, "reduction_factor": 3}},
+    "random, no pruning": {"sampler": "random", "pruner": "none"},
+}
+
+
+def _time_to_target(method: dict, seed: int, target: float, limit_s: float) -> dict:
+    import optuna
+
+    from search.objective import Objective
+    from search.spec import parse_study
+    from search.study import open_study, optimize
+
+    spec = parse_study({**SEARCH_SPACE, **method, "seed": seed, "n_trials": 1000}, "bench-search.yaml")
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/s.db"
+        study = open_study(spec, url)
+        objective = Objective(spec, load_dataset("mnist", MNIST, "cpu"), torch.device("cpu"))
+        start = time.perf_counter()
+        hit: dict = {}
+
+        def on_trial(st, t):
+            if t.state == optuna.trial.TrialState.COMPLETE and t.value >= target and not hit:
+                hit.update(seconds=time.perf_counter() - start, trials=t.number + 1, value=t.value)
+                st.stop()
+
+        optimize(study, objective, url, 1000, timeout=limit_s, on_trial=on_trial)
+        return hit or {"seconds": None, "trials": len(study.trials), "value": None}
+
+
+def bench_search(quick: bool, target: float = 0.98) -> dict:
+    seeds = [0] if quick else [0, 1, 2]
+    limit = 120 if quick else 900
+    out = {"target": target, "limit_s": limit, "methods": {}}
+    for name, method in METHODS.items():
+        runs = [_time_to_target(method, seed, target, limit) for seed in seeds]
+        secs = [r["seconds"] if r["seconds"] is not None else float("inf") for r in runs]
+        out["methods"][name] = {"runs": runs, "median_s": statistics.median(secs),
+                                "median_trials": statistics.median(r["trials"] for r in runs)}
+        log(f"search {name}: median {statistics.median(secs):.0f} s, "
+            f"{statistics.median(r['trials'] for r in runs)} trials to {target:.1%} ({runs})")
+    a, b = (out["methods"][m]["median_s"] for m in METHODS)
+    out["speedup"] = b / a if a and a != float("inf") else None
+    return out
+
+
+# ---------------------------------------------------------------- 5. workers
+
+
+def bench_workers(quick: bool) -> dict:
+    n = 8 if quick else 16
+    out = {}
+    study = ("n_trials: {n}\ntrain_size: 20000\nsampler: random\npruner: none\n"
+             "space: {{epochs: 2, hidden_size: 256, lr: {{low: 1.0e-3, high: 1.0e-2}}}}\n").format(n=n)
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "w.yaml").write_text(study)
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import cli; cli.main()", "run", "--study", f"{tmp}/w.yaml",
+                            "--workers", str(workers), "--storage", f"sqlite:///{tmp}/w.db", "--data-dir",
+                            str(MNIST), "--device", "cpu"], check=True, capture_output=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+            secs = time.perf_counter() - t
+        out[workers] = {"seconds": secs, "trials_per_min": n / secs * 60}
+        log(f"workers {workers}: {n} trials in {secs:.1f} s = {n / secs * 60:.1f} trials/min")
+    out["speedup"] = out[2]["trials_per_min"] / out[1]["trials_per_min"]
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+            "date": datetime.date.today().isoformat(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+SECTIONS = {"epoch": bench_epoch, "eval": bench_eval, "overhead": bench_overhead, "search": bench_search,
+            "workers": bench_workers}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test, not figures to report)")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = ap.parse_args()
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["machine"] = machine()
+    for name in args.only.split(","):
+        if name not in SECTIONS:
+            sys.exit(f"unknown section {name!r}: expected some of {', '.join(SECTIONS)}")
+        log(f"== {name}")
+        results[name] = SECTIONS[name](args.quick)
+        results[name]["quick"] = args.quick
+        RESULTS.write_text(json.dumps(results, indent=2))
+    from render import render
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(results))
+    log(f"wrote {args.out} and {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
