@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import numpy as np  # noqa: E402
+import optuna  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
@@ -42,6 +43,9 @@ MODELS = {
     "MLP 784-100-10": dict(model="mlp", hidden_size=100, n_layers=1, batch_size=128, epochs=1),
     "LeNet-5": dict(model="lenet5", batch_size=128, epochs=1),
 }
+
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def log(msg: str) -> None:

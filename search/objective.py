@@ -60,14 +60,19 @@ class Objective:
         def on_epoch(r: EpochResult) -> None:
             for key, value in zip(CURVES, (r.train_loss, r.train_loss_sum, r.val_loss, r.val_accuracy, r.seconds)):
                 curves[key].append(round(value, 5))
-                trial.set_user_attr(key, curves[key])
             value = getattr(r, self.spec.metric)
-            trial.report(value, r.epoch)
+            trial.report(value, r.epoch)  # the learning curve the pruner and the dashboard see live
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {r.epoch} with {self.spec.metric} {value:.4f}")
 
-        history = self.fit(model, self.train, self.data.val, train_config(params, seed), on_epoch,
-                      make_transform(params, seed))
+        try:
+            history = self.fit(model, self.train, self.data.val, train_config(params, seed), on_epoch,
+                               make_transform(params, seed))
+        finally:
+            # Five writes per trial, not five per epoch: storage round trips dominate a short trial.
+            if curves["train_loss"]:
+                for key, values in curves.items():
+                    trial.set_user_attr(key, values)
         return getattr(history[-1], self.spec.metric)
 
 

@@ -75,7 +75,7 @@ def _running_worker_pid(url, proc, limit=120, after_complete=False):
             ts = trials(url)
             complete = any(t.state.name == "COMPLETE" for t in ts)
             for t in ts:
-                if (t.state.name == "RUNNING" and t.user_attrs.get("val_accuracy") and "worker" in t.user_attrs
+                if (t.state.name == "RUNNING" and t.intermediate_values and "worker" in t.user_attrs
                         and (complete or not after_complete)):
                     return t.number, int(t.user_attrs["worker"].rsplit(":", 1)[1])
         except Exception:  # the study may not exist yet
