@@ -6,6 +6,7 @@ the host inside an epoch (the loss is summed on the device and read once per epo
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -60,6 +61,16 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}: expected sgd, adam, adamw or rmsprop")
 
 
+def _autocast(device: torch.device):
+    """bf16 autocast on CUDA (matmuls and convolutions in bf16, losses in fp32); nothing on CPU,
+    where this machine's measurements showed no gain."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # what remains in fp32 uses TF32 tensor cores
+        torch.backends.cudnn.allow_tf32 = True
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: Split, batch_size: int = 4096) -> tuple[float, float, torch.Tensor]:
     """Mean loss, accuracy and the predicted labels over `data`, in large batches."""
@@ -67,7 +78,8 @@ def evaluate(model: nn.Module, data: Split, batch_size: int = 4096) -> tuple[flo
     loss = torch.zeros((), device=data.x.device)
     preds = []
     for i in range(0, len(data), batch_size):
-        out = model(data.x[i:i + batch_size])
+        with _autocast(data.x.device):
+            out = model(data.x[i:i + batch_size]).float()
         loss += F.cross_entropy(out, data.y[i:i + batch_size], reduction="sum")
         preds.append(out.argmax(1))
     pred = torch.cat(preds)
@@ -106,7 +118,8 @@ def fit(
         for i in range(0, end, cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
             x = train.x[idx] if transform is None else transform(train.x[idx])
-            loss = F.cross_entropy(model(x), train.y[idx])
+            with _autocast(device):
+                loss = F.cross_entropy(model(x).float(), train.y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

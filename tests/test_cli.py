@@ -196,3 +196,14 @@ def test_every_command_documents_its_options():
                        "export": ["--study", "--out"], "train": ["--config", "--full", "--save", "--json"],
                        "dashboard": ["--host", "--port"]}[command]:
             assert option in r.output, (command, option)
+
+
+def test_journal_storage_runs_and_resumes(tmp_path):
+    url = f"journal:{tmp_path}/search.log"
+    study = write_study(tmp_path, n_trials=2)
+    assert cli("run", "--study", study, "--storage", url).exit_code == 0
+    r = cli("run", "--study", study, "--storage", url, "--n-trials", 3)
+    assert r.exit_code == 0, r.output
+    rows = json.loads(cli("studies", "--storage", url, "--json").stdout)
+    assert rows[0]["states"]["COMPLETE"] == 3
+    _one_line_error(cli("studies", "--storage", f"journal:{tmp_path}/none.log"), "does not exist")
