@@ -177,10 +177,10 @@ def _trial_line(study, trial, metric: str) -> str:
         what = f"at epoch {epochs}, {metric} {last:.4f}"
     else:
         what = trial.user_attrs.get("fail_reason", "failed")
-    try:
-        best = f"best {study.best_value:.4f} (#{study.best_trial.number})"
-    except ValueError:
-        best = "no best yet"
+    from search.study import best_or_none
+
+    top = best_or_none(study)
+    best = f"best {top.value:.4f} (#{top.number})" if top else "no best yet"
     secs = sum(trial.user_attrs.get("epoch_seconds", []))
     return f"#{trial.number:<3} [{color}]{state:<8}[/] {what}  {secs:5.1f}s  {best}  {_short_params(trial.params)}"
 

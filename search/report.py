@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 from search.errors import SearchError  # noqa: E402
 from search.export import TrainJob, best_config, retrain  # noqa: E402
 from search.spec import check_params  # noqa: E402
-from search.study import study_facts  # noqa: E402
+from search.study import best_or_none, study_facts  # noqa: E402
 
 CLASS_NAMES = {
     "mnist": [str(i) for i in range(10)],
@@ -230,6 +230,14 @@ def _save(fig, path: Path) -> bool:
     return True
 
 
+def _finish(fig, ax, xlabel: str, ylabel: str, path: Path) -> bool:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def _plot_history(study, trials, metric, path) -> bool:
     done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.intermediate_values]
     if not done:
@@ -248,11 +256,7 @@ def _plot_history(study, trials, metric, path) -> bool:
             xs.append(t.number)
             best.append(running)
         ax.step(xs, best, where="post", color="tab:green", label="best so far")
-    ax.set_xlabel("trial")
-    ax.set_ylabel(metric)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _finish(fig, ax, "trial", metric, path)
 
 
 def _plot_curves(study, trials, metric, path) -> bool:
@@ -260,10 +264,8 @@ def _plot_curves(study, trials, metric, path) -> bool:
     if not curves:
         return False
     fig, ax = plt.subplots(figsize=(7, 4))
-    try:
-        best = study.best_trial.number
-    except ValueError:
-        best = None
+    best_trial = best_or_none(study)
+    best = best_trial.number if best_trial else None
     for t in curves:
         steps = sorted(t.intermediate_values)
         ys = [t.intermediate_values[s] for s in steps]
@@ -275,11 +277,7 @@ def _plot_curves(study, trials, metric, path) -> bool:
             ax.plot(steps, ys, color="tab:blue", alpha=0.5)
     ax.plot([], [], color="tab:orange", ls="--", label="pruned")
     ax.plot([], [], color="tab:blue", label="complete")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _finish(fig, ax, "epoch", metric, path)
 
 
 def _plot_importances(study, trials, metric, path) -> bool:

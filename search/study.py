@@ -291,7 +291,7 @@ def study_facts(study: optuna.Study) -> dict[str, Any]:
     states = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)}
     for t in trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
-    best = _best(study)
+    best = best_or_none(study)
     return {
         "study": study.study_name,
         "direction": study.direction.name.lower(),
@@ -303,7 +303,7 @@ def study_facts(study: optuna.Study) -> dict[str, Any]:
     }
 
 
-def _best(study: optuna.Study) -> FrozenTrial | None:
+def best_or_none(study: optuna.Study) -> FrozenTrial | None:
     try:
         return study.best_trial
     except ValueError:
@@ -311,7 +311,7 @@ def _best(study: optuna.Study) -> FrozenTrial | None:
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:
-    best = _best(study)
+    best = best_or_none(study)
     if best is None:
         raise SearchError(f"study {study.study_name!r} has no completed trial yet: run it first "
                           f"(search run --study {study.study_name})")
