@@ -89,3 +89,54 @@ def test_fashion_mnist_is_found_beside_an_mnist_data_dir():
     assert find_data_dir("mnist", MNIST) == MNIST
     d = load_dataset("fashion-mnist", MNIST, "cpu")
     assert len(d.train) == 55000 and torch.bincount(d.test.y).tolist() == [1000] * 10
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    """A real HTTP server on 127.0.0.1 serving a copy of the MNIST files, as a download mirror."""
+    import functools
+    import http.server
+    import threading
+
+    from search import data
+
+    served = tmp_path / "mirror"
+    served.mkdir()
+    for f in MNIST.iterdir():
+        (served / f.name).write_bytes(f.read_bytes())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setitem(data.MIRRORS, "mnist", [f"http://127.0.0.1:{server.server_address[1]}/"])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setitem(data.SYSTEM_DIRS, "mnist", [])
+    yield served
+    server.shutdown()
+
+
+def test_download_checks_every_file_and_lands_in_the_user_cache(mirror, tmp_path):
+    d = find_data_dir("mnist")
+    assert d == tmp_path / "cache" / "mnist-search" / "mnist"
+    assert sorted(p.name for p in d.iterdir()) == sorted(f + ".gz" for f in FILES.values())
+    assert read_idx(d / "train-labels-idx1-ubyte.gz")[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert find_data_dir("mnist") == d  # the second lookup finds the cache, no download
+
+
+def test_download_rejects_a_file_with_the_wrong_checksum(mirror):
+    raw = gzip.decompress((mirror / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    (mirror / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(raw[:-1] + b"\x00"))
+    with pytest.raises(SearchError, match="checksum mismatch for t10k-labels-idx1-ubyte"):
+        find_data_dir("mnist")
+
+
+def test_offline_download_is_one_clear_line(monkeypatch, tmp_path):
+    from pg import free_port
+    from search import data
+
+    monkeypatch.setitem(data.MIRRORS, "mnist", [f"http://127.0.0.1:{free_port()}/"])  # nothing listens
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setitem(data.SYSTEM_DIRS, "mnist", [])
+    with pytest.raises(SearchError, match="download failed .*pass --data-dir DIR") as e:
+        find_data_dir("mnist")
+    assert "\n" not in str(e.value)
