@@ -274,16 +274,17 @@ def _fmt(v: Any) -> str:
 def export(
     study: str = typer.Option(..., "--study", help="Stored study name (or its study file)."),
     out_path: Path = typer.Option(Path("best.yaml"), "--out", help="Config file to write."),
+    trial: Optional[int] = typer.Option(None, "--trial", min=0, help="Export this completed trial [default: the best]."),
     storage: Optional[str] = StorageOpt,
 ) -> None:
-    """Write the best trial's parameters to a self-contained config file."""
+    """Write the best (or a chosen) trial's parameters to a self-contained config file."""
     from search.export import best_config, write_config
     from search.storage import storage_url
     from search.study import load_stored_study
 
     with _user_errors():
         st = load_stored_study(_study_name(study), storage_url(storage))
-        config = best_config(st)
+        config = best_config(st, trial)
         write_config(config, out_path)
     src = config["source"]
     out.print(f"wrote {out_path}: trial #{src['trial']} of {src['study']}, {src['metric']} {src['value']:.4f}",

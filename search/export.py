@@ -34,8 +34,9 @@ class TrainJob:
     source: dict[str, Any] = field(default_factory=dict)
 
 
-def best_config(study: optuna.Study) -> dict[str, Any]:
-    trial = best_trial(study)
+def best_config(study: optuna.Study, trial_number: int | None = None) -> dict[str, Any]:
+    """The config of the best trial (or of trial `trial_number`), ready for `search train`."""
+    trial = best_trial(study) if trial_number is None else _trial(study, trial_number)
     attrs = study.user_attrs
     return {
         "dataset": attrs.get("dataset", "mnist"),
@@ -49,6 +50,17 @@ def best_config(study: optuna.Study) -> dict[str, Any]:
             "value": trial.value,
         },
     }
+
+
+def _trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    trials = study.get_trials(deepcopy=False)
+    if not 0 <= number < len(trials):
+        raise SearchError(f"study {study.study_name!r} has no trial #{number} (it has trials 0..{len(trials) - 1})")
+    trial = trials[number]
+    if trial.state != optuna.trial.TrialState.COMPLETE:
+        raise SearchError(f"trial #{number} of {study.study_name!r} is {trial.state.name.lower()}, not complete: "
+                          "export a completed trial")
+    return trial
 
 
 def write_config(config: dict[str, Any], out: Path) -> None:

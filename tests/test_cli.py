@@ -207,3 +207,12 @@ def test_journal_storage_runs_and_resumes(tmp_path):
     rows = json.loads(cli("studies", "--storage", url, "--json").stdout)
     assert rows[0]["states"]["COMPLETE"] == 3
     _one_line_error(cli("studies", "--storage", f"journal:{tmp_path}/none.log"), "does not exist")
+
+
+def test_export_a_chosen_trial(tmp_path):
+    assert cli("run", "--study", write_study(tmp_path, n_trials=2)).exit_code == 0
+    r = cli("export", "--study", "tiny", "--trial", 0, "--out", tmp_path / "t0.yaml")
+    assert r.exit_code == 0, r.output
+    config = yaml.safe_load((tmp_path / "t0.yaml").read_text())
+    assert config["source"]["trial"] == 0 and config["seed"] == 0
+    _one_line_error(cli("export", "--study", "tiny", "--trial", 7, "--out", tmp_path / "x.yaml"), "no trial #7")
