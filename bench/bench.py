@@ -356,8 +356,9 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test, not figures to report)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="JSON with every figure (merged across runs)")
     args = ap.parse_args()
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = json.loads(args.results.read_text()) if args.results.exists() else {}
     results["machine"] = machine()
     for name in args.only.split(","):
         if name not in SECTIONS:
@@ -365,12 +366,12 @@ def main() -> None:
         log(f"== {name}")
         results[name] = SECTIONS[name](args.quick)
         results[name]["quick"] = args.quick
-        RESULTS.write_text(json.dumps(results, indent=2))
+        args.results.write_text(json.dumps(results, indent=2))
     from render import render
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(results))
-    log(f"wrote {args.out} and {RESULTS}")
+    log(f"wrote {args.out} and {args.results}")
 
 
 if __name__ == "__main__":
