@@ -207,9 +207,11 @@ def _overhead_run(url: str, n: int) -> dict:
     optimize(study, objective, url, n, on_trial=lambda s, t: stamps.append(time.perf_counter()))
     per = np.diff(stamps) * 1000
     # plain Optuna on the same storage kind: same space, 5 reports, no user attributes
-    plain_url = url.replace("overhead", "plain") if url.startswith("sqlite") else url
-    plain = optuna.create_study(storage=plain_url, study_name="plain", direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=8))
+    from search.storage import open_storage
+
+    plain_url = url.replace("overhead", "plain")  # a file beside ours; on PostgreSQL the same database
+    plain = optuna.create_study(storage=open_storage(plain_url, heartbeat=None), study_name="plain",
+                                direction="maximize", sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=8))
 
     def objective_plain(trial):
         from search.space import suggest_params
@@ -233,6 +235,7 @@ def bench_overhead(quick: bool) -> dict:
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         out["sqlite"] = _overhead_run(f"sqlite:///{tmp}/overhead.db", n)
+        out["journal file"] = _overhead_run(f"journal:{tmp}/overhead.log", n)
     from pg import Server, find_bin
 
     bindir = find_bin()
@@ -293,7 +296,7 @@ def _time_to_target(method: dict, seed: int, target: float, limit_s: float) -> d
 
 def bench_search(quick: bool, target: float = 0.98) -> dict:
     seeds = [0] if quick else [0, 1, 2]
-    limit = 120 if quick else 900
+    limit = 120 if quick else 360
     out = {"target": target, "limit_s": limit, "methods": {}}
     for name, method in METHODS.items():
         runs = [_time_to_target(method, seed, target, limit) for seed in seeds]

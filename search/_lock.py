@@ -1,8 +1,8 @@
 """A lock shared by every worker of a study, held while a worker checks the budget and
 asks for a trial, so that N workers never start more trials than the study's budget.
 
-SQLite and journal files: an flock on a file beside the database (one machine or a
-shared filesystem). PostgreSQL: a session advisory lock; MySQL: GET_LOCK. A killed
+SQLite and journal files: an flock on `<file>.search-lock` beside the database (one
+machine or a shared filesystem; not `<file>.lock`, which Optuna's journal backend uses). PostgreSQL: a session advisory lock; MySQL: GET_LOCK. A killed
 worker releases either kind (its file descriptor or its connection goes away).
 """
 
@@ -18,6 +18,9 @@ import optuna
 from sqlalchemy import text
 
 from search.storage import journal_path
+
+
+LOCK_SUFFIX = ".search-lock"
 
 
 def _key(study_name: str) -> int:
@@ -48,14 +51,14 @@ def _db_lock(engine, acquire: str, release: str, params: dict) -> Iterator[None]
 def study_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str):
     """A context manager that serialises budget checks across the study's workers."""
     if url.startswith("journal:"):
-        return _file_lock(Path(journal_path(url) + ".lock"))
+        return _file_lock(Path(journal_path(url) + LOCK_SUFFIX))
     storage = getattr(storage, "_backend", storage)  # create_study wraps RDBStorage in a cache
     if not isinstance(storage, optuna.storages.RDBStorage):
         return contextlib.nullcontext()
     engine = storage.engine
     backend = engine.url.get_backend_name()
     if backend == "sqlite":
-        return _file_lock(Path(engine.url.database + ".lock"))
+        return _file_lock(Path(engine.url.database + LOCK_SUFFIX))
     if backend == "postgresql":
         return _db_lock(engine, "SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)",
                         {"k": _key(study_name)})

@@ -151,7 +151,7 @@ def _duration(seconds: float) -> str:
 def _top_table(complete: list[FrozenTrial], direction: str, metric: str) -> Table:
     ranked = sorted(complete, key=lambda t: t.value, reverse=direction == "maximize")[:TOP]
     names = sorted({k for t in ranked for k in t.params})
-    header = ["#", metric, "epochs", "train loss sum (first -> last epoch)", "val loss", "seconds", *names]
+    header = ["#", metric, "epochs run", "train loss sum (first -> last epoch)", "val loss", "seconds", *names]
     rows = []
     for t in ranked:
         sums = t.user_attrs.get("train_loss_sum") or []
@@ -324,7 +324,7 @@ def _plot_slices(study, trials, metric, path) -> bool:
         ax.scatter(xs, [t.value for t in pts], c=[t.number for t in pts], cmap="viridis", s=18)
         if labels:
             ax.set_xticks(range(len(labels)), labels, rotation=30)
-        elif _is_log(study, name):
+        elif _is_log(study, name, xs):
             ax.set_xscale("log")
         ax.set_title(name)
         ax.set_ylabel(metric)
@@ -334,7 +334,13 @@ def _plot_slices(study, trials, metric, path) -> bool:
     return _save(fig, path)
 
 
-def _is_log(study, name) -> bool:
+def _is_log(study, name, values=None) -> bool:
+    """A log-uniform range, or positive choices spanning two orders of magnitude (lr grids)."""
+    if values is None:
+        values = [t.params[name] for t in study.get_trials(deepcopy=False) if name in t.params]
+    nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if nums and len(nums) == len(values) and min(nums) > 0 and max(nums) / min(nums) >= 100:
+        return True
     for t in study.get_trials(deepcopy=False):
         d = t.distributions.get(name)
         if d is not None:
