@@ -12,7 +12,7 @@ import torch
 import yaml
 from torch import nn
 
-from search.data import Dataset, load_dataset
+from search.data import Dataset, Split, load_dataset
 from search.device import resolve_device
 from search.errors import SearchError
 from search.experiment import make_model, make_transform, subset, train_config
@@ -110,7 +110,7 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
     dev = resolve_device(device)
     data = load_dataset(job.dataset, data_dir, dev)
     if full:
-        train = type(data.train)(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
+        train = Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
         val = None
     else:
         train, val = subset(data.train, job.train_size), data.val

@@ -177,7 +177,7 @@ def run_study(
     objective = Objective(spec, data, dev)
     budget = n_trials if n_trials is not None else spec.n_trials
     if on_start is not None:
-        on_start(study, max(budget - _budget_used(study)[0], 0))
+        on_start(study, max(budget - budget_used(study)[0], 0))
     timeout = timeout if timeout is not None else spec.timeout
     return optimize(study, objective, url, budget, timeout=timeout, on_trial=on_trial)
 
@@ -194,7 +194,7 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], ur
         while (deadline is None or time.monotonic() < deadline) and not study._stop_flag:
             with study_lock(study._storage, url, study.study_name):
                 optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
-                done, running = _budget_used(study)
+                done, running = budget_used(study)
                 trial = study.ask() if done + running < budget else None
             if trial is None:
                 # Trials of other workers may still fail (and free budget) or go stale.
@@ -233,7 +233,8 @@ def _optimize_loop(study: optuna.Study) -> Iterator[None]:
             study._thread_local.in_optimize_loop = False
 
 
-def _budget_used(study: optuna.Study) -> tuple[int, int]:
+def budget_used(study: optuna.Study) -> tuple[int, int]:
+    """(finished trials that count toward the budget, trials running now)."""
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
                                                       TrialState.FAIL, TrialState.RUNNING))
     return (sum(counts_toward_budget(t) for t in trials),

@@ -126,10 +126,10 @@ def fit(
             step_loss_sum += loss.detach()  # one op per step; the per-image mean is derived below
         steps = math.ceil(end / cfg.batch_size)
         steps_left -= steps
-        summed = step_loss_sum.item()  # the one host sync of the epoch
+        summed, last_loss = torch.stack([step_loss_sum, loss.detach()]).tolist()  # the epoch's one host sync
         last = end - (steps - 1) * cfg.batch_size  # images in the last, possibly partial, batch
         # every batch but the last is full: weight the last batch's mean by its own size
-        train_loss = (summed - loss.item()) * cfg.batch_size / end + loss.item() * last / end
+        train_loss = (summed - last_loss) * cfg.batch_size / end + last_loss * last / end
         if not math.isfinite(train_loss):
             raise Diverged(f"training loss became {train_loss} in epoch {epoch}")
         val_loss, val_acc = (evaluate(model, val)[:2] if val is not None else (math.nan, math.nan))

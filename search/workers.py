@@ -21,7 +21,7 @@ from search.device import resolve_device
 from search.errors import SearchError
 from search.spec import StudySpec
 from search.storage import HEARTBEAT_S
-from search.study import Terminated, counts_toward_budget, open_study, run_study, sigterm_as_interrupt, study_facts
+from search.study import Terminated, budget_used, open_study, run_study, sigterm_as_interrupt, study_facts
 
 
 @dataclass
@@ -78,7 +78,7 @@ def run_workers(
     find_data_dir(spec.dataset, data_dir)
     study = open_study(spec, url, seed, heartbeat=heartbeat)  # creates it once, checks the storage
     budget = n_trials if n_trials is not None else spec.n_trials
-    done_before = sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
+    done_before = budget_used(study)[0]
     ctx = multiprocessing.get_context("spawn")  # no fork: torch threads and DB connections don't survive it
     threads = threads_per_worker(n_workers)
     procs = [ctx.Process(target=_worker, name=f"search-worker-{i}",
@@ -124,7 +124,7 @@ def _stop(procs, sig: int, grace_s: float = 60.0) -> None:
 
 def _progress(study, budget: int, done_before: int, start: float, procs) -> dict[str, Any]:
     facts = study_facts(study)
-    done = sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
+    done = budget_used(study)[0]
     elapsed = time.monotonic() - start
     ran = done - done_before
     left = max(budget - done, 0)
