@@ -1,4 +1,4 @@
-"""`search`: the command line. Parses flags, calls the library in search/, prints with rich."""
+"""`search`: the command line. Parses flags, calls one library function in search/, prints with rich."""
 
 from __future__ import annotations
 
@@ -6,49 +6,65 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Annotated, Any, Iterator, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from search.storage import HEARTBEAT_S
 
 app = typer.Typer(
     help="Hyperparameter search for MNIST-style image classifiers, on Optuna.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help text is plain: '[default: ...]' must not be read as markup
 )
-out = Console()
-err = Console(stderr=True)
+# User text (study names, file contents in errors) is printed as is: no markup, no :emoji: codes.
+out = Console(emoji=False, highlight=False)
+err = Console(stderr=True, emoji=False, highlight=False)
 
-StorageOpt = typer.Option(None, "--storage", envvar="SEARCH_STORAGE", show_envvar=True,
-                          help="Optuna RDB storage URL [default: sqlite:///search.db in the working directory].")
-DataDirOpt = typer.Option(None, "--data-dir", envvar="SEARCH_DATA_DIR", show_envvar=True,
-                          help="Folder with the four IDX files [default: user cache, system dirs, then download].")
-DeviceOpt = typer.Option("auto", "--device", envvar="SEARCH_DEVICE", show_envvar=True,
-                         help="auto, cpu, cuda, cuda:N or mps.")
-JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+StudyOpt = Annotated[str, typer.Option("--study", help="Stored study name (or its study file).")]
+StorageOpt = Annotated[Optional[str], typer.Option(
+    "--storage", envvar="SEARCH_STORAGE", show_default="sqlite:///search.db in the working directory",
+    help="Optuna storage URL: sqlite:///FILE, postgresql+psycopg://..., journal:FILE.")]
+DataDirOpt = Annotated[Optional[str], typer.Option(
+    "--data-dir", envvar="SEARCH_DATA_DIR", show_default="user cache, system dirs, then a download",
+    help="Folder with the four IDX files (or one folder per dataset).")]
+DeviceOpt = Annotated[str, typer.Option("--device", envvar="SEARCH_DEVICE", help="auto, cpu, cuda, cuda:N or mps.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
 
 @contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    """Input mistakes end as one line on stderr and exit code 2; interrupts as 130/143."""
-    from search.errors import SearchError
-    from search.study import Terminated
+def _errors(url: str | None = None) -> Iterator[None]:
+    """Input mistakes end as one line on stderr with the error's exit code; interrupts as 130/143."""
+    import optuna
+    import sqlalchemy.exc
+
+    from search.errors import SearchError, Terminated, exit_code
+    from search.storage import storage_error
 
     try:
-        yield
+        try:
+            yield
+        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
+            # a storage fault that no library call turned into a line
+            raise storage_error(e, url or "the storage") from None
     except SearchError as e:
-        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(getattr(e, "exit_code", 2)) from None
-    except Terminated:
-        err.print("terminated: finished trials are stored; run the same command again to resume")
-        raise typer.Exit(143) from None
-    except KeyboardInterrupt:
-        err.print("interrupted: finished trials are stored; run the same command again to resume")
-        raise typer.Exit(130) from None
+        err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(exit_code(e)) from None
+    except KeyboardInterrupt as e:
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        err.print(f"{what}: finished trials are stored; run the same command again to resume", markup=False)
+        raise typer.Exit(exit_code(e)) from None
+
+
+def _say(text: str) -> None:
+    out.print(text, markup=False, soft_wrap=True)
 
 
 def _quiet_optuna() -> None:
@@ -57,47 +73,54 @@ def _quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
-def _study_name(study: str) -> str:
-    """`show`/`export` accept a stored study's name or its study file."""
-    if study.endswith((".yaml", ".yml")):
-        from search.spec import load_study
+def _stored(study: str, storage: str | None):
+    """The stored study named `study` (or named by a study file), and its storage URL."""
+    from search.spec import load_study
+    from search.storage import storage_url
+    from search.study import load_stored_study
 
-        return load_study(study).name
-    return study
+    url = storage_url(storage)
+    name = load_study(study).name if study.endswith((".yaml", ".yml")) else study
+    return load_stored_study(name, url), url
 
 
 @app.command()
 def run(
-    study: str = typer.Option(..., "--study", help="Study name (studies/NAME.yaml) or path to a study file."),
-    n_trials: Optional[int] = typer.Option(None, "--n-trials", min=1,
-                                           help="Total finished trials the study should hold [default: the file's]."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", min=0.0,
-                                            help="Stop starting trials after this many seconds."),
-    device: str = DeviceOpt,
-    storage: Optional[str] = StorageOpt,
-    data_dir: Optional[str] = DataDirOpt,
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Study seed [default: the file's]."),
-    workers: int = typer.Option(1, "--workers", min=1, max=256,
-                                help="Worker processes on this machine sharing the study (and the CPU threads)."),
-    overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE",
-                                                  help="Override a study key or fix an axis, e.g. --set epochs=1 "
-                                                       "--set train_size=2000 (repeatable; checked like the file)."),
-    heartbeat: int = typer.Option(10, "--heartbeat", min=0, envvar="SEARCH_HEARTBEAT",
-                                  help="Seconds between trial heartbeats (RDB storages); a trial silent for 3 "
-                                       "intervals is failed and retried with the same parameters. 0: off."),
+    study: Annotated[str, typer.Option("--study", help="Study name (studies/NAME.yaml) or path to a study file.")],
+    n_trials: Annotated[Optional[int], typer.Option(
+        "--n-trials", min=1, show_default="the file's n_trials",
+        help="Total finished trials the study should hold.")] = None,
+    timeout: Annotated[Optional[float], typer.Option(
+        "--timeout", min=0.0, show_default="the file's timeout, else none",
+        help="Stop starting trials after this many seconds.")] = None,
+    device: DeviceOpt = "auto",
+    storage: StorageOpt = None,
+    data_dir: DataDirOpt = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, show_default="the file's seed",
+                                                help="Study seed: trial k is seeded with seed + k.")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Worker processes on this machine "
+                                                                           "sharing the study (and the CPU threads).")] = 1,
+    overrides: Annotated[Optional[list[str]], typer.Option(
+        "--set", metavar="KEY=VALUE", help="Override a study key or fix an axis, e.g. --set epochs=1 "
+                                           "--set train_size=2000 (repeatable; checked like the file).")] = None,
+    heartbeat: Annotated[int, typer.Option(
+        "--heartbeat", min=0, envvar="SEARCH_HEARTBEAT",
+        help="Seconds between trial heartbeats (RDB storages); a trial silent for 3 intervals is failed and "
+             "retried with the same parameters. 0: off.")] = HEARTBEAT_S,
 ) -> None:
     """Run (or resume) a study: train trials, prune bad ones, store every trial."""
     from search.spec import load_study
     from search.storage import mask_url, storage_url
-    from search.study import run_study
+    from search.study import RunOptions, run_study
 
     _quiet_optuna()
-    with _user_errors():
+    url = storage_url(storage)
+    opts = RunOptions(device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout, seed=seed,
+                      heartbeat=heartbeat, workers=workers)
+    with _errors(url):
         spec = load_study(study, overrides=overrides)
-        url = storage_url(storage)
         if workers > 1:
-            _run_workers(spec, url, workers, device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout,
-                         seed=seed, heartbeat=heartbeat)
+            _run_workers(spec, url, opts)
             return
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=out, transient=True)
@@ -105,44 +128,43 @@ def run(
 
         def on_start(st, remaining: int) -> None:
             nonlocal task
-            out.print(f"study [bold]{spec.name}[/] in {mask_url(url)}: {len(st.trials)} trials stored, "
-                      f"{remaining} to run", highlight=False)
+            _say(f"study {spec.name} in {mask_url(url)}: {len(st.trials)} trials stored, {remaining} to run")
             if remaining:
                 progress.start()
                 task = progress.add_task("trials", total=remaining)
 
         def on_trial(st, trial) -> None:
-            out.print(_trial_line(st, trial, spec.metric), highlight=False)
+            out.print(_trial_line(st, trial, spec.metric), soft_wrap=True)
             if task is not None:
                 progress.advance(task)
 
         try:
-            result = run_study(spec, url, device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout,
-                               seed=seed, heartbeat=heartbeat, on_trial=on_trial, on_start=on_start)
+            result = run_study(spec, url, opts, on_trial=on_trial, on_start=on_start)
         finally:
             progress.stop()
         _print_summary(result.study, result.ran, result.seconds)
 
 
-def _run_workers(spec, url: str, workers: int, **kwargs) -> None:
+def _run_workers(spec, url: str, opts) -> None:
     from rich.live import Live
 
     from search.storage import mask_url
     from search.workers import run_workers, threads_per_worker
 
-    out.print(f"study [bold]{spec.name}[/] in {mask_url(url)}: {workers} workers, "
-              f"{threads_per_worker(workers)} torch thread(s) each", highlight=False)
+    _say(f"study {spec.name} in {mask_url(url)}: {opts.workers} workers, "
+         f"{threads_per_worker(opts.workers)} torch thread(s) each")
     with Live(console=out, refresh_per_second=4, transient=False) as live:
-        result = run_workers(spec, url, workers, on_poll=lambda f: live.update(_progress_view(f)), **kwargs)
+        result = run_workers(spec, url, opts, on_poll=lambda f: live.update(_progress_view(f)))
+    for message in result.errors:
+        err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     codes = result.exit_codes
     dead = [f"worker {i} ({_exit_reason(c)})" for i, c in enumerate(codes) if c != 0]
     if dead:
-        err.print("warning: " + ", ".join(dead) + "; trials they left were failed and queued again", highlight=False)
+        err.print("warning: " + ", ".join(dead) + "; trials they left were failed and queued again", markup=False)
     facts = result.facts
     s = facts["states"]
-    out.print(f"study holds {facts['n_trials']} trials: {s['COMPLETE']} complete, {s['PRUNED']} pruned, "
-              f"{s['FAIL']} failed; {facts['done']}/{facts['budget']} of the budget done in "
-              f"{result.seconds:.0f}s", highlight=False)
+    _say(f"study holds {facts['n_trials']} trials: {s['COMPLETE']} complete, {s['PRUNED']} pruned, "
+         f"{s['FAIL']} failed; {facts['done']}/{facts['budget']} of the budget done in {result.seconds:.0f}s")
     if facts["done"] < facts["budget"] and any(c not in (0, None) for c in codes):
         raise typer.Exit(1)
 
@@ -168,148 +190,165 @@ def _progress_view(f: dict[str, Any]) -> Table:
 
 
 def _trial_line(study, trial, metric: str) -> str:
+    from search.trials import best_or_none, last_value, trial_seconds
+
     state = trial.state.name
     color = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}.get(state, "white")
-    epochs = len(trial.intermediate_values)
     if state == "COMPLETE":
         what = f"{metric} {trial.value:.4f}"
     elif state == "PRUNED":
-        last = trial.intermediate_values[max(trial.intermediate_values)] if epochs else float("nan")
-        what = f"at epoch {epochs}, {metric} {last:.4f}"
+        last = last_value(trial)
+        what = f"at epoch {len(trial.intermediate_values)}, {metric} {last if last is None else f'{last:.4f}'}"
     else:
-        what = trial.user_attrs.get("fail_reason", "failed")
-    from search.study import best_or_none
-
+        what = str(trial.user_attrs.get("fail_reason", "failed"))
     top = best_or_none(study)
     best = f"best {top.value:.4f} (#{top.number})" if top else "no best yet"
-    secs = sum(trial.user_attrs.get("epoch_seconds", []))
-    return f"#{trial.number:<3} [{color}]{state:<8}[/] {what}  {secs:5.1f}s  {best}  {_short_params(trial.params)}"
+    return (f"#{trial.number:<3} [{color}]{state:<8}[/] {escape(what)}  {trial_seconds(trial):5.1f}s  {best}  "
+            f"{escape(_short_params(trial.params))}")
 
 
 def _short_params(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    from search.report._stats import fmt
+
+    return " ".join(f"{k}={fmt(v, 3)}" for k, v in params.items())
 
 
 def _print_summary(study, ran: int, seconds: float) -> None:
-    from search.study import study_facts
+    from search.trials import study_facts
 
     facts = study_facts(study)
     s = facts["states"]
-    out.print(f"ran {ran} trials in {seconds:.0f}s; study holds {facts['n_trials']}: {s['COMPLETE']} complete, "
-              f"{s['PRUNED']} pruned, {s['FAIL']} failed", highlight=False)
+    _say(f"ran {ran} trials in {seconds:.0f}s; study holds {facts['n_trials']}: {s['COMPLETE']} complete, "
+         f"{s['PRUNED']} pruned, {s['FAIL']} failed")
     if facts["best_value"] is not None:
-        out.print(f"best: trial #{facts['best_trial']} {facts['metric']} {facts['best_value']:.4f}", highlight=False)
+        _say(f"best: trial #{facts['best_trial']} {facts['metric']} {facts['best_value']:.4f}")
 
 
 @app.command()
-def studies(storage: Optional[str] = StorageOpt, as_json: bool = JsonOpt) -> None:
+def studies(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
     """List every study in the storage: trials by state and best value."""
     from search.storage import storage_url
     from search.study import all_studies
 
-    with _user_errors():
-        rows = all_studies(storage_url(storage))
+    url = storage_url(storage)
+    with _errors(url):
+        rows = all_studies(url)
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title="studies")
-    for col in ("study", "dataset", "metric", "trials", "complete", "pruned", "failed", "running", "best"):
-        table.add_column(col, justify="right" if col not in ("study", "dataset", "metric") else "left")
+    table = Table(title="studies", box=box.SIMPLE_HEAD)
+    for col in ("study", "dataset", "metric", "trials", "done", "pruned", "failed", "best"):
+        table.add_column(col, justify="left" if col in ("study", "dataset", "metric") else "right",
+                         overflow="fold")
     for r in rows:
         s = r["states"]
-        best = "-" if r["best_value"] is None else f"{r['best_value']:.4f} (#{r['best_trial']})"
-        table.add_row(r["study"], str(r["dataset"]), str(r["metric"]), str(r["n_trials"]), str(s["COMPLETE"]),
-                      str(s["PRUNED"]), str(s["FAIL"]), str(s["RUNNING"]), best)
+        best = "-" if r["best_value"] is None else f"{r['best_value']:.4f} #{r['best_trial']}"
+        table.add_row(escape(r["study"]), str(r["dataset"]), str(r["metric"]), str(r["n_trials"]),
+                      str(s["COMPLETE"]), str(s["PRUNED"]), str(s["FAIL"]), best)
+    out.print(table)
+
+
+@app.command()
+def axes(as_json: JsonOpt = False) -> None:
+    """List every axis a study file or config can set: its values, default and meaning."""
+    from search.params import AXES
+
+    rows = [{"axis": a.name, "values": a.describe(), "default": a.encode(a.default),
+             "applies": f"{a.when[0]} in {list(a.when[1])}" if a.when else "always", "help": a.help}
+            for a in AXES.values()]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    for col in ("axis", "values", "default", "help"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        when = "" if r["applies"] == "always" else f" (only when {r['applies']})"
+        table.add_row(r["axis"], r["values"], str(r["default"]).lower() if isinstance(r["default"], bool)
+                      else str(r["default"]), escape(r["help"] + when))
     out.print(table)
 
 
 @app.command()
 def show(
-    study: str = typer.Option(..., "--study", help="Stored study name (or its study file)."),
-    storage: Optional[str] = StorageOpt,
-    top: int = typer.Option(0, "--top", min=0, help="Only the N best trials (0: all)."),
-    as_json: bool = JsonOpt,
+    study: StudyOpt,
+    storage: StorageOpt = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="Only the N best trials (0: all).")] = 0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Trials table, best trial and its parameters."""
-    from search.objective import merged_config
-    from search.storage import storage_url
-    from search.study import load_stored_study, study_facts
+    from search.report._stats import fmt
+    from search.trials import best_or_none, params_of, ranked, study_facts, trial_row
 
-    with _user_errors():
-        st = load_stored_study(_study_name(study), storage_url(storage))
+    with _errors(storage):
+        st, url = _stored(study, storage)
         facts = study_facts(st)
-    trials = st.get_trials(deepcopy=False)
-    if top:
-        done = [t for t in trials if t.value is not None]
-        done.sort(key=lambda t: t.value, reverse=facts["direction"] == "maximize")
-        trials = done[:top]
-    rows = [{"number": t.number, "state": t.state.name, "value": t.value,
-             "epochs": len(t.intermediate_values), "seconds": round(sum(t.user_attrs.get("epoch_seconds", [])), 2),
-             "params": t.params, "fail_reason": t.user_attrs.get("fail_reason")} for t in trials]
-    best = st.best_trial if facts["best_trial"] is not None else None
+        rows = [trial_row(t) for t in ranked(st, top)]
+        best = best_or_none(st)
+        best_params = params_of(best).active() if best else None
     if as_json:
-        facts["trials"] = rows
-        facts["best_params"] = merged_config(best) if best else None
-        print(json.dumps(facts, indent=2, default=str))
+        print(json.dumps({**facts, "trials": rows, "best_params": best_params}, indent=2, default=str))
         return
-    names = sorted({k for r in rows for k in r["params"]})
-    table = Table(title=f"study {st.study_name}: {facts['n_trials']} trials")
-    for col in ("#", "state", facts["metric"] or "value", "epochs", "s", *names):
-        table.add_column(col)
+    table = Table(title=f"{st.study_name}: {facts['n_trials']} trials, value = {facts['metric']} "
+                        f"({facts['direction']})", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("ep", justify="right", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
+    table.add_column("parameters", overflow="fold", ratio=1)
     for r in rows:
-        value = "" if r["value"] is None else f"{r['value']:.4f}"
+        value = "" if r["last_value"] is None else fmt(r["last_value"])
+        params = " ".join(f"{k}={fmt(v, 3)}" for k, v in r["params"].items())
+        if r["failure"]:
+            params = f"({r['failure']}) {params}"
         style = "bold green" if best and r["number"] == best.number else None
-        table.add_row(str(r["number"]), r["state"], value, str(r["epochs"]), f"{r['seconds']:.1f}",
-                      *[_fmt(r["params"].get(n)) for n in names], style=style)
+        table.add_row(str(r["number"]), r["state"].lower(), value, str(r["epochs"]), f"{r['seconds']:.1f}",
+                      escape(params), style=style)
     out.print(table)
     if best:
-        out.print(f"best trial #{best.number}: {facts['metric']} {best.value:.4f}", highlight=False)
-        out.print(_short_params(merged_config(best)), highlight=False)
-
-
-def _fmt(v: Any) -> str:
-    return "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+        _say(f"best trial #{best.number}: {facts['metric']} {best.value:.4f}")
+        _say(" ".join(f"{k}={fmt(v, 4)}" for k, v in best_params.items()))
 
 
 @app.command()
 def export(
-    study: str = typer.Option(..., "--study", help="Stored study name (or its study file)."),
-    out_path: Path = typer.Option(Path("best.yaml"), "--out", help="Config file to write."),
-    trial: Optional[int] = typer.Option(None, "--trial", min=0, help="Export this completed trial [default: the best]."),
-    storage: Optional[str] = StorageOpt,
+    study: StudyOpt,
+    out_path: Annotated[Path, typer.Option("--out", help="Config file to write.")] = Path("best.yaml"),
+    trial: Annotated[Optional[int], typer.Option("--trial", min=0, show_default="the best",
+                                                 help="Export this completed trial.")] = None,
+    storage: StorageOpt = None,
 ) -> None:
     """Write the best (or a chosen) trial's parameters to a self-contained config file."""
+    from search._files import writable_file
     from search.export import best_config, write_config
-    from search.storage import storage_url
-    from search.study import load_stored_study
 
-    with _user_errors():
-        st = load_stored_study(_study_name(study), storage_url(storage))
+    with _errors(storage):
+        writable_file(out_path, "the config")
+        st, _ = _stored(study, storage)
         config = best_config(st, trial)
         write_config(config, out_path)
     src = config["source"]
-    out.print(f"wrote {out_path}: trial #{src['trial']} of {src['study']}, {src['metric']} {src['value']:.4f}",
-              highlight=False)
+    _say(f"wrote {out_path}: trial #{src['trial']} of {src['study']}, {src['metric']} {src['value']:.4f}")
 
 
 @app.command()
 def train(
-    config: Path = typer.Option(..., "--config", help="Config file written by `search export`."),
-    device: str = DeviceOpt,
-    data_dir: Optional[str] = DataDirOpt,
-    full: bool = typer.Option(False, "--full", help="Train on all 60,000 training images (no validation)."),
-    save: Optional[Path] = typer.Option(None, "--save", help="Save the trained weights here (e.g. model.pt)."),
-    as_json: bool = JsonOpt,
+    config: Annotated[Path, typer.Option("--config", help="Config file written by `search export`.")],
+    device: DeviceOpt = "auto",
+    data_dir: DataDirOpt = None,
+    full: Annotated[bool, typer.Option("--full", help="Train on all 60,000 training images (no validation).")] = False,
+    save: Annotated[Optional[Path], typer.Option("--save", help="Save the trained weights here (e.g. model.pt).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Retrain a config from scratch and evaluate it once on the test set."""
+    from search._files import writable_file
     from search.export import load_config, retrain, save_weights
 
-    with _user_errors():
+    with _errors():
         job = load_config(config)
-        if save is not None and not save.parent.is_dir():
-            from search.errors import SearchError
-
-            raise SearchError(f"cannot write {save}: directory {save.parent} does not exist")
+        if save is not None:
+            writable_file(save, "the weights")
         if as_json:
             result = retrain(job, device=device, data_dir=data_dir, full=full)
         else:
@@ -323,64 +362,64 @@ def train(
     if as_json:
         print(json.dumps({**s, "saved": str(save) if save else None}, indent=2))
         return
+    from search.report._stats import fmt
+
     table = Table(title=f"{s['model']} on {s['dataset']}", show_header=False)
     for key in ("train_images", "epochs", "train_loss", "val_accuracy", "test_accuracy", "test_loss",
                 "train_seconds", "device", "seed"):
         if s[key] is not None:
-            table.add_row(key, _fmt(s[key]))
+            table.add_row(key, fmt(s[key]))
     if s["source"]:
-        table.add_row("from", f"{s['source'].get('study')} trial #{s['source'].get('trial')} "
-                              f"({s['source'].get('metric')} {_fmt(s['source'].get('value'))})")
+        table.add_row("from", escape(f"{s['source'].get('study')} trial #{s['source'].get('trial')} "
+                                     f"({s['source'].get('metric')} {fmt(s['source'].get('value'))})"))
     if save:
-        table.add_row("saved", str(save))
+        table.add_row("saved", escape(str(save)))
     out.print(table)
 
 
 @app.command()
 def report(
-    study: str = typer.Option(..., "--study", help="Stored study name (or its study file)."),
-    out_dir: Path = typer.Option(Path("report"), "--out", help="Directory for report.md, report.html and PNGs."),
-    evaluate: bool = typer.Option(False, "--evaluate",
-                                  help="Retrain the best config and add test accuracy, per-class accuracy "
-                                       "and a confusion matrix."),
-    storage: Optional[str] = StorageOpt,
-    device: str = DeviceOpt,
-    data_dir: Optional[str] = DataDirOpt,
+    study: StudyOpt,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.md, report.html and PNGs.")] = Path(
+        "report"),
+    evaluate: Annotated[bool, typer.Option(
+        "--evaluate", help="Retrain the best config and add test accuracy, per-class accuracy and a confusion "
+                           "matrix.")] = False,
+    storage: StorageOpt = None,
+    device: DeviceOpt = "auto",
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Write the experiment report: tables, plots, what each axis did, a confusion matrix."""
+    from search._files import writable_dir
     from search.report import write_report
-    from search.storage import storage_url
-    from search.study import load_stored_study
 
     _quiet_optuna()
-    with _user_errors():
-        st = load_stored_study(_study_name(study), storage_url(storage))
-        if out_dir.exists() and not out_dir.is_dir():
-            from search.errors import SearchError
-
-            raise SearchError(f"--out {out_dir} is a file, not a directory")
+    with _errors(storage):
+        writable_dir(out_dir, "the report")
+        st, _ = _stored(study, storage)
         with out.status("writing the report" + (" (retraining the best config)" if evaluate else "")):
             result = write_report(st, out_dir, evaluate=evaluate, device=device, data_dir=data_dir)
-    out.print(f"wrote {out_dir / 'report.md'}, {out_dir / 'report.html'} and "
-              f"{sum(p.suffix == '.png' for p in result.files)} plots", highlight=False)
+    _say(f"wrote {out_dir / 'report.md'}, {out_dir / 'report.html'} and "
+         f"{sum(p.suffix == '.png' for p in result.files)} plots")
 
 
 @app.command()
 def dashboard(
-    storage: Optional[str] = StorageOpt,
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
-    port: int = typer.Option(8080, "--port", min=1, max=65535),
+    storage: StorageOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to serve on.")] = 8080,
 ) -> None:
     """Serve optuna-dashboard for the storage."""
-    from search.dashboard import serve
+    from search.dashboard import check_address, is_loopback, serve
     from search.storage import mask_url, storage_url
 
-    with _user_errors():
-        url = storage_url(storage)
-        if host not in ("127.0.0.1", "localhost", "::1"):
+    url = storage_url(storage)
+    with _errors(url):
+        check_address(host, port)
+        if not is_loopback(host):
             err.print(f"warning: serving on {host} exposes every study to the network; the dashboard has "
-                      "no authentication", highlight=False)
-        out.print(f"optuna-dashboard for {mask_url(url)} on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
+                      "no authentication", markup=False)
+        _say(f"optuna-dashboard for {mask_url(url)} on http://{host}:{port}/ (Ctrl-C stops)")
         serve(url, host, port)
 
 

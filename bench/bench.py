@@ -33,8 +33,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from search.data import MEAN, STD, load_dataset, read_idx  # noqa: E402
-from search.experiment import make_model, subset, train_config  # noqa: E402
-from search.spec import check_params  # noqa: E402
+from search.experiment import build, subset  # noqa: E402
+from search.params import Params  # noqa: E402
 from search.train import evaluate, fit  # noqa: E402
 
 MNIST = Path(os.environ.get("SEARCH_DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
@@ -120,21 +120,21 @@ def bench_epoch(quick: bool) -> dict:
     log(f"matmul peak: {peak:.1f} GFLOP/s on {torch.get_num_threads()} threads")
     out = {"matmul_peak_gflops": peak, "threads": torch.get_num_threads(), "models": {}}
     for name, kw in MODELS.items():
-        p = check_params(kw, "bench")
+        p = Params.from_dict(kw, "bench")
         n_tut = 5000 if quick else (20000 if kw["model"] == "mlp" else 10000)
-        tut = tutorial_epoch(make_model(p, 0, torch.device("cpu")), images[:n_tut], labels[:n_tut])
+        tut = tutorial_epoch(build(p, 0, torch.device("cpu")), images[:n_tut], labels[:n_tut])
         tut_ips = n_tut / tut
-        model = make_model(p, 0, torch.device("cpu"))
-        fit(model, subset(data.train, 2000), None, train_config(p, 0))  # warm-up
+        model = build(p, 0, torch.device("cpu"))
+        fit(model, subset(data.train, 2000), None, p.train_config(0))  # warm-up
         train = subset(data.train, 11000) if quick else data.train
         runs = []
         for _ in range(1 if quick else 3):
             t = time.perf_counter()
-            fit(model, train, None, train_config(p, 0))
+            fit(model, train, None, p.train_config(0))
             runs.append(time.perf_counter() - t)
         ours = statistics.median(runs)
         ours_ips = len(train) / ours
-        flops = step_flops(make_model(p, 0, torch.device("cpu")), 128) / 128 * len(train)
+        flops = step_flops(build(p, 0, torch.device("cpu")), 128) / 128 * len(train)
         gflops = flops / ours / 1e9
         out["models"][name] = {
             "tutorial_images_per_s": tut_ips, "ours_images_per_s": ours_ips, "speedup": ours_ips / tut_ips,
@@ -156,7 +156,7 @@ def bench_eval(quick: bool) -> dict:
     labels = read_idx(MNIST / "t10k-labels-idx1-ubyte.gz")
     out = {}
     for name, kw in MODELS.items():
-        model = make_model(check_params(kw, "bench"), 0, torch.device("cpu"))
+        model = build(Params.from_dict(kw, "bench"), 0, torch.device("cpu"))
         evaluate(model, data.test)
         runs = []
         for _ in range(3):
@@ -198,10 +198,10 @@ def _overhead_run(url: str, n: int) -> dict:
 
     from search.objective import Objective
     from search.spec import load_study
-    from search.study import open_study, optimize
+    from search.study import RunOptions, open_study, optimize
 
     spec = load_study(str(ROOT / "studies" / "quickstart.yaml"), overrides=["pruner=none"])
-    study = open_study(spec, url)
+    study = open_study(spec, url, RunOptions())
     objective = Objective(spec, load_dataset("mnist", MNIST, "cpu"), torch.device("cpu"), fit_fn=_null_fit)
     stamps = [time.perf_counter()]
     optimize(study, objective, url, n, on_trial=lambda s, t: stamps.append(time.perf_counter()))
@@ -219,7 +219,7 @@ def _overhead_run(url: str, n: int) -> dict:
         params = suggest_params(trial, spec)
         for e in range(1, 6):
             trial.report(0.9 + e / 100, e)
-        return 0.95 + params["lr"]
+        return 0.95 + params.lr
 
     pstamps = [time.perf_counter()]
     plain.optimize(objective_plain, n_trials=n, callbacks=[lambda s, t: pstamps.append(time.perf_counter())])
@@ -275,12 +275,12 @@ def _time_to_target(method: dict, seed: int, target: float, limit_s: float) -> d
 
     from search.objective import Objective
     from search.spec import parse_study
-    from search.study import open_study, optimize
+    from search.study import RunOptions, open_study, optimize
 
     spec = parse_study({**SEARCH_SPACE, **method, "seed": seed, "n_trials": 1000}, "bench-search.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/s.db"
-        study = open_study(spec, url)
+        study = open_study(spec, url, RunOptions())
         objective = Objective(spec, load_dataset("mnist", MNIST, "cpu"), torch.device("cpu"))
         start = time.perf_counter()
         hit: dict = {}

@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 import optuna  # noqa: E402
 
-from search.study import best_or_none, study_facts  # noqa: E402
+from search.trials import best_or_none, study_facts  # noqa: E402
 
 HAND = {
     "quickstart": "-",

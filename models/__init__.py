@@ -1,52 +1,40 @@
-"""Network definitions for 28x28 grey images. Knows nothing of Optuna or of training.
+"""ModelConfig -> network, for 28x28 grey images. Knows nothing of Optuna or of training.
 
-`build_model(name, ...)` is the one entry point; `MODELS` names what it can build.
+`build_model(cfg)` is the one entry point; `MODELS` maps each model name to its class,
+and `ACTIVATIONS` each activation name to its module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+import torch
 from torch import nn
 
+from models._config import ModelConfig
 from models._layers import ACTIVATIONS, activation
 from models.cnn import CNN
 from models.lenet import LeNet5
 from models.mlp import MLP
 
-MODELS = ("mlp", "lenet5", "cnn")
+MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "lenet5": LeNet5, "cnn": CNN}
 
-__all__ = ["ACTIVATIONS", "MODELS", "MLP", "LeNet5", "CNN", "activation", "build_model", "count_params"]
+__all__ = ["ACTIVATIONS", "MODELS", "MLP", "LeNet5", "CNN", "ModelConfig", "activation", "build_model",
+           "count_params", "planned_params"]
 
 
-def build_model(
-    name: str,
-    *,
-    hidden_size: int = 128,
-    n_layers: int = 1,
-    widths: Sequence[int] | None = None,
-    activation: str = "relu",
-    dropout: float = 0.0,
-    batch_norm: bool = False,
-    num_classes: int = 10,
-) -> nn.Module:
-    """Return a freshly initialised network; `hidden_size`/`n_layers`/`widths` only shape the MLP."""
-    if name == "mlp":
-        return MLP(
-            hidden_size=hidden_size,
-            n_layers=n_layers,
-            widths=widths,
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            num_classes=num_classes,
-        )
-    if name == "lenet5":
-        return LeNet5(activation=activation, dropout=dropout, batch_norm=batch_norm, num_classes=num_classes)
-    if name == "cnn":
-        return CNN(activation=activation, dropout=dropout, batch_norm=batch_norm, num_classes=num_classes)
-    raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODELS)}")
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """A freshly initialised network (weights drawn from torch's global RNG)."""
+    try:
+        factory = MODELS[cfg.name]
+    except KeyError:
+        raise ValueError(f"unknown model {cfg.name!r}: expected one of {', '.join(MODELS)}") from None
+    return factory(cfg)
 
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def planned_params(cfg: ModelConfig) -> int:
+    """The parameter count of `build_model(cfg)`, without allocating it (built on the meta device)."""
+    with torch.device("meta"):
+        return count_params(build_model(cfg))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models._config import ModelConfig
 from models._layers import activation as make_activation
 
 
@@ -12,10 +13,9 @@ class CNN(nn.Module):
     About 7.4M multiply-adds per image, 2.5x fewer than stacking two convolutions per
     stage, which matters on CPU."""
 
-    def __init__(
-        self, *, activation: str = "relu", dropout: float = 0.0, batch_norm: bool = True, num_classes: int = 10
-    ) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        activation, dropout, batch_norm = cfg.activation, cfg.dropout, cfg.batch_norm
 
         def conv(c_in: int, c_out: int) -> list[nn.Module]:
             block: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm)]
@@ -31,7 +31,7 @@ class CNN(nn.Module):
         head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         if dropout > 0:
             head.append(nn.Dropout(dropout))
-        head.append(nn.Linear(128, num_classes))
+        head.append(nn.Linear(128, cfg.num_classes))
         self.classifier = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,42 +1,29 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from torch import nn
 
+from models._config import ModelConfig
 from models._layers import activation as make_activation
 
 
 class MLP(nn.Sequential):
-    """784 -> hidden layers -> num_classes; each hidden block is Linear, optional
-    BatchNorm1d, activation, optional Dropout. The hidden layers are `widths` when given
-    (784-512-256-10: widths=(512, 256)), else `n_layers` layers of `hidden_size`."""
+    """784 -> hidden layers -> classes; each hidden block is Linear, optional BatchNorm1d,
+    activation, optional Dropout (its own probability per layer when `cfg.dropouts` is set)."""
 
-    def __init__(
-        self,
-        *,
-        hidden_size: int = 128,
-        n_layers: int = 1,
-        widths: Sequence[int] | None = None,
-        activation: str = "relu",
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        in_features: int = 28 * 28,
-        num_classes: int = 10,
-    ) -> None:
-        if hidden_size < 1 or n_layers < 0:
-            raise ValueError(f"MLP needs hidden_size >= 1 and n_layers >= 0, got {hidden_size}, {n_layers}")
-        sizes = list(widths) if widths else [hidden_size] * n_layers
+    def __init__(self, cfg: ModelConfig, in_features: int = 28 * 28) -> None:
+        dropouts = cfg.layer_dropouts()
+        if len(dropouts) != len(cfg.widths) or any(w < 1 for w in cfg.widths):
+            raise ValueError(f"MLP needs widths >= 1 and one dropout per layer, got {cfg.widths}, {dropouts}")
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
-        for hidden_size in sizes:
+        for size, p in zip(cfg.widths, dropouts):
             # A bias before BatchNorm is redundant: BN subtracts the mean anyway.
-            layers.append(nn.Linear(width, hidden_size, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(hidden_size))
-            layers.append(make_activation(activation))
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = hidden_size
-        layers.append(nn.Linear(width, num_classes))
+            layers.append(nn.Linear(width, size, bias=not cfg.batch_norm))
+            if cfg.batch_norm:
+                layers.append(nn.BatchNorm1d(size))
+            layers.append(make_activation(cfg.activation))
+            if p > 0:
+                layers.append(nn.Dropout(p))
+            width = size
+        layers.append(nn.Linear(width, cfg.num_classes))
         super().__init__(*layers)

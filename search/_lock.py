@@ -17,6 +17,7 @@ from typing import Iterator
 import optuna
 from sqlalchemy import text
 
+from search import _optuna
 from search.storage import journal_path
 
 
@@ -52,7 +53,7 @@ def study_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str):
     """A context manager that serialises budget checks across the study's workers."""
     if url.startswith("journal:"):
         return _file_lock(Path(journal_path(url) + LOCK_SUFFIX))
-    storage = getattr(storage, "_backend", storage)  # create_study wraps RDBStorage in a cache
+    storage = _optuna.rdb_of(storage)  # load_study wraps RDBStorage in a cache
     if not isinstance(storage, optuna.storages.RDBStorage):
         return contextlib.nullcontext()
     engine = storage.engine

@@ -22,6 +22,7 @@ from search.errors import SearchError
 
 SPLIT_SEED = 20_240_101
 N_VAL = 5_000
+TRAIN_POOL = 55_000  # the 60,000 training images split 55,000 train / 5,000 validation
 FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -44,6 +45,7 @@ MD5 = {
         "test_labels": "15d484375f8d13e6eb1aabb0c3f46965",
     },
 }
+DATASETS = tuple(MD5)  # the datasets the service knows, by their checksums
 MIRRORS = {
     "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/"],
     "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],

@@ -1,14 +1,36 @@
-"""The one exception type the CLI turns into a single line and exit code 2."""
+"""The exceptions the CLI turns into one line and an exit code; each carries its code.
+
+    SearchError (2)         bad input: a study file, a config, a flag, a path, a storage URL
+      StorageLost (1)       the storage went away or was deleted mid-study (not a usage error)
+    KeyboardInterrupt (130) Ctrl-C
+      Terminated (143)      SIGTERM, or the parent of a worker died: handled like Ctrl-C
+"""
 
 
 class SearchError(Exception):
-    """Bad input from the user: a study file, a config, a flag, a path, a storage URL.
+    """Bad input from the user. The message is complete on its own: what, where, and what to do."""
 
-    The message is complete on its own: what, where, and what to do.
-    """
+    exit_code = 2
 
 
 class StorageLost(SearchError):
-    """The storage went away mid-study (server stopped, network lost). Not a usage error."""
+    """The storage went away mid-study (server stopped, network lost, file deleted)."""
 
     exit_code = 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the running trial fails as interrupted, nothing else is lost."""
+
+    exit_code = 143
+
+
+Interrupted = KeyboardInterrupt
+INTERRUPT_EXIT = 130
+
+
+def exit_code(e: BaseException) -> int:
+    """The process exit code for an exception that ends a command."""
+    if isinstance(e, KeyboardInterrupt):
+        return getattr(e, "exit_code", INTERRUPT_EXIT)
+    return getattr(e, "exit_code", 2)

@@ -1,58 +1,91 @@
-"""Parameters + seed -> a trained network. Shared by search trials and `search train`,
-which is what makes an exported trial reproduce its validation accuracy."""
+"""Params + seed -> a network on the device, checked to fit in memory first. Shared by
+search trials, `search train` and checkpoints, which is what makes an exported trial
+reproduce its validation accuracy."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from models import build_model
-from search.augment import Augment
+from models import build_model, planned_params
 from search.data import Split
-from search.train import TrainConfig
+from search.params import Params
+from search.trials import Failure, TrialFailed
+
+# Floats kept per image by a training step beyond the input (forward activations, their
+# gradients, batch-norm and activation copies), counted from the architectures.
+_CONV_FLOATS = {"lenet5": 4 * (6 * 28 * 28 + 16 * 10 * 10), "cnn": 4 * (32 * 28 * 28 + 64 * 14 * 14 + 128 * 7 * 7)}
+_OPTIMIZER_STATES = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 1}  # tensors kept per parameter
+EVAL_BATCH = 4096
 
 
-def train_config(params: dict[str, Any], seed: int) -> TrainConfig:
-    return TrainConfig(
-        lr=float(params["lr"]),
-        batch_size=int(params["batch_size"]),
-        epochs=int(params["epochs"]),
-        optimizer=params["optimizer"],
-        momentum=float(params["momentum"]),
-        nesterov=bool(params["nesterov"]),
-        weight_decay=float(params["weight_decay"]),
-        max_steps=int(params.get("iterations", 0)),
-        seed=seed,
-    )
-
-
-def make_transform(params: dict[str, Any], seed: int) -> Augment | None:
-    """The training-batch augmentation, if the params ask for it (its own seeded RNG)."""
-    if not params.get("augment"):
-        return None
-    return Augment(params["rotation"], params["blur_sigma"], torch.Generator().manual_seed(seed + 1))
-
-
-def make_model(params: dict[str, Any], seed: int, device: torch.device, num_classes: int = 10) -> nn.Module:
+def build(params: Params, seed: int, device: torch.device, num_classes: int = 10) -> nn.Module:
+    """The network for `params`, its weights drawn from `seed`, on `device`."""
     torch.manual_seed(seed)  # weights and dropout masks follow from the seed
-    model = build_model(
-        params["model"],
-        hidden_size=int(params["hidden_size"]),
-        n_layers=int(params["n_layers"]),
-        widths=[int(w) for w in str(params.get("widths") or "").split("-") if w],
-        activation=params["activation"],
-        dropout=float(params["dropout"]),
-        batch_norm=bool(params["batch_norm"]),
-        num_classes=num_classes,
-    )
-    model = model.to(device)
-    if device.type == "cuda" and params["model"] != "mlp":
+    model = build_model(params.model_config(num_classes)).to(device)
+    if device.type == "cuda" and params.model != "mlp":
         model = model.to(memory_format=torch.channels_last)  # NHWC convolutions for tensor cores
     return model
+
+
+def check_fits(params: Params, device: torch.device, num_classes: int = 10) -> int:
+    """The model's parameter count; raises TrialFailed(TOO_LARGE) when training it would
+    need more memory than `device` has free, before anything is allocated."""
+    cfg = params.model_config(num_classes)
+    n = planned_params(cfg)
+    per_image = _CONV_FLOATS.get(cfg.name, 4 * (28 * 28 + sum(cfg.widths)))
+    need = 4 * (n * (2 + _OPTIMIZER_STATES.get(params.optimizer, 2))
+                + per_image * params.batch_size + per_image // 2 * EVAL_BATCH)
+    free = free_memory(device)
+    if free is not None and need > 0.9 * free:
+        raise TrialFailed(Failure.TOO_LARGE, f"the model has {n:,} parameters and needs about {_gb(need)} to "
+                                             f"train; {device} has {_gb(free)} free")
+    return n
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free for tensors on `device` (None where it cannot be told)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    free = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                free = int(line.split()[1]) * 1024
+    except OSError:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            return None
+    try:  # a container's own limit (cgroup v2), when lower than the machine's
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            free = min(free, int(limit) - used) if free is not None else int(limit) - used
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def subset(split: Split, n: int) -> Split:
     """The first `n` examples (the training split is already shuffled once, with a fixed seed)."""
     return split if n >= len(split) else Split(split.x[:n], split.y[:n])
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """A device that ran out of memory: CUDA's OutOfMemoryError, or the CPU allocator's
+    RuntimeError ("DefaultCPUAllocator: can't allocate memory")."""
+    if isinstance(e, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(e)
+    return isinstance(e, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower()
+                                            or "not enough memory" in text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,44 +13,49 @@ import torch
 import yaml
 from torch import nn
 
-from search.data import Dataset, Split, load_dataset
+from search import _check
+from search._files import read_bytes, read_yaml
+from search.data import DATASETS, TRAIN_POOL, Dataset, Split, load_dataset
 from search.device import resolve_device
 from search.errors import SearchError
-from search.experiment import make_model, make_transform, subset, train_config
-from search.objective import merged_config
-from search.space import active_params
-from search.spec import DATASETS, TRAIN_POOL, check_params, load_yaml
-from search.study import best_trial
-from search.train import evaluate, fit
+from search.experiment import build, check_fits, subset
+from search.params import Params
+from search.train import evaluate, fit, warm_up
+from search.trials import StudyInfo, TrialFailed, best_trial, params_of
 
-FULL_TRAIN = 60_000
+CONFIG_KEYS = ("dataset", "seed", "train_size", "params", "source")
+MAX_CHECKPOINT = 8 << 30
 
 
 @dataclass(frozen=True)
 class TrainJob:
+    """A config file as data: what `search train` retrains."""
+
     dataset: str
-    params: dict[str, Any]
+    params: Params
     seed: int
-    train_size: int
+    train_size: int = TRAIN_POOL
     source: dict[str, Any] = field(default_factory=dict)
 
 
-def best_config(study: optuna.Study, trial_number: int | None = None) -> dict[str, Any]:
-    """The config of the best trial (or of trial `trial_number`), ready for `search train`."""
+def best_job(study: optuna.Study, trial_number: int | None = None) -> TrainJob:
+    """The best trial (or trial `trial_number`) as a job, ready to retrain or to write out."""
     trial = best_trial(study) if trial_number is None else _trial(study, trial_number)
-    attrs = study.user_attrs
-    return {
-        "dataset": attrs.get("dataset", "mnist"),
-        "seed": int(trial.user_attrs.get("seed", attrs.get("seed", 0) + trial.number)),
-        "train_size": int(attrs.get("train_size", TRAIN_POOL)),
-        "params": active_params(merged_config(trial)),
-        "source": {
-            "study": study.study_name,
-            "trial": trial.number,
-            "metric": attrs.get("metric", "val_accuracy"),
-            "value": trial.value,
-        },
-    }
+    info = StudyInfo.of(study)
+    source = {"study": study.study_name, "trial": trial.number, "metric": info.metric, "value": trial.value}
+    return TrainJob(dataset=info.dataset, params=params_of(trial),
+                    seed=int(trial.user_attrs.get("seed", info.seed + trial.number)),
+                    train_size=info.train_size, source=source)
+
+
+def best_config(study: optuna.Study, trial_number: int | None = None) -> dict[str, Any]:
+    """The config of the best trial (or of trial `trial_number`), as `search export` writes it."""
+    return config_of(best_job(study, trial_number))
+
+
+def config_of(job: TrainJob) -> dict[str, Any]:
+    return {"dataset": job.dataset, "seed": job.seed, "train_size": job.train_size,
+            "params": job.params.active(), "source": job.source}
 
 
 def _trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
@@ -64,32 +70,27 @@ def _trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
 
 
 def write_config(config: dict[str, Any], out: Path) -> None:
-    if not out.parent.is_dir():
-        raise SearchError(f"cannot write {out}: directory {out.parent} does not exist")
     header = "# Exported by `search export`; retrain with: search train --config " + str(out) + "\n"
-    out.write_text(header + yaml.safe_dump(config, sort_keys=False))
+    try:
+        out.write_text(header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None))
+    except OSError as e:
+        raise SearchError(f"cannot write {out}: {e.strerror}") from None
 
 
 def load_config(path: Path) -> TrainJob:
-    if not path.is_file():
+    if not path.exists():
         raise SearchError(f"config {path} does not exist: write one with `search export --out {path}`")
-    doc = load_yaml(path)
+    doc = read_yaml(path, "config")
     where = str(path)
-    if not isinstance(doc, dict):
-        raise SearchError(f"{where}: expected a mapping with dataset, seed, params; got {type(doc).__name__}")
-    unknown = set(doc) - {"dataset", "seed", "train_size", "params", "source"}
-    if unknown:
-        raise SearchError(f"{where}: {sorted(unknown)[0]}: unknown key; expected dataset, seed, train_size, "
-                          "params, source")
-    dataset = doc.get("dataset", "mnist")
-    if dataset not in DATASETS:
-        raise SearchError(f"{where}: dataset: unknown value {dataset!r}; expected one of {', '.join(DATASETS)}")
-    seed, train_size = doc.get("seed", 0), doc.get("train_size", TRAIN_POOL)
-    for key, value, high in (("seed", seed, 2**31 - 1), ("train_size", train_size, TRAIN_POOL)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
-            raise SearchError(f"{where}: {key}: expected an integer in 0..{high}, got {value!r}")
-    params = check_params(doc.get("params", {}), where)
-    return TrainJob(dataset, params, seed, train_size, doc.get("source") or {})
+    _check.mapping(doc, where, "", "a mapping with dataset, seed, params")
+    _check.keys(doc, CONFIG_KEYS, where, "")
+    dataset = _check.choice(doc.get("dataset", "mnist"), DATASETS, where, "dataset")
+    seed = _check.integer(doc.get("seed", 0), where, "seed", 0, 2**31 - 1)
+    train_size = _check.integer(doc.get("train_size", TRAIN_POOL), where, "train_size", 1, TRAIN_POOL)
+    params = Params.from_dict(doc.get("params", {}), where)
+    source = doc.get("source") or {}
+    _check.mapping(source, where, "source", "a mapping (study, trial, metric, value)")
+    return TrainJob(dataset, params, seed, train_size, source)
 
 
 @dataclass
@@ -109,21 +110,25 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
     """
     dev = resolve_device(device)
     data = load_dataset(job.dataset, data_dir, dev)
+    try:
+        check_fits(job.params, dev, data.num_classes)
+    except TrialFailed as e:
+        raise SearchError(f"cannot train this config: {e}; choose a smaller model") from None
     if full:
         train = Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
         val = None
     else:
         train, val = subset(data.train, job.train_size), data.val
-    model = make_model(job.params, job.seed, dev, data.num_classes)
+    warm_up()  # outside train_seconds
+    model = build(job.params, job.seed, dev, data.num_classes)
     start = time.perf_counter()
-    history = fit(model, train, val, train_config(job.params, job.seed), on_epoch,
-                  make_transform(job.params, job.seed))
+    history = fit(model, train, val, job.params.train_config(job.seed), on_epoch)
     seconds = time.perf_counter() - start
     test_loss, test_acc, pred = evaluate(model, data.test)
     last = history[-1]
     summary = {
         "dataset": job.dataset,
-        "model": job.params["model"],
+        "model": job.params.model,
         "train_images": len(train),
         "epochs": len(history),
         "train_loss": last.train_loss,
@@ -140,19 +145,32 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
 
 
 def save_weights(result: TrainResult, job: TrainJob, path: Path) -> None:
-    if not path.parent.is_dir():
-        raise SearchError(f"cannot write {path}: directory {path.parent} does not exist")
-    torch.save({"state_dict": result.model.state_dict(), "params": job.params, "dataset": job.dataset,
-                "seed": job.seed, "summary": {k: v for k, v in result.summary.items() if k != "source"}}, path)
+    blob = {"state_dict": result.model.state_dict(), "params": job.params.active(), "dataset": job.dataset,
+            "seed": job.seed, "summary": {k: v for k, v in result.summary.items() if k != "source"}}
+    tmp = path.with_name(path.name + ".part")
+    try:
+        torch.save(blob, tmp)
+        tmp.replace(path)  # never a half-written checkpoint under the real name
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise SearchError(f"cannot write {path}: {e.strerror}") from None
 
 
 def load_weights(path: Path, device: str = "cpu") -> nn.Module:
     """A model saved by `search train --save`, loaded with weights_only=True."""
+    what = "checkpoint written by `search train --save`"
+    raw = read_bytes(path, "checkpoint", MAX_CHECKPOINT)
     try:
-        blob = torch.load(path, map_location=device, weights_only=True)
+        blob = torch.load(io.BytesIO(raw), map_location=device, weights_only=True)
     except Exception as e:
-        raise SearchError(f"{path}: not a checkpoint written by `search train --save` ({type(e).__name__})") from None
-    params = check_params(blob["params"], str(path))
-    model = make_model(params, blob.get("seed", 0), torch.device(device))
-    model.load_state_dict(blob["state_dict"])
+        raise SearchError(f"{path}: not a {what} ({type(e).__name__})") from None
+    if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict) or "params" not in blob:
+        raise SearchError(f"{path}: not a {what} (no state_dict and params)")
+    params = Params.from_dict(blob["params"], str(path))
+    model = build(params, 0, torch.device(device))
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as e:
+        raise SearchError(f"{path}: the weights do not fit the model its params describe "
+                          f"({str(e).splitlines()[0][:120]})") from None
     return model

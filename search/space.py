@@ -1,4 +1,4 @@
-"""A validated space -> `trial.suggest_*` calls. The one place that talks to the sampler."""
+"""A StudySpec's space -> `trial.suggest_*` calls -> Params. The one place that talks to the sampler."""
 
 from __future__ import annotations
 
@@ -6,40 +6,49 @@ from typing import Any
 
 import optuna
 
-from search.spec import AXES, Choices, Fixed, StudySpec
+from search.params import AXES, Axis, Params
+from search.spec import Choices, Dimension, Fixed, Range, StudySpec
 
 
-def suggest_params(trial: optuna.Trial, spec: StudySpec) -> dict[str, Any]:
+def suggest_params(trial: optuna.Trial, spec: StudySpec) -> Params:
     """Every axis's value for this trial: fixed ones as given, searched ones suggested.
 
     Axes are visited in registry order so that a conditional axis (momentum) is only
-    suggested once the axis it depends on (optimizer) has its value.
+    suggested once the axis it depends on (optimizer) has its value. Per-layer axes come
+    last: one value per MLP hidden layer, `hidden_size_l0` ... `hidden_size_l{n_layers-1}`,
+    as in Optuna's PyTorch example.
     """
-    params: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    layered: list[tuple[Axis, Dimension]] = []
     for name, axis in AXES.items():
         dim = spec.space.get(name, Fixed(axis.default))
-        if not axis.applies(params):
-            params[name] = axis.default
+        if not axis.applies(values):
+            values[name] = axis.default
         elif isinstance(dim, Fixed):
-            params[name] = dim.value
-        elif isinstance(dim, Choices):
-            params[name] = trial.suggest_categorical(name, list(dim.values))
-        elif axis.kind == "int":
-            step = int(dim.step or 1)
-            params[name] = trial.suggest_int(name, int(dim.low), int(dim.high), step=step, log=dim.log)
+            values[name] = dim.value
+        elif dim.per_layer:
+            values[name] = axis.default
+            layered.append((axis, dim))
         else:
-            params[name] = trial.suggest_float(name, dim.low, dim.high, step=dim.step, log=dim.log)
-    return params
+            values[name] = _suggest(trial, name, axis, dim)
+    for axis, dim in layered:
+        if axis.name == "dropout" and values["model"] != "mlp":
+            values["dropout"] = _suggest(trial, "dropout", axis, dim)  # one dropout for a convolutional net
+            continue
+        if values["model"] != "mlp":
+            continue
+        values[axis.per_layer] = tuple(_suggest(trial, f"{axis.name}_l{i}", axis, dim)
+                                       for i in range(values["n_layers"]))
+    return Params(**values)
 
 
-def active_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Drop conditional axes that do not apply (momentum under adam), for configs and tables."""
-    return {k: v for k, v in params.items() if k not in AXES or AXES[k].applies(params)}
+def _suggest(trial: optuna.Trial, name: str, axis: Axis, dim: Range | Choices) -> Any:
+    if isinstance(dim, Choices):
+        by_code = {axis.encode(v): v for v in dim.values}  # lists travel as '512-256'
+        return by_code[trial.suggest_categorical(name, list(by_code))]
+    if axis.kind == "int":
+        return trial.suggest_int(name, int(dim.low), int(dim.high), step=int(dim.step or 1), log=dim.log)
+    return trial.suggest_float(name, dim.low, dim.high, step=dim.step, log=dim.log)
 
 
-def grid_space(spec: StudySpec) -> dict[str, list[Any]]:
-    """The grid sampler's search space: every axis given as choices."""
-    return {k: list(d.values) for k, d in spec.space.items() if isinstance(d, Choices)}
-
-
-__all__ = ["suggest_params", "active_params", "grid_space"]
+__all__ = ["suggest_params"]

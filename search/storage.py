@@ -7,6 +7,7 @@ Every message that shows a URL shows it with the password masked.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import sqlalchemy.exc
 from optuna.storages import BaseStorage
 from sqlalchemy.engine import make_url
 
-from search.errors import SearchError
+from search.errors import SearchError, StorageLost
 
 DEFAULT_STORAGE = "sqlite:///search.db"
 SQLITE_TIMEOUT_S = 60  # several workers on one SQLite file wait for the lock instead of failing
@@ -25,25 +26,50 @@ GRACE_FACTOR = 3
 MAX_RETRY = 3  # a trial whose worker died is re-run with the same parameters at most this often
 
 
+# Query keys that carry credentials in the URL forms SQLAlchemy and its drivers accept
+# (?password=, MySQL's ?passwd=, libpq's sslpassword, tokens and keys of cloud drivers).
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|credential", re.I)
+_SECRET_IN_TEXT = re.compile(r"((?:[\w]*(?:pass|pwd|secret|token|key|auth|credential)[\w]*)\s*[=:]\s*)"
+                             r"('[^']*'|\"[^\"]*\"|[^\s&;,@]+)", re.I)
+
+
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***; unparseable URLs are cut at the '@'."""
+    """The URL with every credential (the password, and any secret query value) replaced by ***."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except Exception:
-        if "@" in url and "://" in url:
-            scheme, rest = url.split("://", 1)
-            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-        return url
+        text = url
+        if "@" in text and "://" in text:
+            scheme, rest = text.split("://", 1)
+            text = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+        return _SECRET_IN_TEXT.sub(r"\1***", text)
+    query = {k: ("***" if _SECRET_KEY.search(k) else v) for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
+def secrets_of(url: str) -> list[str]:
+    """Every credential value in `url`, so that error text quoting one can be masked."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return [m[2].strip("'\"") for m in _SECRET_IN_TEXT.finditer(url)]
+    values = [parsed.password] if parsed.password else []
+    for k, v in parsed.query.items():
+        if _SECRET_KEY.search(k):
+            values += [v] if isinstance(v, str) else list(v)
+    return [str(v) for v in values if v]
 
 
 def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEARTBEAT_S) -> BaseStorage:
-    """An Optuna storage for `url`; bad or unreachable URLs raise SearchError with one line.
+    """An Optuna storage for `url`; bad, damaged or unreachable storages raise SearchError with one line.
 
     RDB URLs (sqlite://, postgresql+psycopg://, mysql+pymysql://, ...) get heartbeats
     (unless `heartbeat` is 0/None) so that a trial whose worker was killed is failed and
     retried with the same parameters. `journal:PATH` is Optuna's journal file storage,
-    for shared filesystems. With `create=False` a SQLite or journal file that does not
-    exist is an error rather than a new, empty database.
+    for shared filesystems. `create=False` is for commands that only read: a SQLite or
+    journal file that does not exist is an error rather than a new, empty database, and
+    a read-only SQLite file is opened read-only. With `create=True` every file the
+    storage writes is checked to be writable first.
     """
     if url.startswith("journal:"):
         return _journal_storage(url, create)
@@ -53,16 +79,16 @@ def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEA
         raise SearchError(f"malformed storage URL {mask_url(url)!r}: expected e.g. sqlite:///search.db, "
                           "postgresql+psycopg://user:PASSWORD@127.0.0.1:5432/db or journal:PATH") from None
     engine_kwargs: dict = {}
-    if parsed.get_backend_name() == "sqlite":
+    sqlite = parsed.get_backend_name() == "sqlite"
+    read_only = False
+    if sqlite:
         db = parsed.database
         if not db or db == ":memory:":
             raise SearchError(f"storage URL {mask_url(url)!r} names no file: expected sqlite:///PATH.db")
-        if not create and not Path(db).is_file():
-            raise SearchError(f"no storage at {mask_url(url)}: the file {db} does not exist "
-                              "(run a study first, or pass --storage / SEARCH_STORAGE)")
-        parent = Path(db).parent
-        if not parent.is_dir():
-            raise SearchError(f"storage {mask_url(url)}: directory {parent} does not exist")
+        path = Path(db)
+        read_only = _check_sqlite_file(path, url, create)
+        if read_only:  # nothing but reads: open the file itself read-only, no WAL set-up
+            url = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
         engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
     else:
         engine_kwargs["pool_pre_ping"] = True
@@ -70,20 +96,109 @@ def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEA
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             beat = {}
-            if heartbeat:
+            if heartbeat and not read_only:
                 interval = max(1, int(heartbeat))
                 beat = {"heartbeat_interval": interval, "grace_period": GRACE_FACTOR * interval,
                         "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
                             max_retry=MAX_RETRY)}
             storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **beat)
-        if parsed.get_backend_name() == "sqlite":
+        if sqlite and not read_only:
             _fast_sqlite(storage.engine)
         return storage
     except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ModuleNotFoundError, ImportError) as e:
         raise SearchError(f"storage URL {mask_url(url)!r} cannot be used: {first_line(e, url)} "
                           "(is its database driver installed? pip install 'mnist-search[postgres]')") from None
-    except sqlalchemy.exc.SQLAlchemyError as e:
-        raise SearchError(f"cannot reach storage {mask_url(url)}: {first_line(e, url)}") from None
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError, ValueError) as e:
+        # Optuna raises RuntimeError for a schema of another version, ValueError for a non-Optuna database
+        err = storage_error(e, url)
+        if isinstance(err, StorageLost):
+            raise SearchError(f"cannot reach storage {mask_url(url)}: {first_line(e, url)}") from None
+        raise err from None
+
+
+def _check_sqlite_file(path: Path, url: str, create: bool) -> bool:
+    """Check a SQLite file before use; True when it can only be read (and only reads are asked)."""
+    where = mask_url(url)
+    if path.is_dir():
+        raise SearchError(f"storage {where}: {path} is a directory; name a .db file")
+    if not path.parent.is_dir():
+        raise SearchError(f"storage {where}: directory {path.parent} does not exist")
+    if not path.is_file():
+        if not create:
+            raise SearchError(f"no storage at {where}: the file {path} does not exist "
+                              "(run a study first, or pass --storage / SEARCH_STORAGE)")
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise SearchError(f"storage {where}: cannot create {path}: directory {path.parent} is not writable")
+        return False
+    if path.stat().st_size and _head(path) != b"SQLite format 3\x00":
+        raise SearchError(f"storage {where}: {path} is not a SQLite database (damaged, or another kind of "
+                          "file): restore it from a backup or pass another --storage")
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+    if not writable and create:
+        raise SearchError(f"storage {where} is read-only ({path} or its directory cannot be written): make it "
+                          "writable, or copy it and pass --storage with the copy")
+    return not writable
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16)
+    except OSError as e:
+        raise SearchError(f"storage {path}: cannot read the file ({e.strerror})") from None
+
+
+def storage_error(e: BaseException, url: str) -> SearchError:
+    """A database error as the one line the user sees: a damaged or read-only storage is
+    their input to fix (exit 2); anything else means the storage went away (exit 1)."""
+    if isinstance(e, optuna.exceptions.StorageInternalError) and e.__cause__ is not None:
+        e = e.__cause__  # Optuna's wrapper says "invalid data in the commit"; the cause says what happened
+    text = first_line(e, url)
+    low = text.lower()
+    where = mask_url(url)
+    if any(k in low for k in ("malformed", "not a database", "file is encrypted", "no such table",
+                              "no such column", "table schema")):
+        return SearchError(f"storage {where} is damaged or not an Optuna storage ({text}): restore it from a "
+                           "backup, or pass another --storage")
+    if "readonly" in low or "read-only" in low:
+        return SearchError(f"storage {where} is read-only ({text}): make it writable, or copy it and pass "
+                           "--storage with the copy")
+    return StorageLost(f"lost the storage {where} mid-study ({text}); finished trials are stored: run the same "
+                       "command again once it is reachable")
+
+
+class FileGuard:
+    """Notices a SQLite or journal file deleted or replaced under a running study (the
+    process would keep writing into the unlinked file, and claim trials it cannot keep)."""
+
+    def __init__(self, url: str) -> None:
+        self.path = _storage_file(url)
+        self.url = url
+        self.identity = self._identity()
+
+    def _identity(self) -> tuple[int, int] | None:
+        if self.path is None:
+            return None
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def check(self) -> None:
+        if self.path is not None and self._identity() != self.identity:
+            raise StorageLost(f"the storage file {self.path} was deleted or replaced mid-study: trials finished "
+                              "since then are lost with it; restore the file or start again")
+
+
+def _storage_file(url: str) -> Path | None:
+    if url.startswith("journal:"):
+        return Path(journal_path(url))
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
 
 
 def _fast_sqlite(engine) -> None:
@@ -111,6 +226,10 @@ def _journal_storage(url: str, create: bool) -> BaseStorage:
         raise SearchError(f"storage {url}: directory {path.parent} does not exist")
     if not create and not path.is_file():
         raise SearchError(f"no storage at {url}: the file {path} does not exist (run a study first)")
+    # the journal, its lock files and the budget lock are all written beside it, even to read
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SearchError(f"storage {url}: {path} or its directory {path.parent} is not writable (the journal "
+                          "backend writes lock files beside it): make it writable or choose another place")
     return JournalStorage(JournalFileBackend(str(path)))
 
 
@@ -124,11 +243,9 @@ def storage_url(explicit: str | None) -> str:
 
 
 def first_line(e: BaseException, url: str) -> str:
-    text = str(getattr(e, "orig", None) or e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    try:
-        password = make_url(url).password
-    except Exception:
-        password = None
-    if password:
-        text = text.replace(str(password), "***")
-    return text[:200]
+    """The first line of an error, with every credential of `url` masked, cut to 200 characters."""
+    text = str(getattr(e, "orig", None) or e).strip()
+    text = text.splitlines()[0] if text else type(e).__name__
+    for secret in sorted(secrets_of(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return _SECRET_IN_TEXT.sub(r"\1***", text)[:200]

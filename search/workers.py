@@ -3,7 +3,8 @@
 The parent checks everything (study file, device, data, storage) before starting any
 worker, then watches the storage and reports progress; the workers run `run_study` with
 the shared budget. Workers run in their own process group, so a Ctrl-C at the terminal
-reaches the parent only, which passes it on once.
+reaches the parent only, which passes it on once. A worker whose parent dies (kill -9)
+stops as after SIGTERM: its trial is failed as interrupted and queued again.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from search.data import find_data_dir
 from search.device import resolve_device
-from search.errors import SearchError
+from search.errors import SearchError, StorageLost, Terminated, exit_code
 from search.spec import StudySpec
-from search.storage import HEARTBEAT_S
-from search.study import Terminated, budget_used, open_study, run_study, sigterm_as_interrupt, study_facts
+from search.study import RunOptions, budget_used, open_study, run_study, sigterm_as_interrupt
+from search.trials import study_facts
+
+PARENT_CHECK_S = 1.0
 
 
 @dataclass
@@ -29,78 +32,95 @@ class WorkersResult:
     facts: dict[str, Any]
     exit_codes: list[int]
     seconds: float
+    errors: list[str]  # distinct error lines the workers reported
 
 
 def threads_per_worker(n_workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // n_workers)
 
 
-def _worker(index: int, spec: StudySpec, url: str, device: str, data_dir: str | None, n_trials: int | None,
-            timeout: float | None, seed: int | None, heartbeat: float | None, threads: int) -> None:
+def _watch_parent(parent: int) -> None:
+    """SIGTERM this process once its parent is gone (re-parented to init or a subreaper)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker(index: int, spec: StudySpec, url: str, opts: RunOptions, threads: int, parent: int, errors) -> None:
     os.setpgrp()
+    _watch_parent(parent)
     import optuna
     import torch
 
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        run_study(spec, url, device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout, seed=seed,
-                  heartbeat=heartbeat, worker_index=index)
-    except SearchError as e:
-        print(f"worker {index}: error: {e}", file=sys.stderr)
-        sys.exit(getattr(e, "exit_code", 2))
-    except Terminated:
-        sys.exit(143)
-    except KeyboardInterrupt:
-        sys.exit(130)
+        run_study(spec, url, opts, worker_index=index)
+    except (SearchError, KeyboardInterrupt) as e:
+        if isinstance(e, SearchError):
+            errors.put(str(e))
+        os._exit(exit_code(e))  # no atexit or queue flush waits on a dead parent
 
 
 def run_workers(
     spec: StudySpec,
     url: str,
-    n_workers: int,
+    opts: RunOptions,
     *,
-    device: str = "auto",
-    data_dir: str | None = None,
-    n_trials: int | None = None,
-    timeout: float | None = None,
-    seed: int | None = None,
-    heartbeat: float | None = HEARTBEAT_S,
     on_poll: Callable[[dict[str, Any]], None] | None = None,
     poll_s: float = 1.0,
 ) -> WorkersResult:
-    """Run the study with `n_workers` processes; returns when all have exited.
+    """Run the study with `opts.workers` processes; returns when all have exited.
 
     Ctrl-C / SIGTERM in the parent is passed on to the workers (each fails its running
-    trial as interrupted and queues it again), then re-raised once they have exited.
+    trial as interrupted and queues it again), then re-raised once they have exited. If
+    the storage goes away, the parent stops watching it, waits for the workers and raises
+    one StorageLost.
     """
-    resolve_device(device)
-    find_data_dir(spec.dataset, data_dir)
-    study = open_study(spec, url, seed, heartbeat=heartbeat)  # creates it once, checks the storage
-    budget = n_trials if n_trials is not None else spec.n_trials
+    spec = opts.apply(spec)
+    resolve_device(opts.device)
+    find_data_dir(spec.dataset, opts.data_dir)
+    study = open_study(spec, url, opts)  # creates it once, checks the storage
     done_before = budget_used(study)[0]
     ctx = multiprocessing.get_context("spawn")  # no fork: torch threads and DB connections don't survive it
-    threads = threads_per_worker(n_workers)
+    errors = ctx.SimpleQueue()
+    threads = threads_per_worker(opts.workers)
     procs = [ctx.Process(target=_worker, name=f"search-worker-{i}",
-                         args=(i, spec, url, device, data_dir, n_trials, timeout, seed, heartbeat, threads))
-             for i in range(n_workers)]
+                         args=(i, spec, url, opts, threads, os.getpid(), errors))
+             for i in range(opts.workers)]
     start = time.monotonic()
     for p in procs:
         p.start()
+    lost: StorageLost | None = None
     try:
         with sigterm_as_interrupt():
             while any(p.is_alive() for p in procs):
-                if on_poll is not None:
-                    on_poll(_progress(study, budget, done_before, start, procs))
+                if on_poll is not None and lost is None:
+                    try:
+                        on_poll(_progress(study, spec.n_trials, done_before, start, procs))
+                    except SearchError:
+                        raise
+                    except Exception as e:  # the storage went away: the workers will say so too
+                        lost = StorageLost(f"lost the storage mid-study ({type(e).__name__})")
                 _join_any(procs, poll_s)
     except KeyboardInterrupt as e:
         sig = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
         _stop(procs, sig)
         raise
-    facts = _progress(study, budget, done_before, start, procs)
+    messages = []
+    while not errors.empty():
+        message = errors.get()
+        if message not in messages:
+            messages.append(message)
+    if lost is not None:
+        raise StorageLost(messages[0]) if messages else lost
+    facts = _progress(study, spec.n_trials, done_before, start, procs)
     if on_poll is not None:
         on_poll(facts)
-    return WorkersResult(facts, [p.exitcode for p in procs], time.monotonic() - start)
+    return WorkersResult(facts, [p.exitcode for p in procs], time.monotonic() - start, messages)
 
 
 def _join_any(procs, timeout: float) -> None:

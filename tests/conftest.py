@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +12,12 @@ import yaml
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
 MNIST = Path(os.environ.get("SEARCH_TEST_MNIST", ROOT.parent / "shared" / "datasets" / "mnist")).resolve()
 
-if not MNIST.is_dir():
-    raise pytest.UsageError(f"real MNIST not found at {MNIST}: set SEARCH_TEST_MNIST to its folder")
+# Tests that train or load data need the real MNIST; parsing and validation tests run without it.
+needs_mnist = pytest.mark.skipif(not MNIST.is_dir(), reason=f"real MNIST not found at {MNIST} "
+                                                            "(set SEARCH_TEST_MNIST to its folder)")
 
 # A fast space: a slice of the training split, one or two short epochs.
 TINY = {
@@ -49,11 +53,41 @@ def write_study(tmp_path: Path, name: str = "tiny", **overrides: Any) -> Path:
     return path
 
 
-def cli(*args: str) -> Any:
+def cli(*args: Any) -> Any:
     """Run the real CLI in-process (the dataset stays cached between tests)."""
     from cli import app
 
     return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def search(*args: Any, **popen: Any) -> subprocess.Popen:
+    """Start the real CLI as its own process (for signals, kills and workers)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **popen.pop("env", {})}
+    return subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+    """Wait for a `search` process; fail the test (and kill it) if it does not end in time."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"search did not finish: {proc.communicate()}")
+    return proc.returncode, out, err
+
+
+def one_line_error(r: Any, *needles: str, code: int = 2) -> str:
+    """The CLI result is one error line on stderr holding every needle, with exit `code`."""
+    exit_code = getattr(r, "exit_code", getattr(r, "returncode", None))
+    stderr = r.stderr
+    assert exit_code == code, (exit_code, stderr)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
 
 
 def trial_states(db: Path, study: str) -> list[str]:

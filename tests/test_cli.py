@@ -7,9 +7,11 @@ import pytest
 import torch
 import yaml
 
-from conftest import MNIST, cli, trial_states, write_study
+from conftest import MNIST, cli, needs_mnist, one_line_error, trial_states, write_study
 from search.data import load_dataset
 from search.export import load_config, load_weights
+
+pytestmark = needs_mnist
 
 
 def test_run_stores_trials_with_curves_and_attributes(tmp_path, db):
@@ -108,16 +110,6 @@ def test_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path, d
 # ---------------------------------------------------------------- errors: one line, exit 2, no writes
 
 
-def _one_line_error(r, *needles):
-    assert r.exit_code == 2, r.output
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
 @pytest.mark.parametrize("content, needles", [
     ("space: [unclosed\n", ["bad.yaml", "malformed YAML"]),
     ("space:\n  depth: 3\n", ["space.depth", "unknown axis"]),
@@ -127,34 +119,35 @@ def _one_line_error(r, *needles):
     ("space:\n  model: vgg\n", ["space.model", "'vgg'", "mlp, lenet5, cnn"]),
     ("space:\n  optimizer: lbfgs\n", ["space.optimizer", "'lbfgs'"]),
     ("space:\n  activation: swish9\n", ["space.activation", "'swish9'"]),
-    ("dataset: cifar10\n", ["dataset", "'cifar10'"]),
+    ("dataset: cifar10\nspace: {}\n", ["dataset", "'cifar10'"]),
+    ("dataset: mnist\n", ["bad.yaml: space: missing"]),
 ])
 def test_bad_study_files(tmp_path, db, content, needles):
     (tmp_path / "bad.yaml").write_text(content)
-    _one_line_error(cli("run", "--study", tmp_path / "bad.yaml"), *needles)
+    one_line_error(cli("run", "--study", tmp_path / "bad.yaml"), *needles)
     assert not db.exists()
 
 
 def test_unknown_study(db):
-    _one_line_error(cli("run", "--study", "no-such-study"), "unknown study 'no-such-study'")
-    _one_line_error(cli("show", "--study", "x"), "no storage")
+    one_line_error(cli("run", "--study", "no-such-study"), "unknown study 'no-such-study'")
+    one_line_error(cli("show", "--study", "x"), "no storage")
     assert not db.exists()
 
 
 def test_unknown_stored_study(tmp_path):
     assert cli("run", "--study", write_study(tmp_path, n_trials=1)).exit_code == 0
-    _one_line_error(cli("export", "--study", "other"), "unknown study 'other'", "tiny")
+    one_line_error(cli("export", "--study", "other"), "unknown study 'other'", "tiny")
 
 
 def test_missing_data_dir_and_corrupt_idx(tmp_path, db):
     study = write_study(tmp_path)
-    _one_line_error(cli("run", "--study", study, "--data-dir", tmp_path / "nowhere"), "nowhere", "does not exist")
+    one_line_error(cli("run", "--study", study, "--data-dir", tmp_path / "nowhere"), "nowhere", "does not exist")
     bad = tmp_path / "bad-mnist"
     bad.mkdir()
     for f in MNIST.iterdir():
         (bad / f.name).write_bytes(f.read_bytes())
     (bad / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b garbage")
-    _one_line_error(cli("run", "--study", study, "--data-dir", bad), "t10k-images-idx3-ubyte.gz")
+    one_line_error(cli("run", "--study", study, "--data-dir", bad), "t10k-images-idx3-ubyte.gz")
     assert not db.exists()
 
 
@@ -166,7 +159,7 @@ def test_missing_data_dir_and_corrupt_idx(tmp_path, db):
 ])
 def test_bad_storage_urls_mask_the_password(tmp_path, url, needles):
     r = cli("run", "--study", write_study(tmp_path), "--storage", url)
-    line = _one_line_error(r, *needles)
+    line = one_line_error(r, *needles)
     assert "s3cret" not in r.output and "s3cret" not in line
 
 
@@ -175,27 +168,27 @@ def test_bad_storage_urls_mask_the_password(tmp_path, url, needles):
 def test_bad_devices(tmp_path, db, device, needle):
     if torch.cuda.is_available() and device == "cuda":
         pytest.skip("this machine has CUDA")
-    _one_line_error(cli("run", "--study", write_study(tmp_path), "--device", device), needle)
+    one_line_error(cli("run", "--study", write_study(tmp_path), "--device", device), needle)
     assert not db.exists()
 
 
 def test_bad_configs(tmp_path):
-    _one_line_error(cli("train", "--config", tmp_path / "none.yaml"), "does not exist")
+    one_line_error(cli("train", "--config", tmp_path / "none.yaml"), "does not exist")
     (tmp_path / "c.yaml").write_text("dataset: mnist\nparams:\n  lr: -1\n")
-    _one_line_error(cli("train", "--config", tmp_path / "c.yaml"), "params.lr", "expected a number > 0")
+    one_line_error(cli("train", "--config", tmp_path / "c.yaml"), "params.lr", "expected a number > 0")
     (tmp_path / "c.yaml").write_text("dataset: mnist\nparams:\n  hidden: 3\n")
-    _one_line_error(cli("train", "--config", tmp_path / "c.yaml"), "params.hidden", "unknown axis")
+    one_line_error(cli("train", "--config", tmp_path / "c.yaml"), "params.hidden", "unknown axis")
 
 
-def test_every_command_documents_its_options():
-    for command in ("run", "studies", "show", "export", "train", "dashboard"):
+def test_help_shows_defaults_as_written():
+    # rich markup once ate '[default: the file's]', leaving "Study seed ." in the help
+    for command in ("run", "studies", "show", "export", "train", "report", "dashboard", "axes"):
         r = cli(command, "--help")
         assert r.exit_code == 0
-        for option in {"run": ["--study", "--n-trials", "--timeout", "--device", "--storage", "--data-dir", "--seed"],
-                       "studies": ["--storage", "--json"], "show": ["--study", "--json"],
-                       "export": ["--study", "--out"], "train": ["--config", "--full", "--save", "--json"],
-                       "dashboard": ["--host", "--port"]}[command]:
-            assert option in r.output, (command, option)
+        text = " ".join(r.output.split())
+        assert " ." not in text and "[default: ]" not in text, (command, text)
+    text = " ".join(cli("run", "--help").output.split())
+    assert "Study seed: trial k is seeded with seed + k. [default: (the file's seed); x>=0]" in text
 
 
 def test_journal_storage_runs_and_resumes(tmp_path):
@@ -209,7 +202,7 @@ def test_journal_storage_runs_and_resumes(tmp_path):
     # our budget lock must not share a name with the journal backend's own lock (search.log.lock):
     # when it did, every trial waited for Optuna to break its "stale" lock
     assert (tmp_path / "search.log.search-lock").exists()
-    _one_line_error(cli("studies", "--storage", f"journal:{tmp_path}/none.log"), "does not exist")
+    one_line_error(cli("studies", "--storage", f"journal:{tmp_path}/none.log"), "does not exist")
 
 
 def test_export_a_chosen_trial(tmp_path):
@@ -218,4 +211,4 @@ def test_export_a_chosen_trial(tmp_path):
     assert r.exit_code == 0, r.output
     config = yaml.safe_load((tmp_path / "t0.yaml").read_text())
     assert config["source"]["trial"] == 0 and config["seed"] == 0
-    _one_line_error(cli("export", "--study", "tiny", "--trial", 7, "--out", tmp_path / "x.yaml"), "no trial #7")
+    one_line_error(cli("export", "--study", "tiny", "--trial", 7, "--out", tmp_path / "x.yaml"), "no trial #7")

@@ -4,15 +4,15 @@ import json
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, cli, write_study
+from conftest import ROOT, cli, needs_mnist, search, write_study
+
+pytestmark = needs_mnist
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("SEARCH_SCREENSHOTS", ROOT / "build" / "screenshots"))
@@ -30,9 +30,7 @@ def dashboard(tmp_path, db):
                                                                           "lr": {"low": 1e-3, "high": 3e-3}}))\
         .exit_code == 0
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "dashboard", "--port", str(port)],
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = search("dashboard", "--port", port)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

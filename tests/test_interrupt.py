@@ -1,20 +1,14 @@
 """Ctrl-C and SIGTERM on a real `search run` process: finished trials stay, nothing stays RUNNING."""
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import ROOT, trial_states, write_study
+from conftest import finish, needs_mnist, search, trial_states, write_study
 
-
-def _start(study, db):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "run", "--study", str(study)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+pytestmark = needs_mnist
 
 
 def _wait_for(db, study, predicate, proc, limit=120):
@@ -37,7 +31,7 @@ def _wait_for(db, study, predicate, proc, limit=120):
 def test_interrupt_keeps_finished_trials_and_leaves_none_running(tmp_path, db, sig, code):
     # ~1 s trials: long enough to interrupt one in the middle
     study = write_study(tmp_path, n_trials=50, train_size=10000, space={"epochs": 3, "hidden_size": 64})
-    proc = _start(study, db)
+    proc = search("run", "--study", study)
     _wait_for(db, "tiny", lambda s: s.count("COMPLETE") >= 2 and s[-1] == "RUNNING", proc)
     time.sleep(0.3)
     proc.send_signal(sig)
@@ -63,10 +57,8 @@ def test_interrupt_keeps_finished_trials_and_leaves_none_running(tmp_path, db, s
 
     # running again resumes the same study: the queued retry runs first
     finished = states.count("COMPLETE")
-    r = subprocess.run([sys.executable, "-c", "import cli; cli.main()", "run", "--study", str(study),
-                        "--n-trials", str(finished + 1)], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
+    rc, _, stderr = finish(search("run", "--study", study, "--n-trials", finished + 1), timeout=120)
+    assert rc == 0, stderr
     trials = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}").trials
     assert [t.state.name for t in trials].count("COMPLETE") == finished + 1
     if failed:

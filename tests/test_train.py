@@ -5,12 +5,15 @@ import math
 import pytest
 import torch
 
-from conftest import MNIST
+from conftest import MNIST, needs_mnist
 from search.augment import BACKGROUND, Augment
 from search.data import load_dataset
-from search.experiment import make_model, subset, train_config
-from search.spec import AXES, check_params
+from search.experiment import build, subset
+from search.params import Params
 from search.train import evaluate, fit
+
+pytestmark = needs_mnist
+CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +22,7 @@ def data():
 
 
 def params(**overrides):
-    return check_params(overrides, "test")
+    return Params.from_dict(overrides, "test")
 
 
 class Counting:
@@ -47,28 +50,29 @@ def test_augmentation_keeps_shape_range_and_changes_pixels(data):
 
 def test_augmentation_is_applied_to_training_batches_only(data):
     p = params(epochs=2, batch_size=500, hidden_size=32)
-    model = make_model(p, 0, torch.device("cpu"))
+    model = build(p, 0, CPU)
     counting = Counting()
     train = subset(data.train, 3000)
-    history = fit(model, train, data.val, train_config(p, 0), transform=counting)
+    history = fit(model, train, data.val, p.train_config(0), transform=counting)
     assert counting.calls == 2 * 6  # 6 steps per epoch, none during the two evaluations
     assert len(history) == 2 and history[-1].val_accuracy == evaluate(model, data.val)[1]
 
 
 def test_augmented_training_still_learns(data):
     p = params(epochs=1, batch_size=64, hidden_size=64, augment=True, rotation=10, blur_sigma=1.0)
-    from search.experiment import make_transform
-
-    model = make_model(p, 0, torch.device("cpu"))
-    history = fit(model, subset(data.train, 5000), data.val, train_config(p, 0), transform=make_transform(p, 0))
+    cfg = p.train_config(0)
+    assert isinstance(cfg.transform(), Augment) and params().train_config(0).transform() is None
+    history = fit(build(p, 0, CPU), subset(data.train, 5000), data.val, cfg)  # the config's own augmentation
+    plain = fit(build(p, 0, CPU), subset(data.train, 5000), data.val, params(epochs=1, batch_size=64,
+                                                                             hidden_size=64).train_config(0))
     assert history[-1].val_accuracy > 0.8
-    assert set(check_params({"augment": False}, "t")) == set(AXES)
+    assert history[-1].train_loss != plain[-1].train_loss  # the augmented batches differ
 
 
 def test_iteration_budget_stops_after_exactly_that_many_steps(data):
     p = params(iterations=7, batch_size=64, hidden_size=32, epochs=50)
     counting = Counting()
-    history = fit(make_model(p, 0, torch.device("cpu")), subset(data.train, 200), data.val, train_config(p, 0),
+    history = fit(build(p, 0, CPU), subset(data.train, 200), data.val, p.train_config(0),
                   transform=counting)
     assert counting.calls == 7
     assert len(history) == math.ceil(7 / math.ceil(200 / 64))  # two epochs of 4 steps, the second partial
@@ -76,13 +80,15 @@ def test_iteration_budget_stops_after_exactly_that_many_steps(data):
 
 def test_summed_and_mean_training_loss(data):
     p = params(epochs=1, batch_size=100, hidden_size=32)
-    r = fit(make_model(p, 0, torch.device("cpu")), subset(data.train, 1000), None, train_config(p, 0))[0]
+    r = fit(build(p, 0, CPU), subset(data.train, 1000), None, p.train_config(0))[0]
     assert r.train_loss_sum == pytest.approx(r.train_loss * 10, rel=1e-4)  # 10 equal batches
     assert math.isnan(r.val_accuracy)
 
 
-def test_widths_build_the_described_mlp():
-    p = params(widths="512-256")
-    model = make_model(p, 0, torch.device("cpu"))
-    sizes = [m.out_features for m in model if isinstance(m, torch.nn.Linear)]
-    assert sizes == [512, 256, 10]
+@pytest.mark.parametrize("widths", ["512-256", [512, 256]])
+def test_widths_build_the_described_mlp(widths):
+    p = params(widths=widths, dropouts=[0.3, 0.1])
+    model = build(p, 0, CPU)
+    assert [m.out_features for m in model if isinstance(m, torch.nn.Linear)] == [512, 256, 10]
+    assert [m.p for m in model if isinstance(m, torch.nn.Dropout)] == [0.3, 0.1]
+    assert p.active()["widths"] == [512, 256] and "hidden_size" not in p.active()

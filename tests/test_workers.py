@@ -2,36 +2,21 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import optuna
 import pytest
 
-from conftest import ROOT, write_study
+from conftest import finish, needs_mnist, search, write_study
 from pg import PASSWORD
+
+pytestmark = needs_mnist
 
 SHORT = {"n_trials": 30, "train_size": 2000, "sampler": "random", "pruner": "none",
          "space": {"epochs": 1, "hidden_size": 32, "lr": {"low": 1e-3, "high": 1e-2}}}
 # ~1-2 s trials, long enough to hit one in the middle
 LONG = {"n_trials": 6, "train_size": 20000, "sampler": "random", "pruner": "none",
         "space": {"epochs": 3, "hidden_size": 64, "lr": {"low": 1e-3, "high": 1e-2}}}
-
-
-def search(*args, **kwargs):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
-
-
-def finish(proc, timeout=300):
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"search run did not finish: {proc.communicate()}")
-    return proc.returncode, out, err
 
 
 def trials(url):
@@ -131,3 +116,47 @@ def test_storage_going_away_is_one_line_and_resume_completes(tmp_path, pg_server
     after = trials(pg_url)
     assert {t.number for t in before} <= {t.number for t in after if t.state.name == "COMPLETE"}
     assert sum(t.state.name == "COMPLETE" for t in after) == len(before) + 2
+
+
+def test_storage_going_away_under_workers_is_one_line(tmp_path, pg_server, pg_url):
+    study = write_study(tmp_path, **{**LONG, "n_trials": 40})
+    proc = search("run", "--study", study, "--storage", pg_url, "--workers", 2)
+    _running_worker_pid(pg_url, proc, after_complete=True)
+    pg_server.stop(mode="immediate")
+    try:
+        rc, out, err = finish(proc, timeout=120)
+    finally:
+        pg_server.start()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 1, (out, err)
+    assert len(lines) == 1 and "lost the storage" in lines[0] and "search:***@127.0.0.1" in lines[0], err
+    assert PASSWORD not in out + err and "Traceback" not in out + err
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie waiting for init to reap it has stopped too
+        return f.read().split(") ", 1)[1][0] != "Z"
+
+
+def test_workers_stop_when_their_parent_is_killed(tmp_path, db):
+    url = f"sqlite:///{db}"
+    proc = search("run", "--study", write_study(tmp_path, **{**LONG, "n_trials": 40}), "--workers", 2,
+                  "--heartbeat", 1)
+    _running_worker_pid(url, proc)
+    proc.kill()  # SIGKILL: the parent cannot pass anything on
+    proc.communicate()
+    workers = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in trials(url) if "worker" in t.user_attrs}
+    deadline = time.monotonic() + 30
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(w) for w in workers), "orphaned workers kept training"
+    ts = trials(url)
+    assert not [t for t in ts if t.state.name == "RUNNING"]
+    interrupted = [t for t in ts if t.user_attrs.get("fail_reason") == "interrupted"]
+    assert interrupted  # the workers stopped mid-trial, as after Ctrl-C
+    waiting = [t for t in ts if t.state.name == "WAITING"]
+    assert sorted(t.params["lr"] for t in waiting) == sorted(t.params["lr"] for t in interrupted)

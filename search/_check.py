@@ -1,0 +1,85 @@
+"""Value checks shared by study files, configs and flags: each failure is one SearchError
+line naming where (file), the key, the value and what was expected."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+from search.errors import SearchError
+
+
+def number(value: Any, where: str, key: str, low: float, high: float, low_open: bool = False,
+           high_open: bool = False, integer: bool = False) -> Any:
+    if isinstance(value, str):  # YAML reads 1e-3 (no dot) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    lo = f"> {low:g}" if low_open else f">= {low:g}"
+    hi = "" if high == math.inf else f" and < {high:g}" if high_open else f" and <= {high:g}"
+    want = f"{'an integer' if integer else 'a number'} {lo}{hi}"
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value) and not (value == math.inf and high == math.inf))):
+        raise SearchError(f"{where}: {key}: expected {want}, got {short(value)}")
+    if integer:
+        if value != int(value):
+            raise SearchError(f"{where}: {key}: expected {want}, got {short(value)}")
+        value = int(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        raise SearchError(f"{where}: {key}: expected {want}, got {short(value)}")
+    return value
+
+
+def integer(value: Any, where: str, key: str, low: int, high: int) -> int:
+    return int(number(value, where, key, low, high, integer=True))
+
+
+def boolean(value: Any, where: str, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise SearchError(f"{where}: {key}: expected true or false, got {short(value)}")
+    return value
+
+
+def choice(value: Any, allowed: Iterable[str], where: str, key: str) -> str:
+    allowed = tuple(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        raise SearchError(f"{where}: {key}: unknown value {short(value)}; expected one of {', '.join(allowed)}")
+    return value
+
+
+def keys(doc: dict, allowed: Iterable[str], where: str, prefix: str) -> None:
+    allowed = set(allowed)
+    for k in doc:
+        if k not in allowed:
+            dot = f"{prefix}." if prefix else ""
+            raise SearchError(f"{where}: {dot}{name(k)}: unknown key; expected one of {', '.join(sorted(allowed))}")
+
+
+def mapping(value: Any, where: str, key: str, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise SearchError(f"{where}: {key + ': ' if key else ''}expected {what}, got {kind(value)}")
+    return value
+
+
+_KINDS = {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a mapping"}
+
+
+def kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return f"{_KINDS.get(type(value), 'a ' + type(value).__name__)} ({short(value, 40)})"
+
+
+def name(key: Any, limit: int = 60) -> str:
+    """A key as written in the file, cut to `limit` characters."""
+    text = str(key)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """repr() cut to `limit` characters, so that a huge value never floods an error line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -1,0 +1,66 @@
+"""Optuna's private names, in one place. Everything else uses Optuna's public API.
+
+The service runs its own trial loop (the budget check and `ask` happen under a study
+lock), so it needs a few things `study.optimize` does with private attributes. They are
+checked against the pinned major version at import; tests/test_optuna_adapter.py fails
+loudly if an Optuna release renames any of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Iterator
+
+import optuna
+from optuna.storages._heartbeat import BaseHeartbeat  # private module: the heartbeat protocol
+
+SUPPORTED_MAJOR = 5  # pyproject pins optuna>=5,<6: these names are checked against 5.x
+
+if int(optuna.__version__.split(".")[0]) != SUPPORTED_MAJOR:  # pragma: no cover - caught by the pin
+    raise ImportError(f"mnist-search needs Optuna {SUPPORTED_MAJOR}.x (its private names are used in "
+                      f"search/_optuna.py); found {optuna.__version__}: pip install 'optuna>=5,<6'")
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    return study._storage
+
+
+def trial_id(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
+    return trial._trial_id
+
+
+def rdb_of(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+    """The RDBStorage behind `optuna.load_study`'s caching wrapper (or the storage itself)."""
+    return getattr(storage, "_backend", storage)
+
+
+def heartbeat_interval(storage: optuna.storages.BaseStorage) -> int | None:
+    """Seconds between heartbeats when the storage has them on (RDB storages), else None."""
+    if isinstance(storage, BaseHeartbeat):
+        return storage.get_heartbeat_interval() or None
+    return None
+
+
+def system_attrs(trial: optuna.Trial) -> dict:
+    """A running trial's system attributes (`failed_trial` marks a retry)."""
+    return trial.study._storage.get_trial_system_attrs(trial._trial_id)
+
+
+def stop_requested(study: optuna.Study) -> bool:
+    """True once `study.stop()` was called (the grid sampler does when the grid is done)."""
+    return study._stop_flag
+
+
+@contextlib.contextmanager
+def optimize_loop(study: optuna.Study) -> Iterator[None]:
+    """What `study.optimize` sets up, for a loop of our own: `study.stop()` and heartbeats
+    are only honoured inside it."""
+    study._stop_flag = False
+    study._thread_local.in_optimize_loop = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            yield
+        finally:
+            study._thread_local.in_optimize_loop = False

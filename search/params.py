@@ -1,0 +1,204 @@
+"""Axis registry + `Params`: the one typed parameter object from a study file to the fit loop.
+
+`Params` is a frozen dataclass whose fields carry the defaults. `AXES` keeps, for each
+field, its kind, bounds, log scale, the condition under which it applies and a line of
+help; a test checks that the two agree. `Params.model_config()` and
+`Params.train_config(seed)` hand the network and the fit loop their configs whole.
+
+Per-layer axes: `hidden_size` and `dropout` may be searched per hidden layer of the MLP
+(Optuna's `n_units_l{i}` / `dropout_l{i}`, conditional on `n_layers`); the sampled values
+travel as `widths` and `dropouts`, one entry per layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from models import ACTIVATIONS, MODELS, ModelConfig
+from search import _check
+from search.errors import SearchError
+from search.train import OPTIMIZERS, TrainConfig
+
+MAX_WIDTH = 65536
+
+
+@dataclass(frozen=True)
+class Params:
+    """Every hyperparameter of one trial or config, with its default."""
+
+    model: str = "mlp"
+    lr: float = 1e-3
+    batch_size: int = 128
+    epochs: int = 5
+    hidden_size: int = 128
+    n_layers: int = 1
+    activation: str = "relu"
+    dropout: float = 0.0
+    batch_norm: bool = False
+    optimizer: str = "adam"
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    widths: tuple[int, ...] = ()  # MLP hidden widths, one per layer; () means hidden_size x n_layers
+    dropouts: tuple[float, ...] = ()  # MLP dropout per hidden layer; () means `dropout` for every layer
+    iterations: int = 0  # > 0: an iteration budget instead of `epochs`
+    augment: bool = False
+    rotation: float = 10.0
+    blur_sigma: float = 1.0
+
+    def model_config(self, num_classes: int = 10) -> ModelConfig:
+        widths = self.widths or (self.hidden_size,) * self.n_layers
+        dropouts = self.dropouts if self.dropouts and len(self.dropouts) == len(widths) else ()
+        return ModelConfig(name=self.model, widths=widths, dropouts=dropouts, dropout=self.dropout,
+                           activation=self.activation, batch_norm=self.batch_norm, num_classes=num_classes)
+
+    def train_config(self, seed: int) -> TrainConfig:
+        return TrainConfig(lr=self.lr, batch_size=self.batch_size, epochs=self.epochs, optimizer=self.optimizer,
+                           momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay,
+                           iterations=self.iterations, seed=seed, augment=self.augment, rotation=self.rotation,
+                           blur_sigma=self.blur_sigma)
+
+    def active(self) -> dict[str, Any]:
+        """The parameters that shape this model and run (momentum only under sgd, widths only
+        when set, ...), in registry order, lists for per-layer values: the form of configs."""
+        return {name: list(v) if isinstance(v, tuple) else v for name, v in ((n, getattr(self, n)) for n in AXES)
+                if AXES[name].applies(self) and v != ()}
+
+    @classmethod
+    def from_dict(cls, values: Any, where: str, prefix: str = "params") -> Params:
+        """Validate a mapping of axis -> value (an exported config, a trial's parameters);
+        missing axes take their defaults."""
+        values = _check.mapping(values, where, prefix, "a mapping of axis -> value")
+        checked = {}
+        for key, value in values.items():
+            axis = AXES.get(key) if isinstance(key, str) else None
+            if axis is None:
+                raise SearchError(f"{where}: {prefix}.{_check.name(key)}: unknown axis; expected one of {', '.join(AXES)}")
+            checked[key] = axis.check(value, where, f"{prefix}.{key}")
+        return cls(**checked)
+
+    @classmethod
+    def from_trial(cls, config: Mapping[str, Any], sampled: Mapping[str, Any], where: str) -> Params:
+        """A stored trial's parameters: the `config` recorded at its start (every value,
+        fixed or not) overlaid with Optuna's sampled `params`, per-layer names folded."""
+        values = dict(config)
+        layers: dict[str, dict[int, Any]] = {}
+        for key, value in sampled.items():
+            m = LAYER_KEY.fullmatch(key)
+            if m and m[1] in AXES and AXES[m[1]].per_layer:
+                layers.setdefault(AXES[m[1]].per_layer, {})[int(m[2])] = value
+            else:
+                values[key] = value
+        for field, by_index in layers.items():
+            values[field] = [by_index[i] for i in sorted(by_index)]
+        return cls.from_dict(values, where)
+
+
+LAYER_KEY = re.compile(r"(\w+)_l(\d+)")
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Params)}
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One hyperparameter: `kind` is float, int, bool, choice (a closed set of names) or
+    ints / floats (a list, one entry per hidden layer, written '512-256' or [512, 256])."""
+
+    name: str
+    kind: str
+    help: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True when `low` itself is not allowed (lr > 0)
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    log: bool = False  # ranges of this axis are log-uniform unless the file says otherwise
+    when: tuple[str, tuple[Any, ...]] | None = None  # (axis, values) under which it applies
+    per_layer: str = ""  # the list field that `per_layer: true` fills (hidden_size -> widths)
+
+    @property
+    def default(self) -> Any:
+        return DEFAULTS[self.name]
+
+    def applies(self, values: Params | Mapping[str, Any]) -> bool:
+        get = values.get if isinstance(values, Mapping) else lambda k, d=None: getattr(values, k, d)
+        if self.when is not None and get(self.when[0]) not in self.when[1]:
+            return False
+        if self.name in ("hidden_size", "n_layers") and get("widths"):
+            return False  # explicit widths replace hidden_size x n_layers
+        if self.name == "dropout" and get("dropouts") and get("model") == "mlp":
+            return False
+        return True
+
+    def check(self, value: Any, where: str, key: str) -> Any:
+        """`value` validated against this axis (lists become tuples), or SearchError."""
+        if self.kind == "choice":
+            return _check.choice(value, self.choices, where, key)
+        if self.kind == "bool":
+            return _check.boolean(value, where, key)
+        if self.kind in ("ints", "floats"):
+            return self._layers(value, where, key)
+        return _check.number(value, where, key, self.low, self.high, self.low_open, self.high_open,
+                             self.kind == "int")
+
+    def encode(self, value: Any) -> Any:
+        """A value as Optuna stores a categorical choice (lists as '512-256')."""
+        return "-".join(f"{v:g}" for v in value) if isinstance(value, tuple) else value
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            return ", ".join(self.choices)
+        if self.kind == "bool":
+            return "true, false"
+        if self.kind in ("ints", "floats"):
+            return f"[{self.low:g}..{self.high:g}, ...] per layer"
+        lo = "(" if self.low_open else "["
+        hi = ")" if self.high_open else "]"
+        return f"{self.kind} {lo}{self.low:g}, {self.high:g}{hi}" + (" log" if self.log else "")
+
+    def _layers(self, value: Any, where: str, key: str) -> tuple:
+        integer = self.kind == "ints"
+        want = "hidden widths like '512-256' or [512, 256]" if integer else "dropouts like [0.3, 0.2]"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        elif isinstance(value, str):
+            value = [p for p in value.split("-")] if value.strip() else []
+        if not isinstance(value, (list, tuple)) or len(value) > 64:
+            raise SearchError(f"{where}: {key}: expected {want}, got {_check.short(value)}")
+        try:
+            return tuple(_check.number(v, where, key, self.low, self.high, self.low_open, self.high_open, integer)
+                         for v in value)
+        except SearchError:
+            raise SearchError(f"{where}: {key}: expected {want} (each {self.low:g}..{self.high:g}), "
+                              f"got {_check.short(value)}") from None
+
+
+_MLP = ("model", ("mlp",))
+AXES: dict[str, Axis] = {a.name: a for a in [
+    Axis("model", "choice", "network family", choices=tuple(MODELS)),
+    Axis("lr", "float", "learning rate", low=0.0, high=10.0, low_open=True, log=True),
+    Axis("batch_size", "int", "images per step", low=1, high=65536),
+    Axis("epochs", "int", "passes over the training split (the pruners' resource)", low=1, high=1000),
+    Axis("hidden_size", "int", "MLP width of every hidden layer (per_layer: true samples one per layer)",
+         low=1, high=MAX_WIDTH, when=_MLP, per_layer="widths"),
+    Axis("n_layers", "int", "MLP hidden layers (0: logistic regression)", low=0, high=16, when=_MLP),
+    Axis("activation", "choice", "non-linearity", choices=tuple(ACTIVATIONS)),
+    Axis("dropout", "float", "dropout probability (per_layer: true samples one per MLP layer)",
+         low=0.0, high=1.0, high_open=True, per_layer="dropouts"),
+    Axis("batch_norm", "bool", "batch normalisation after each hidden layer"),
+    Axis("optimizer", "choice", "optimiser", choices=tuple(OPTIMIZERS)),
+    Axis("momentum", "float", "SGD momentum", low=0.0, high=1.0, high_open=True, when=("optimizer", ("sgd",))),
+    Axis("nesterov", "bool", "Nesterov momentum (SGD)", when=("optimizer", ("sgd",))),
+    Axis("weight_decay", "float", "L2 penalty", low=0.0, high=1.0),
+    Axis("widths", "ints", "MLP hidden widths, e.g. '512-256' (replaces hidden_size x n_layers)",
+         low=1, high=MAX_WIDTH, when=_MLP),
+    Axis("dropouts", "floats", "MLP dropout per hidden layer, e.g. [0.3, 0.2] (replaces dropout)",
+         low=0.0, high=1.0, high_open=True, when=_MLP),
+    Axis("iterations", "int", "stop after this many steps (0: train for `epochs` full epochs)",
+         low=0, high=10_000_000),
+    Axis("augment", "bool", "random rotation and Gaussian blur of training batches, on the device"),
+    Axis("rotation", "float", "max rotation in degrees", low=0.0, high=180.0, when=("augment", (True,))),
+    Axis("blur_sigma", "float", "max blur sigma", low=0.0, high=5.0, when=("augment", (True,))),
+]}

@@ -1,0 +1,68 @@
+"""`search report`: the experiment report a person would otherwise write by hand.
+
+Everything comes from the storage (trials, their per-epoch user attributes, the study's
+attributes); `evaluate=True` also retrains the best config and tests it once. Writes
+report.md, a self-contained report.html (images inlined) and PNG plots beside them.
+Split by job: `_stats` (tables, sentences), `_plots`, `_evaluate` (retraining), `_render`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import yaml
+from optuna.trial import TrialState
+
+from search._files import writable_dir
+from search.errors import SearchError
+from search.export import best_config
+from search.report import _plots
+from search.report._evaluate import evaluation
+from search.report._render import Code, Image, Report, to_html, to_markdown
+from search.report._stats import axis_sentences, summary_table, top_table
+from search.trials import study_facts
+
+__all__ = ["Report", "write_report"]
+
+PLOTS = [
+    (_plots.plot_history, "history.png", "Optimisation history: each trial's final value, the best so far as a line"),
+    (_plots.plot_curves, "curves.png", "Learning curves: {metric} per epoch; pruned trials dashed, the best bold"),
+    (_plots.plot_importances, "importances.png", "Parameter importances (Optuna's default evaluator)"),
+    (_plots.plot_slices, "slices.png", "Slice plots: {metric} against each sampled parameter"),
+    (_plots.plot_parallel, "parallel.png", "Parallel coordinates of the completed trials, coloured by value"),
+]
+
+
+def write_report(study: optuna.Study, out: Path, *, evaluate: bool = False, device: str = "auto",
+                 data_dir: str | None = None) -> Report:
+    writable_dir(out, "the report")
+    trials = study.get_trials(deepcopy=False)
+    if not trials:
+        raise SearchError(f"study {study.study_name!r} has no trials yet: run it first")
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if evaluate and not complete:
+        raise SearchError(f"study {study.study_name!r} has no completed trial to evaluate")
+    out.mkdir(parents=True, exist_ok=True)
+    facts = study_facts(study)
+    metric = facts["metric"] or "value"
+    report = Report(f"Study {study.study_name}")
+    report.add("Summary", summary_table(study, facts, trials))
+    if complete:
+        report.add(f"Top trials (by {metric})", top_table(complete, facts["direction"], metric))
+        report.add("Best config (`search export`)", Code(yaml.safe_dump(best_config(study), sort_keys=False)))
+    report.add("What each axis did", *axis_sentences(trials, facts["direction"], metric))
+    images = []
+    for plot, name, caption in PLOTS:
+        if plot(study, trials, metric, out / name):
+            images.append(Image(out / name, caption.format(metric=metric)))
+            report.files.append(out / name)
+    report.add("Plots", *images)
+    if evaluate:
+        blocks, files = evaluation(study, out, device, data_dir)
+        report.add("Test-set evaluation of the best config", *blocks)
+        report.files += files
+    (out / "report.md").write_text(to_markdown(report, out))
+    (out / "report.html").write_text(to_html(report))
+    report.files += [out / "report.md", out / "report.html"]
+    return report

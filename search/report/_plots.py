@@ -1,0 +1,189 @@
+"""Stored trials -> PNG plots (matplotlib, headless). Each returns False when there is nothing to draw."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
+from optuna.visualization.matplotlib import plot_param_importances  # noqa: E402
+
+from search.report._stats import fmt as _fmt  # noqa: E402
+from search.trials import best_or_none, last_value  # noqa: E402
+
+
+
+def save(fig, path: Path) -> bool:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, path: Path) -> bool:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return save(fig, path)
+
+
+def plot_history(study, trials, metric, path) -> bool:
+    """Each trial's final value and the best so far. Not Optuna's plot_optimization_history:
+    that one leaves out pruned trials, which here show where they were stopped."""
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.intermediate_values]
+    if not done:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4))
+    comp = [t for t in done if t.state == TrialState.COMPLETE]
+    pruned = [t for t in done if t.state == TrialState.PRUNED]
+    ax.scatter([t.number for t in comp], [t.value for t in comp], label="complete", color="tab:blue", zorder=3)
+    ax.scatter([t.number for t in pruned], [last_value(t) for t in pruned],
+               label="pruned (last reported)", color="tab:orange", marker="x", zorder=3)
+    if comp:
+        better = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
+        xs, best, running = [], [], None
+        for t in sorted(comp, key=lambda t: t.number):
+            running = t.value if running is None else better(running, t.value)
+            xs.append(t.number)
+            best.append(running)
+        ax.step(xs, best, where="post", color="tab:green", label="best so far")
+    return _finish(fig, ax, "trial", metric, path)
+
+
+def plot_curves(study, trials, metric, path) -> bool:
+    """Per-epoch curves. Not Optuna's plot_intermediate_values: it draws every trial alike,
+    and here pruned trials are dashed and the best trial is bold."""
+    curves = [t for t in trials if t.intermediate_values]
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4))
+    best_trial = best_or_none(study)
+    best = best_trial.number if best_trial else None
+    for t in curves:
+        steps = sorted(t.intermediate_values)
+        ys = [t.intermediate_values[s] for s in steps]
+        if t.number == best:
+            ax.plot(steps, ys, color="tab:green", lw=2.5, zorder=4, label=f"best (#{best})")
+        elif t.state == TrialState.PRUNED:
+            ax.plot(steps, ys, color="tab:orange", ls="--", alpha=0.6, marker="x", ms=4)
+        else:
+            ax.plot(steps, ys, color="tab:blue", alpha=0.5)
+    ax.plot([], [], color="tab:orange", ls="--", label="pruned")
+    ax.plot([], [], color="tab:blue", label="complete")
+    return _finish(fig, ax, "epoch", metric, path)
+
+
+def plot_importances(study, trials, metric, path) -> bool:
+    """Optuna's own importance plot (the default PED-ANOVA evaluator)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.simplefilter("error", UserWarning)  # "too few trials": equal importances say nothing
+            if not optuna.importance.get_param_importances(study):
+                return False
+            ax = plot_param_importances(study, target_name=metric)
+    except Exception:  # too few trials, or a single-valued space: nothing to rank
+        plt.close("all")
+        return False
+    ax.set_title("")
+    return save(ax.figure, path)
+
+
+def _sampled(trials):
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    names = sorted({k for t in complete for k in t.params})
+    return complete, names
+
+
+def _numeric(values: list[Any]) -> tuple[list[float], list[str] | None]:
+    """Values on an axis: numbers as they are, others as category indices (with labels)."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return [float(v) for v in values], None
+    labels = sorted({str(v) for v in values})
+    return [float(labels.index(str(v))) for v in values], labels
+
+
+def plot_slices(study, trials, metric, path) -> bool:
+    """Value against each parameter. Not Optuna's plot_slice: it draws a grid's lr choices
+    as evenly spaced categories, where a log axis shows their real spacing."""
+    complete, names = _sampled(trials)
+    if not complete or not names:
+        return False
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        pts = [t for t in complete if name in t.params]
+        xs, labels = _numeric([t.params[name] for t in pts])
+        ax.scatter(xs, [t.value for t in pts], c=[t.number for t in pts], cmap="viridis", s=18)
+        if labels:
+            ax.set_xticks(range(len(labels)), labels, rotation=30)
+        elif _is_log(study, name, xs):
+            ax.set_xscale("log")
+        ax.set_title(name)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    return save(fig, path)
+
+
+def _is_log(study, name, values=None) -> bool:
+    """A log-uniform range, or positive choices spanning two orders of magnitude (lr grids)."""
+    if values is None:
+        values = [t.params[name] for t in study.get_trials(deepcopy=False) if name in t.params]
+    nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if nums and len(nums) == len(values) and min(nums) > 0 and max(nums) / min(nums) >= 100:
+        return True
+    for t in study.get_trials(deepcopy=False):
+        d = t.distributions.get(name)
+        if d is not None:
+            return bool(getattr(d, "log", False))
+    return False
+
+
+def plot_parallel(study, trials, metric, path) -> bool:
+    """Parallel coordinates. Not Optuna's plot_parallel_coordinate: same reason as the slices
+    (log scale for lr grids given as choices), and its colour bar does not fit a 7-inch figure."""
+    complete, names = _sampled(trials)
+    if len(complete) < 2 or not names:
+        return False
+    axes_names = [*names, metric]
+    cols = []
+    for name in names:
+        xs, _ = _numeric([t.params.get(name, float("nan")) for t in complete])
+        if _is_log(study, name):
+            xs = [math.log10(x) for x in xs]
+        cols.append(xs)
+    cols.append([t.value for t in complete])
+    data = np.array(cols, dtype=float)
+    lo, hi = np.nanmin(data, 1, keepdims=True), np.nanmax(data, 1, keepdims=True)
+    norm = (data - lo) / np.where(hi > lo, hi - lo, 1)
+    fig, ax = plt.subplots(figsize=(1.6 * len(axes_names) + 2, 4))
+    values = data[-1]
+    cmap = plt.get_cmap("viridis")
+    vmin, vmax = values.min(), values.max()
+    for j in np.argsort(values if study.direction == optuna.study.StudyDirection.MAXIMIZE else -values):
+        shade = (values[j] - vmin) / (vmax - vmin) if vmax > vmin else 1.0
+        ax.plot(range(len(axes_names)), norm[:, j], color=cmap(shade), alpha=0.7)
+    ax.set_xticks(range(len(axes_names)), [n + (" (log)" if _is_log(study, n) else "") for n in axes_names],
+                  rotation=20)
+    ax.set_yticks([])
+    ax.set_ylim(-0.08, 1.08)
+    for x, name in enumerate(axes_names):
+        ax.axvline(x, color="grey", lw=0.5)
+        low, high = lo[x, 0], hi[x, 0]
+        if x < len(names) and _is_log(study, name):
+            low, high = 10 ** low, 10 ** high
+        ax.text(x, -0.06, _fmt(float(low), 3), ha="center", va="top", fontsize=7)
+        ax.text(x, 1.06, _fmt(float(high), 3), ha="center", va="bottom", fontsize=7)
+    return save(fig, path)

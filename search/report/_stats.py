@@ -1,0 +1,124 @@
+"""Stored trials -> the report's tables and its one sentence per searched axis (no invented text)."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search.report._render import Para, Table
+from search.trials import curve, trial_seconds
+
+TOP = 10
+
+
+def fmt(v: Any, digits: int = 4) -> str:
+    """Short number formats for tables and sentences: 0.9771, 3.00e-04, true."""
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (list, tuple)):
+        return "-".join(fmt(x, digits) for x in v)
+    if isinstance(v, float):
+        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
+            return f"{v:.2e}"
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def summary_table(study: optuna.Study, facts: dict, trials: list[FrozenTrial]) -> Table:
+    attrs = study.user_attrs
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    wall = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
+    compute = sum(trial_seconds(t) for t in trials)
+    states = ", ".join(f"{n} {s.lower()}" for s, n in facts["states"].items() if n)
+    space = attrs.get("space") or {}
+    rows = [
+        ["dataset", str(facts["dataset"])],
+        ["description", str(attrs.get("description") or "-")],
+        ["search space", "; ".join(f"{k}: {v}" for k, v in space.items()) or "-"],
+        ["sampler / pruner", f"{attrs.get('sampler', '-')} / {attrs.get('pruner', '-')}"],
+        ["metric", f"{facts['metric']} ({facts['direction']})"],
+        ["trials", f"{facts['n_trials']}: {states}"],
+        ["wall time", f"{duration(wall)} (training and evaluation inside trials: {duration(compute)})"],
+        ["training images per trial", fmt(facts["train_size"])],
+        ["best value", f"{fmt(facts['best_value'])} (trial #{facts['best_trial']})"
+         if facts["best_value"] is not None else "-"],
+    ]
+    return Table(["", ""], rows)
+
+
+def top_table(complete: list[FrozenTrial], direction: str, metric: str) -> Table:
+    ranked = sorted(complete, key=lambda t: t.value, reverse=direction == "maximize")[:TOP]
+    names = sorted({k for t in ranked for k in t.params})
+    header = ["#", metric, "epochs run", "train loss sum (first -> last epoch)", "val loss", "seconds", *names]
+    rows = []
+    for t in ranked:
+        sums, val_loss = curve(t, "train_loss_sum"), curve(t, "val_loss")
+        rows.append([str(t.number), fmt(t.value), str(len(t.intermediate_values)),
+                     f"{fmt(sums[0])} -> {fmt(sums[-1])}" if sums else "-",
+                     fmt(val_loss[-1]) if val_loss else "-", f"{trial_seconds(t):.1f}",
+                     *[fmt(t.params.get(n)) for n in names]])
+    return Table(header, rows)
+
+
+def axis_sentences(trials: list[FrozenTrial], direction: str, metric: str) -> list[Para]:
+    """One sentence per sampled axis (per-layer axes one per layer), computed from the trials."""
+    names = sorted({k for t in trials for k in t.params})
+    if not names:
+        return [Para([("no axis was searched: every parameter was fixed", False)], bullet=True)]
+    return [Para([(name, True), (": " + _axis_sentence(name, trials, direction, metric) + ".", False)], bullet=True)
+            for name in names]
+
+
+def _axis_sentence(name: str, trials: list[FrozenTrial], direction: str, metric: str) -> str:
+    with_axis = [t for t in trials if name in t.params]
+    complete = [t for t in with_axis if t.state == TrialState.COMPLETE]
+    sign = 1 if direction == "maximize" else -1
+    values = sorted({t.params[name] for t in with_axis}, key=_sort_key)
+    parts = []
+    if len(values) <= 6:
+        stats = []
+        for v in values:
+            done = [t.value for t in complete if t.params[name] == v]
+            if done:
+                stats.append((statistics.mean(done), v, len(done)))
+        if len(stats) >= 2:
+            stats.sort(key=lambda s: sign * s[0], reverse=True)
+            (m1, v1, n1), (m2, v2, n2) = stats[0], stats[-1]
+            parts.append(f"best at {fmt(v1)} (mean {metric} {fmt(m1)} over {n1} completed), "
+                         f"worst at {fmt(v2)} ({fmt(m2)} over {n2})")
+        elif stats:
+            parts.append(f"only {fmt(stats[0][1])} completed (mean {metric} {fmt(stats[0][0])})")
+        for v in values:
+            n = sum(t.params[name] == v for t in with_axis)
+            for state, word in ((TrialState.PRUNED, "pruned"), (TrialState.FAIL, "failed")):
+                k = sum(t.params[name] == v and t.state == state for t in with_axis)
+                if k:
+                    parts.append(f"{fmt(v)} {word} in {k} of {n} trials")
+    else:
+        ranked = sorted(complete, key=lambda t: sign * t.value, reverse=True)
+        top = ranked[:max(1, len(ranked) // 4)]
+        if top:
+            lo, hi = min(t.params[name] for t in top), max(t.params[name] for t in top)
+            span = [t.params[name] for t in with_axis]
+            parts.append(f"the best {len(top)} of {len(complete)} completed trials lie in {fmt(lo)}..{fmt(hi)} "
+                         f"(sampled {fmt(min(span))}..{fmt(max(span))})")
+        for state, word in ((TrialState.PRUNED, "pruned"), (TrialState.FAIL, "failed")):
+            xs = [t.params[name] for t in with_axis if t.state == state]
+            if xs and complete:
+                parts.append(f"{len(xs)} {word} trials had median {fmt(statistics.median(xs))} vs "
+                             f"{fmt(statistics.median(t.params[name] for t in complete))} for completed ones")
+    return "; ".join(parts) if parts else "no completed trial to compare"
+
+
+def _sort_key(v: Any) -> tuple:
+    return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))

@@ -1,0 +1,64 @@
+"""Sampler and pruner names -> Optuna objects. Each registry entry is the one place that
+names an allowed choice, its options (checked in study files) and how to build it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import optuna
+
+if TYPE_CHECKING:
+    from search.spec import StudySpec
+
+
+@dataclass(frozen=True)
+class Option:
+    kind: str  # int | bool
+    low: int = 0
+
+
+@dataclass(frozen=True)
+class Entry:
+    build: Callable[..., Any]
+    help: str
+    options: dict[str, Option] = field(default_factory=dict)
+
+
+_INT0, _INT1, _INT2, _BOOL = Option("int", 0), Option("int", 1), Option("int", 2), Option("bool")
+
+# build(options, spec, seed) -> sampler. `seed` (every sampler's option) is taken out
+# before: the study seeds the sampler itself (see study.open_study).
+SAMPLERS: dict[str, Entry] = {
+    "tpe": Entry(lambda o, spec, seed: optuna.samplers.TPESampler(seed=seed, **o),
+                 "tree-structured Parzen estimator (Optuna 5: multivariate, constant liar)",
+                 {"seed": _INT0, "n_startup_trials": _INT0, "multivariate": _BOOL}),
+    "random": Entry(lambda o, spec, seed: optuna.samplers.RandomSampler(seed=seed), "uniform random search",
+                    {"seed": _INT0}),
+    "grid": Entry(lambda o, spec, seed: optuna.samplers.GridSampler(spec.grid(), seed=seed),
+                  "every combination of the choices, in random order", {"seed": _INT0}),
+}
+
+# build(options, spec) -> pruner
+PRUNERS: dict[str, Entry] = {
+    "median": Entry(lambda o, spec: optuna.pruners.MedianPruner(**{"n_startup_trials": 3, "n_warmup_steps": 1, **o}),
+                    "stop a trial below the median of earlier trials at the same epoch",
+                    {"n_startup_trials": _INT0, "n_warmup_steps": _INT0}),
+    "successive_halving": Entry(lambda o, spec: optuna.pruners.SuccessiveHalvingPruner(**o),
+                                "asynchronous successive halving over epochs",
+                                {"min_resource": _INT1, "reduction_factor": _INT2}),
+    "hyperband": Entry(lambda o, spec: optuna.pruners.HyperbandPruner(max_resource=spec.max_epochs(), **o),
+                       "several successive-halving brackets (max resource: the space's most epochs)",
+                       {"min_resource": _INT1, "reduction_factor": _INT2}),
+    "none": Entry(lambda o, spec: optuna.pruners.NopPruner(), "never prune"),
+}
+
+
+def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
+    conf = {k: v for k, v in spec.sampler.items() if k not in ("name", "seed")}
+    return SAMPLERS[spec.sampler["name"]].build(conf, spec, seed)
+
+
+def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    conf = {k: v for k, v in spec.pruner.items() if k != "name"}
+    return PRUNERS[spec.pruner["name"]].build(conf, spec)

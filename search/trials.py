@@ -1,0 +1,170 @@
+"""Stored trials -> typed facts: why a trial stopped, its curves, its parameters, its study.
+
+The one place that knows how the service writes a trial's user attributes; everything
+that reads trials back (budget, show, export, report, benchmarks) goes through it.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search.data import TRAIN_POOL
+from search.errors import SearchError
+
+if TYPE_CHECKING:
+    from search.params import Params
+    from search.train import EpochResult
+
+
+class Failure(enum.Enum):
+    """Why a trial failed. Stored as the `fail_reason` attribute, '<value>: <detail>'."""
+
+    DIVERGED = "diverged"  # the training loss became NaN or infinite
+    OUT_OF_MEMORY = "out of memory"  # the device ran out of memory while training
+    TOO_LARGE = "too large"  # refused before training: the model cannot fit in memory
+    INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM, or the worker's parent died
+
+    @property
+    def counts(self) -> bool:
+        """A finished result (it counts toward the budget), or a cut-off run to retry."""
+        return self is not Failure.INTERRUPTED
+
+
+class TrialFailed(Exception):
+    """A trial that ended without a value, for a known reason."""
+
+    def __init__(self, failure: Failure, detail: str = "") -> None:
+        super().__init__(f"{failure.value}: {detail}" if detail else failure.value)
+        self.failure = failure
+
+
+def failure_of(trial: FrozenTrial) -> Failure | None:
+    """The recorded reason of a failed trial (None: failed by a dead worker, or not failed)."""
+    text = str(trial.user_attrs.get("fail_reason", ""))
+    return next((f for f in Failure if text == f.value or text.startswith(f.value + ":")), None)
+
+
+def counts_toward_budget(trial: FrozenTrial) -> bool:
+    """Finished trials count; one cut off by an interrupt or a crash does not (it is retried)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    failure = failure_of(trial) if trial.state == TrialState.FAIL else None
+    return failure is not None and failure.counts
+
+
+# ---------------------------------------------------------------- curves
+
+# Per-epoch curves stored as user attributes (one list each), and the EpochResult field each holds.
+CURVES: dict[str, str] = {"train_loss": "train_loss", "train_loss_sum": "train_loss_sum", "val_loss": "val_loss",
+                          "val_accuracy": "val_accuracy", "epoch_seconds": "seconds"}
+
+
+def curve_point(result: EpochResult) -> dict[str, float]:
+    return {name: round(getattr(result, field), 5) for name, field in CURVES.items()}
+
+
+def curve(trial: FrozenTrial, name: str) -> list[float]:
+    if name not in CURVES:
+        raise KeyError(f"unknown curve {name!r}: expected one of {', '.join(CURVES)}")
+    return list(trial.user_attrs.get(name) or [])
+
+
+def trial_seconds(trial: FrozenTrial) -> float:
+    """Training and evaluation time inside the trial (0 for one that never finished an epoch)."""
+    return float(sum(curve(trial, "epoch_seconds")))
+
+
+def last_value(trial: FrozenTrial) -> float | None:
+    """The trial's value, or for a pruned one the last value it reported."""
+    if trial.value is not None:
+        return trial.value
+    if trial.intermediate_values:
+        return trial.intermediate_values[max(trial.intermediate_values)]
+    return None
+
+
+# ---------------------------------------------------------------- parameters and study facts
+
+
+def params_of(trial: FrozenTrial) -> Params:
+    """Every parameter of a stored trial, typed (the config recorded at its start overlaid
+    with the sampled values; studies stored before per-layer axes read the same way)."""
+    from search.params import Params
+
+    return Params.from_trial(trial.user_attrs.get("config") or {}, trial.params, f"trial #{trial.number}")
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """Study-level facts stored with the study, so that show/export/train need no study file."""
+
+    dataset: str = "mnist"
+    metric: str = "val_accuracy"
+    seed: int = 0
+    train_size: int = TRAIN_POOL
+
+    @classmethod
+    def of(cls, study: optuna.Study) -> StudyInfo:
+        attrs = study.user_attrs
+        return cls(**{k: attrs[k] for k in asdict(cls()) if k in attrs})
+
+    def attrs(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def best_or_none(study: optuna.Study) -> FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    best = best_or_none(study)
+    if best is None:
+        raise SearchError(f"study {study.study_name!r} has no completed trial yet: run it first "
+                          f"(search run --study {study.study_name})")
+    return best
+
+
+def study_facts(study: optuna.Study) -> dict[str, Any]:
+    trials = study.get_trials(deepcopy=False)
+    states = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)}
+    for t in trials:
+        states[t.state.name] = states.get(t.state.name, 0) + 1
+    best = best_or_none(study)
+    return {
+        "study": study.study_name,
+        "direction": study.direction.name.lower(),
+        **StudyInfo.of(study).attrs(),
+        "n_trials": len(trials),
+        "states": states,
+        "best_value": best.value if best else None,
+        "best_trial": best.number if best else None,
+    }
+
+
+def ranked(study: optuna.Study, top: int = 0) -> list[FrozenTrial]:
+    """All trials in order of number; with `top`, the `top` best trials with a value, best first."""
+    trials = study.get_trials(deepcopy=False)
+    if not top:
+        return trials
+    sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
+    done = [t for t in trials if t.value is not None and not math.isnan(t.value)]
+    return sorted(done, key=lambda t: sign * t.value)[:top]
+
+
+def trial_row(trial: FrozenTrial) -> dict[str, Any]:
+    """One trial as `search show --json` prints it."""
+    failure = failure_of(trial)
+    return {"number": trial.number, "state": trial.state.name, "value": trial.value,
+            "last_value": last_value(trial), "epochs": len(trial.intermediate_values),
+            "seconds": round(trial_seconds(trial), 2), "params": trial.params,
+            "fail_reason": trial.user_attrs.get("fail_reason"),
+            "failure": failure.value if failure else None}

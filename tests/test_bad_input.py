@@ -1,0 +1,143 @@
+"""Bad input as a hostile user gives it: every case is one line on stderr, exit 2, nothing written.
+
+None of these needs MNIST: files are checked before any data is read.
+"""
+
+import os
+
+import pytest
+import yaml
+
+from conftest import cli, one_line_error, write_study
+from search._files import MAX_YAML_SIZE
+from search.storage import mask_url
+
+
+def _bomb(levels: int) -> str:
+    """The billion-laughs shape: each level a list of nine aliases of the one before."""
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    return "space: {}\ndescription: &d\n  " + "\n  ".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("content, needles", [
+    (os.urandom(200) + b"\xff\xfe", ["bad.yaml", "not UTF-8 text"]),
+    (b"space: {}\n\x00\x01\x02", ["bad.yaml", "binary, not text"]),
+    (b"", ["bad.yaml", "is empty"]),
+    (b"- 1\n- 2\n", ["bad.yaml", "expected a mapping of study keys", "a list"]),
+    (b"42\n", ["bad.yaml", "expected a mapping of study keys", "an integer"]),
+    (b"n_trials: 3\n", ["bad.yaml: space: missing"]),
+    (_bomb(6).encode(), ["bad.yaml", "YAML expands to", "aliases"]),
+    (_bomb(10).encode(), ["bad.yaml", "YAML expands to", "aliases"]),
+    (b"space: &s {lr: [*s]}\n", ["bad.yaml", "refers to itself"]),
+    (b"space: {}\ndescription: [1, 2]\n", ["bad.yaml", "description: expected text"]),
+    (b"space:\n  lr: {low: 1e-3, high: 1e-2, per_layer: true}\n", ["space.lr.per_layer", "hidden_size and dropout"]),
+    (b"space:\n  widths: '64-32'\n  hidden_size: {low: 8, high: 64, per_layer: true}\n",
+     ["space.hidden_size", "per_layer fills widths"]),
+    (b"sampler: grid\nspace:\n  n_layers: 2\n  hidden_size: {choices: [8, 16], per_layer: true}\n",
+     ["space.hidden_size", "grid sampler"]),
+    (b"space:\n  activation: ':x: :smile: [bold]boom[/]'\n", ["':x: :smile: [bold]boom[/]'"]),
+])
+def test_bad_study_files_are_one_line(tmp_path, db, content, needles):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    line = one_line_error(cli("run", "--study", path), *needles)
+    assert len(line) < 400 and "\u274c" not in line  # no emoji for :x:, no markup eaten
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("doc", ["", "[]", "7", "n_trials: 3"])
+def test_set_does_not_skip_the_whole_file_check(tmp_path, db, doc):
+    path = tmp_path / "s.yaml"
+    path.write_text(doc)
+    r = cli("run", "--study", path, "--set", "epochs=1", "--set", "n_trials=1")
+    one_line_error(r, "s.yaml")
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("sets, needles", [
+    (["epochs=0"], ["space.epochs"]),
+    (["depth=3"], ["--set depth: unknown key"]),
+    (["epochs"], ["expected KEY=VALUE"]),
+    (["lr=[unclosed"], ["--set lr: malformed YAML"]),
+    (["description=" + "[*a, " * 3], ["--set description"]),
+])
+def test_set_values_are_checked_like_the_file(tmp_path, db, sets, needles):
+    args = ["run", "--study", write_study(tmp_path)]
+    for s in sets:
+        args += ["--set", s]
+    one_line_error(cli(*args), *needles)
+    assert not db.exists()
+
+
+def test_expanded_size_bound_is_far_above_real_study_files():
+    from search._files import expanded_size
+
+    from conftest import ROOT
+
+    for path in (ROOT / "studies").glob("*.yaml"):
+        assert expanded_size(yaml.safe_load(path.read_text()), str(path)) < MAX_YAML_SIZE / 100
+
+
+@pytest.mark.parametrize("content, needles", [
+    (b"\xff\xfe\x00garbage", ["c.yaml", "not UTF-8 text"]),
+    (b"", ["c.yaml", "is empty"]),
+    (b"params: [1, 2]\n", ["c.yaml: params", "expected a mapping"]),
+    (b"dataset: mnist\nparams:\n  lr: -1\n", ["params.lr", "expected a number > 0"]),
+    (b"dataset: mnist\nparams:\n  hidden: 3\n", ["params.hidden", "unknown axis"]),
+    (b"seed: -4\nparams: {}\n", ["c.yaml: seed", "expected an integer >= 0"]),
+    (b"source: 3\nparams: {}\n", ["c.yaml: source", "expected a mapping"]),
+])
+def test_bad_configs_are_one_line(tmp_path, content, needles):
+    (tmp_path / "c.yaml").write_bytes(content)
+    one_line_error(cli("train", "--config", tmp_path / "c.yaml"), *needles)
+
+
+def test_paths_that_are_not_files(tmp_path):
+    (tmp_path / "d").mkdir()
+    one_line_error(cli("train", "--config", tmp_path / "d"), "is a directory, not a config")
+    one_line_error(cli("train", "--config", tmp_path / "none.yaml"), "does not exist")
+    one_line_error(cli("run", "--study", tmp_path / "d"), "is a directory, not a study file")
+    big = tmp_path / "big.yaml"
+    big.write_text("space: {}\n" + "# pad\n" * 300_000)
+    one_line_error(cli("run", "--study", big), "too large for a study file")
+
+
+def test_secrets_in_url_parameters_are_masked(tmp_path):
+    for url in ("postgresql+psycopg://alice@127.0.0.1:1/db?password=s3cret-pw",
+                "postgresql+psycopg://alice:s3cret-pw@127.0.0.1:1/db?sslpassword=s3cret-pw&connect_timeout=2",
+                "mysql+pymysql://bob@127.0.0.1:1/db?passwd=s3cret-pw"):
+        r = cli("studies", "--storage", url)
+        line = one_line_error(r)
+        assert "s3cret" not in r.output and "***" in line, line
+        assert "s3cret" not in mask_url(url)
+    assert mask_url("garbage://u:s3cret-pw@h/db?token=abc") == "garbage://u:***@h/db?token=***"
+    assert mask_url("postgresql://u:s3cret@h:port/db?password=x1") == "postgresql://***@h:port/db?password=***"
+
+
+def test_dashboard_addresses(tmp_path):
+    assert cli("run", "--study", write_study(tmp_path, n_trials=1, space={"epochs": 1}), "--set",
+               "train_size=200").exit_code == 0
+    one_line_error(cli("dashboard", "--host", "no-such-host.invalid"), "--host 'no-such-host.invalid'",
+                   "127.0.0.1")
+    one_line_error(cli("dashboard", "--host", "203.0.113.7"), "cannot serve on 203.0.113.7", "127.0.0.1")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        one_line_error(cli("dashboard", "--port", port), f"port {port}", "pick another --port")
+
+
+def test_output_paths_are_checked_before_the_work(tmp_path):
+    (tmp_path / "c.yaml").write_text("params: {epochs: 1}\ntrain_size: 1000\n")
+    (tmp_path / "d").mkdir()
+    one_line_error(cli("train", "--config", tmp_path / "c.yaml", "--save", tmp_path / "d"),
+                   "cannot write the weights", "is a directory")
+    one_line_error(cli("train", "--config", tmp_path / "c.yaml", "--save", tmp_path / "no" / "m.pt"),
+                   "directory", "does not exist")
+    one_line_error(cli("export", "--study", "x", "--out", tmp_path / "d"), "is a directory")
+    (tmp_path / "f").write_text("")
+    one_line_error(cli("report", "--study", "x", "--out", tmp_path / "f"), "is a file, not a directory")
