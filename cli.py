@@ -254,7 +254,7 @@ def axes(as_json: JsonOpt = False) -> None:
     from search.params import AXES
 
     rows = [{"axis": a.name, "values": a.describe(), "default": a.encode(a.default),
-             "applies": f"{a.when[0]} in {list(a.when[1])}" if a.when else "always", "help": a.help}
+             "applies": a.condition() or "always", "help": a.help}
             for a in AXES.values()]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -263,7 +263,7 @@ def axes(as_json: JsonOpt = False) -> None:
     for col in ("axis", "values", "default", "help"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        when = "" if r["applies"] == "always" else f" (only when {r['applies']})"
+        when = "" if r["applies"] == "always" else f" (when {r['applies']})"
         table.add_row(r["axis"], r["values"], str(r["default"]).lower() if isinstance(r["default"], bool)
                       else str(r["default"]), escape(r["help"] + when))
     out.print(table)
@@ -308,7 +308,7 @@ def show(
     out.print(table)
     if best:
         _say(f"best trial #{best.number}: {facts['metric']} {best.value:.4f}")
-        _say(" ".join(f"{k}={fmt(v, 4)}" for k, v in best_params.items()))
+        out.print(" ".join(f"{k}={fmt(v, 4)}" for k, v in best_params.items()), markup=False)  # wrapped
 
 
 @app.command()

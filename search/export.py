@@ -69,10 +69,15 @@ def _trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
     return trial
 
 
+def config_text(config: dict[str, Any]) -> str:
+    """A config as YAML, per-layer lists on one line ([512, 256])."""
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+
+
 def write_config(config: dict[str, Any], out: Path) -> None:
     header = "# Exported by `search export`; retrain with: search train --config " + str(out) + "\n"
     try:
-        out.write_text(header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None))
+        out.write_text(header + config_text(config))
     except OSError as e:
         raise SearchError(f"cannot write {out}: {e.strerror}") from None
 

@@ -147,6 +147,12 @@ class Axis:
         """A value as Optuna stores a categorical choice (lists as '512-256')."""
         return "-".join(f"{v:g}" for v in value) if isinstance(value, tuple) else value
 
+    def condition(self) -> str:
+        """When the axis applies, as a study file would say it ('' for always)."""
+        if self.when is None:
+            return ""
+        return f"{self.when[0]}={'|'.join(str(v).lower() for v in self.when[1])}"
+
     def describe(self) -> str:
         if self.kind == "choice":
             return ", ".join(self.choices)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import MNIST, cli, needs_mnist, one_line_error, trial_states, write_study
+from conftest import MNIST, ROOT, cli, needs_mnist, one_line_error, trial_states, write_study
 from search.data import load_dataset
 from search.export import load_config, load_weights
 
@@ -212,3 +212,63 @@ def test_export_a_chosen_trial(tmp_path):
     config = yaml.safe_load((tmp_path / "t0.yaml").read_text())
     assert config["source"]["trial"] == 0 and config["seed"] == 0
     one_line_error(cli("export", "--study", "tiny", "--trial", 7, "--out", tmp_path / "x.yaml"), "no trial #7")
+
+
+PER_LAYER = {"n_layers": {"low": 1, "high": 3}, "epochs": 1,
+             "hidden_size": {"low": 8, "high": 64, "log": True, "per_layer": True},
+             "dropout": {"low": 0.0, "high": 0.3, "per_layer": True}, "optimizer": ["adam", "sgd"],
+             "momentum": {"low": 0.5, "high": 0.9}}
+
+
+def test_per_layer_axes_through_export_train_and_report(tmp_path, db):
+    assert cli("run", "--study", write_study(tmp_path, n_trials=6, space=PER_LAYER)).exit_code == 0
+    st = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
+    for t in st.trials:
+        n = t.params["n_layers"]
+        assert {f"hidden_size_l{i}" for i in range(n)} | {f"dropout_l{i}" for i in range(n)} <= set(t.params)
+        assert t.user_attrs["config"]["widths"] == [t.params[f"hidden_size_l{i}"] for i in range(n)]
+        assert t.user_attrs["n_params"] == sum(a * b + b for a, b in zip([784, *t.user_attrs["config"]["widths"]],
+                                                                        [*t.user_attrs["config"]["widths"], 10]))
+    assert cli("export", "--study", "tiny", "--out", tmp_path / "b.yaml").exit_code == 0
+    config = yaml.safe_load((tmp_path / "b.yaml").read_text())
+    best = st.best_trial
+    n = best.params["n_layers"]
+    assert config["params"]["widths"] == [best.params[f"hidden_size_l{i}"] for i in range(n)]
+    assert config["params"]["dropouts"] == [best.params[f"dropout_l{i}"] for i in range(n)]
+    assert "hidden_size" not in config["params"] and "dropout" not in config["params"]
+    result = json.loads(cli("train", "--config", tmp_path / "b.yaml", "--json").stdout)
+    assert result["val_accuracy"] == best.value  # the per-layer model retrains exactly
+    assert cli("report", "--study", "tiny", "--out", tmp_path / "rep").exit_code == 0
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "hidden_size: 8..64 log per layer" in md and "- **hidden_size_l0**:" in md
+    assert "widths: [" in md  # the best config, exported in the report
+
+
+def test_show_fits_an_80_column_terminal(tmp_path, monkeypatch):
+    assert cli("run", "--study", write_study(tmp_path, n_trials=4, space=PER_LAYER)).exit_code == 0
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("show", "--study", "tiny")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in r.output
+    shown = json.loads(cli("show", "--study", "tiny", "--json").stdout)
+    text = " ".join(r.output.split())
+    for t in shown["trials"]:
+        assert f"{t['last_value']:.4g}" in text  # short number formats, never cut
+        for k in t["params"]:
+            assert f"{k}=" in r.output.replace("\n", "").replace(" ", "")  # parameters folded, not dropped
+    assert all(isinstance(v, float) for t in shown["trials"] for k, v in t["params"].items() if k.startswith("dr"))
+
+
+def test_axes_lists_every_axis_with_its_help(monkeypatch):
+    from search.params import AXES
+
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("axes")
+    assert r.exit_code == 0 and max(len(line) for line in r.output.splitlines()) <= 80
+    rows = json.loads(cli("axes", "--json").stdout)
+    assert [row["axis"] for row in rows] == list(AXES)
+    assert rows[1] == {"axis": "lr", "values": "float (0, 10] log", "default": 0.001, "applies": "always",
+                       "help": "learning rate"}
+    readme = (ROOT / "README.md").read_text()
+    assert all(f"| `{name}`" in readme for name in AXES)  # the README's axis table lists them all

@@ -11,12 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
-import yaml
 from optuna.trial import TrialState
 
 from search._files import writable_dir
 from search.errors import SearchError
-from search.export import best_config
+from search.export import best_config, config_text
 from search.report import _plots
 from search.report._evaluate import evaluation
 from search.report._render import Code, Image, Report, to_html, to_markdown
@@ -50,7 +49,7 @@ def write_report(study: optuna.Study, out: Path, *, evaluate: bool = False, devi
     report.add("Summary", summary_table(study, facts, trials))
     if complete:
         report.add(f"Top trials (by {metric})", top_table(complete, facts["direction"], metric))
-        report.add("Best config (`search export`)", Code(yaml.safe_dump(best_config(study), sort_keys=False)))
+        report.add("Best config (`search export`)", Code(config_text(best_config(study))))
     report.add("What each axis did", *axis_sentences(trials, facts["direction"], metric))
     images = []
     for plot, name, caption in PLOTS:

@@ -1,0 +1,64 @@
+"""search/_optuna.py holds every private Optuna name the service uses; an Optuna upgrade
+that renames one fails here, loudly, instead of silently breaking the trial loop."""
+
+import re
+
+import optuna
+import pytest
+
+from conftest import ROOT
+from search import _optuna
+from search._lock import study_lock
+from search.storage import open_storage
+
+
+def test_the_pin_and_the_adapter_agree_with_the_installed_optuna():
+    assert int(optuna.__version__.split(".")[0]) == _optuna.SUPPORTED_MAJOR
+    pin = re.search(r'"optuna>=(\d+)[^,]*,<(\d+)"', (ROOT / "pyproject.toml").read_text())
+    assert pin and int(pin[1]) == _optuna.SUPPORTED_MAJOR and int(pin[2]) == _optuna.SUPPORTED_MAJOR + 1
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_every_private_name_exists_on_real_objects(tmp_path):
+    url = f"sqlite:///{tmp_path}/a.db"
+    optuna.create_study(storage=open_storage(url), study_name="s")
+    study = optuna.load_study(study_name="s", storage=open_storage(url, heartbeat=2))
+    storage = _optuna.storage_of(study)
+    rdb = _optuna.rdb_of(storage)
+    assert isinstance(rdb, optuna.storages.RDBStorage) and rdb is not storage  # load_study's cache wrapper
+    assert _optuna.heartbeat_interval(storage) == 2
+    assert _optuna.heartbeat_interval(optuna.storages.InMemoryStorage()) is None
+    trial = study.ask()
+    assert storage.get_trial(_optuna.trial_id(trial)).number == trial.number
+    assert _optuna.system_attrs(trial) == {}
+    assert _optuna.stop_requested(study) is False
+    with _optuna.optimize_loop(study):
+        study.stop()  # refused outside optimize's loop: ours must count as one
+        assert _optuna.stop_requested(study)
+    with pytest.raises(RuntimeError):
+        study.stop()  # and the loop flag is cleared again
+    with study_lock(storage, url, "s"):
+        pass
+
+
+def test_no_other_module_touches_optuna_private_names():
+    private = re.compile(r"\._storage\b|_stop_flag|_thread_local|\._trial_id\b|\._backend\b|optuna\.\w+\._\w+")
+    offenders = []
+    for path in [*(ROOT / "search").rglob("*.py"), ROOT / "cli.py", *(ROOT / "models").rglob("*.py")]:
+        if path.name == "_optuna.py":
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if private.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not offenders, offenders
+
+
+def test_imports_go_one_way():
+    # cli -> search -> models; models/ and the fit loop know nothing of Optuna
+    for path in (ROOT / "models").rglob("*.py"):
+        text = path.read_text()
+        assert "optuna" not in text and "from search" not in text and "import search" not in text, path
+    for name in ("train.py", "augment.py", "data.py"):
+        assert "optuna" not in (ROOT / "search" / name).read_text(), name
+    for path in (ROOT / "search").rglob("*.py"):
+        assert not re.search(r"^\s*(from|import) cli\b", path.read_text(), re.M), path
