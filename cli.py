@@ -190,7 +190,7 @@ def _progress_view(f: dict[str, Any]) -> Table:
 
 
 def _trial_line(study, trial, metric: str) -> str:
-    from search.trials import best_or_none, last_value, trial_seconds
+    from search.trials import FAIL_REASON, best_or_none, last_value, trial_seconds
 
     state = trial.state.name
     color = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}.get(state, "white")
@@ -200,7 +200,7 @@ def _trial_line(study, trial, metric: str) -> str:
         last = last_value(trial)
         what = f"at epoch {len(trial.intermediate_values)}, {metric} {last if last is None else f'{last:.4f}'}"
     else:
-        what = str(trial.user_attrs.get("fail_reason", "failed"))
+        what = str(trial.user_attrs.get(FAIL_REASON, "failed"))
     top = best_or_none(study)
     best = f"best {top.value:.4f} (#{top.number})" if top else "no best yet"
     return (f"#{trial.number:<3} [{color}]{state:<8}[/] {escape(what)}  {trial_seconds(trial):5.1f}s  {best}  "

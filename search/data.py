@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from search._files import read_bytes
 from search.errors import SearchError
 
 SPLIT_SEED = 20_240_101
 N_VAL = 5_000
+MAX_IDX = 1 << 30  # the largest IDX file read (MNIST's training images: 47 MB)
 TRAIN_POOL = 55_000  # the 60,000 training images split 55,000 train / 5,000 validation
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -84,8 +86,8 @@ class Dataset:
 
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file (gzip-compressed or not) into a numpy array of its own shape."""
+    raw = read_bytes(path, "IDX file", MAX_IDX, "replace it with a good copy")
     try:
-        raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
@@ -132,9 +134,9 @@ def identify(directory: Path) -> str | None:
     """Which known dataset a directory holds, from its test labels' checksum (None: unknown)."""
     path = _find_file(directory, FILES["test_labels"])
     try:
-        raw = path.read_bytes() if path else b""
+        raw = read_bytes(path, "IDX file", MAX_IDX) if path else b""
         digest = hashlib.md5(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).hexdigest()
-    except (OSError, EOFError, gzip.BadGzipFile):
+    except (SearchError, OSError, EOFError, gzip.BadGzipFile):
         return None
     return next((name for name, sums in MD5.items() if sums["test_labels"] == digest), None)
 

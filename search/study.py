@@ -22,7 +22,7 @@ from search.objective import Objective
 from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec
 from search.storage import HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_error
-from search.trials import Failure, StudyInfo, TrialFailed, counts_toward_budget
+from search.trials import FAIL_REASON, Failure, StudyInfo, TrialFailed, counts_toward_budget
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[op
             except optuna.TrialPruned:
                 state = TrialState.PRUNED
             except TrialFailed as e:
-                trial.set_user_attr("fail_reason", str(e))
+                trial.set_user_attr(FAIL_REASON, str(e))
                 state = TrialState.FAIL
         return study.tell(trial, value, state=state, skip_if_finished=True)
     except KeyboardInterrupt:
@@ -237,7 +237,7 @@ def _fail_and_retry(study: optuna.Study, trial_id: int) -> None:
     storage = _optuna.storage_of(study)
     with contextlib.suppress(Exception):
         if storage.get_trial(trial_id).state == TrialState.RUNNING:
-            storage.set_trial_user_attr(trial_id, "fail_reason", Failure.INTERRUPTED.value)
+            storage.set_trial_user_attr(trial_id, FAIL_REASON, Failure.INTERRUPTED.value)
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
             _queue_retry(study, storage.get_trial(trial_id))
 

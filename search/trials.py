@@ -36,6 +36,9 @@ class Failure(enum.Enum):
         return self is not Failure.INTERRUPTED
 
 
+FAIL_REASON = "fail_reason"  # the user attribute that records why a trial failed
+
+
 class TrialFailed(Exception):
     """A trial that ended without a value, for a known reason."""
 
@@ -46,7 +49,7 @@ class TrialFailed(Exception):
 
 def failure_of(trial: FrozenTrial) -> Failure | None:
     """The recorded reason of a failed trial (None: failed by a dead worker, or not failed)."""
-    text = str(trial.user_attrs.get("fail_reason", ""))
+    text = str(trial.user_attrs.get(FAIL_REASON, ""))
     return next((f for f in Failure if text == f.value or text.startswith(f.value + ":")), None)
 
 
@@ -166,5 +169,5 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     return {"number": trial.number, "state": trial.state.name, "value": trial.value,
             "last_value": last_value(trial), "epochs": len(trial.intermediate_values),
             "seconds": round(trial_seconds(trial), 2), "params": trial.params,
-            "fail_reason": trial.user_attrs.get("fail_reason"),
+            "fail_reason": trial.user_attrs.get(FAIL_REASON),
             "failure": failure.value if failure else None}

@@ -4,7 +4,9 @@ import json
 import subprocess
 import sys
 
-from conftest import MNIST, ROOT
+from conftest import MNIST, ROOT, needs_mnist
+
+pytestmark = needs_mnist
 
 
 def test_bench_eval_section_runs_and_renders(tmp_path):

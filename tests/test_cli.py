@@ -258,17 +258,3 @@ def test_show_fits_an_80_column_terminal(tmp_path, monkeypatch):
         for k in t["params"]:
             assert f"{k}=" in r.output.replace("\n", "").replace(" ", "")  # parameters folded, not dropped
     assert all(isinstance(v, float) for t in shown["trials"] for k, v in t["params"].items() if k.startswith("dr"))
-
-
-def test_axes_lists_every_axis_with_its_help(monkeypatch):
-    from search.params import AXES
-
-    monkeypatch.setenv("COLUMNS", "80")
-    r = cli("axes")
-    assert r.exit_code == 0 and max(len(line) for line in r.output.splitlines()) <= 80
-    rows = json.loads(cli("axes", "--json").stdout)
-    assert [row["axis"] for row in rows] == list(AXES)
-    assert rows[1] == {"axis": "lr", "values": "float (0, 10] log", "default": 0.001, "applies": "always",
-                       "help": "learning rate"}
-    readme = (ROOT / "README.md").read_text()
-    assert all(f"| `{name}`" in readme for name in AXES)  # the README's axis table lists them all

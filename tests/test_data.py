@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import MNIST
+from conftest import MNIST, needs_mnist
 from search.data import FILES, N_VAL, find_data_dir, load_dataset, read_idx, split_indices
 from search.errors import SearchError
+
+pytestmark = needs_mnist
 
 
 def test_idx_reader_matches_published_counts_and_first_labels():

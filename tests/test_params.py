@@ -1,10 +1,12 @@
 """The typed parameter path: Params and AXES agree, per-layer axes, registries, stored trials."""
 
 import dataclasses
+import json
 
 import optuna
 import pytest
 
+from conftest import ROOT, cli
 from models import ACTIVATIONS, MODELS
 from search.errors import SearchError
 from search.params import AXES, Params
@@ -124,3 +126,16 @@ def test_stored_trials_before_per_layer_axes_read_the_same_way():
                                "optimizer": "sgd", "momentum": 0.9}})
     p = params_of(frozen)
     assert p.widths == (64, 32) and p.momentum == 0.9 and p.lr == 0.05
+
+
+def test_axes_lists_every_axis_with_its_help(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("axes")
+    assert r.exit_code == 0 and max(len(line) for line in r.output.splitlines()) <= 80
+    rows = json.loads(cli("axes", "--json").stdout)
+    assert [row["axis"] for row in rows] == list(AXES)
+    assert rows[1] == {"axis": "lr", "values": "float (0, 10] log", "default": 0.001, "applies": "always",
+                       "help": "learning rate"}
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `")]
+    documented = {name.strip(" `") for line in rows for name in line.split("|")[1].split(",")}
+    assert set(AXES) <= documented  # the README's axis table lists them all

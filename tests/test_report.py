@@ -7,7 +7,9 @@ import optuna
 import pytest
 from matplotlib.image import imread
 
-from conftest import cli, write_study
+from conftest import cli, needs_mnist, write_study
+
+pytestmark = needs_mnist
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,14 @@ from pathlib import Path
 import optuna
 import pytest
 
-from conftest import ROOT, cli
+from conftest import ROOT, cli, needs_mnist
 from search.spec import load_study
 
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
+@needs_mnist
 @pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
 def test_shipped_study_runs_short(path, db):
     spec = load_study(str(path))
