@@ -17,12 +17,12 @@ from search import _optuna
 from search._lock import study_lock
 from search.data import load_dataset
 from search.device import resolve_device
-from search.errors import Interrupted, SearchError, Terminated
+from search.errors import SearchError, Terminated
 from search.objective import Objective
 from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec
 from search.storage import HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_error
-from search.trials import FAIL_REASON, Failure, StudyInfo, TrialFailed, counts_toward_budget
+from search.trials import FAIL_REASON, Failure, StudyInfo, TrialFailed, counts_toward_budget, study_facts
 
 
 @dataclass(frozen=True)
@@ -254,8 +254,6 @@ def _queue_retry(study: optuna.Study, failed: FrozenTrial) -> None:
 
 
 def all_studies(url: str) -> list[dict]:
-    from search.trials import study_facts
-
     storage = open_storage(url, create=False)
     try:
         return [study_facts(optuna.load_study(study_name=s.study_name, storage=storage))
@@ -265,4 +263,4 @@ def all_studies(url: str) -> list[dict]:
 
 
 __all__ = ["RunOptions", "RunResult", "run_study", "open_study", "load_stored_study", "optimize", "budget_used",
-           "all_studies", "Interrupted"]
+           "all_studies"]
