@@ -25,7 +25,6 @@ class Terminated(KeyboardInterrupt):
     exit_code = 143
 
 
-Interrupted = KeyboardInterrupt
 INTERRUPT_EXIT = 130
 
 

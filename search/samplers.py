@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Option:
-    kind: str  # int | bool
-    low: int = 0
+    kind: str  # int | float | bool
+    low: float = 0
+    high: float = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,20 @@ class Entry:
 
 
 _INT0, _INT1, _INT2, _BOOL = Option("int", 0), Option("int", 1), Option("int", 2), Option("bool")
+_PERCENT, _DELTA = Option("float", 0, 100), Option("float", 0, 1)
 
 # build(options, spec, seed) -> sampler. `seed` (every sampler's option) is taken out
 # before: the study seeds the sampler itself (see study.open_study).
 SAMPLERS: dict[str, Entry] = {
     "tpe": Entry(lambda o, spec, seed: optuna.samplers.TPESampler(seed=seed, **o),
                  "tree-structured Parzen estimator (Optuna 5: multivariate, constant liar)",
-                 {"seed": _INT0, "n_startup_trials": _INT0, "multivariate": _BOOL}),
+                 {"seed": _INT0, "n_startup_trials": _INT0, "multivariate": _BOOL, "group": _BOOL,
+                  "constant_liar": _BOOL}),
+    "gp": Entry(lambda o, spec, seed: optuna.samplers.GPSampler(seed=seed, **o),
+                "Gaussian-process Bayesian optimisation (cost grows as trials^3)",
+                {"seed": _INT0, "n_startup_trials": _INT0}),
+    "qmc": Entry(lambda o, spec, seed: optuna.samplers.QMCSampler(seed=seed, scramble=True, **o),
+                 "scrambled Sobol quasi-random points (categorical axes: random)", {"seed": _INT0}),
     "random": Entry(lambda o, spec, seed: optuna.samplers.RandomSampler(seed=seed), "uniform random search",
                     {"seed": _INT0}),
     "grid": Entry(lambda o, spec, seed: optuna.samplers.GridSampler(spec.grid(), seed=seed),
@@ -50,6 +58,14 @@ PRUNERS: dict[str, Entry] = {
     "hyperband": Entry(lambda o, spec: optuna.pruners.HyperbandPruner(max_resource=spec.max_epochs(), **o),
                        "several successive-halving brackets (max resource: the space's most epochs)",
                        {"min_resource": _INT1, "reduction_factor": _INT2}),
+    "percentile": Entry(lambda o, spec: optuna.pruners.PercentilePruner(**{"percentile": 25.0, "n_startup_trials": 3,
+                                                                           "n_warmup_steps": 1, **o}),
+                        "stop a trial outside the best `percentile` % of earlier trials at the same epoch",
+                        {"percentile": _PERCENT, "n_startup_trials": _INT0, "n_warmup_steps": _INT0}),
+    "patient": Entry(lambda o, spec: optuna.pruners.PatientPruner(
+        optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1), **{"patience": 2, **o}),
+                     "the median rule, applied only after `patience` epochs without improvement",
+                     {"patience": _INT0, "min_delta": _DELTA}),
     "none": Entry(lambda o, spec: optuna.pruners.NopPruner(), "never prune"),
 }
 

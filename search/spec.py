@@ -282,5 +282,5 @@ def _parse_named(raw: Any, registry: dict[str, Entry], where: str, key: str) -> 
         if spec.kind == "bool":
             out[opt] = _check.boolean(v, where, f"{key}.{opt}")
         else:
-            out[opt] = _check.integer(v, where, f"{key}.{opt}", spec.low, 2**31 - 1)
+            out[opt] = _check.number(v, where, f"{key}.{opt}", spec.low, spec.high, integer=spec.kind == "int")
     return out
