@@ -310,6 +310,69 @@ def bench_search(quick: bool, target: float = 0.98) -> dict:
     return out
 
 
+# ---------------------------------------------------------------- 7. the default, live
+
+LIVE_TRAIN_SIZE = 10_000  # the replay table's training-set size
+
+
+def _live_run(args) -> dict:
+    """One live run in its own process (one torch thread): wall seconds until a completed
+    trial reaches the target, from the start of the study (data loading excluded)."""
+    method, seed, target, limit_s = args
+    import optuna
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    from search.objective import Objective
+    from search.spec import load_study
+    from search.study import RunOptions, open_study, optimize
+
+    sets = [f"seed={seed}", f"train_size={LIVE_TRAIN_SIZE}", "n_trials=100000"]
+    sets += [f"{k}={json.dumps(v)}" for k, v in method.items()]
+    spec = load_study(str(ROOT / "studies" / "quickstart.yaml"), overrides=sets)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/live.db"
+        data = load_dataset("mnist", MNIST, "cpu")
+        study = open_study(spec, url, RunOptions())
+        objective = Objective(spec, data, torch.device("cpu"))
+        start = time.perf_counter()
+        hit: dict = {}
+
+        def on_trial(st, t):
+            if t.state == optuna.trial.TrialState.COMPLETE and t.value >= target and not hit:
+                hit.update(seconds=time.perf_counter() - start, trials=t.number + 1, value=t.value)
+                st.stop()
+
+        optimize(study, objective, url, 100000, timeout=limit_s, on_trial=on_trial)
+        return hit or {"seconds": None, "trials": len(study.trials), "value": None}
+
+
+def bench_live(quick: bool, target: float = 0.955) -> dict:
+    """The default sampler + pruner (chosen by bench/replay.py) against random search
+    without pruning, live on the quickstart space: wall time to `target` validation."""
+    import multiprocessing
+
+    from search.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER
+
+    seeds = [0] if quick else [0, 1, 2, 3, 4]
+    limit = 60 if quick else 300
+    methods = {"default": {"sampler": DEFAULT_SAMPLER, "pruner": DEFAULT_PRUNER},
+               "random, no pruning": {"sampler": {"name": "random"}, "pruner": {"name": "none"}}}
+    jobs = [(m, seed, target, limit) for m in methods.values() for seed in seeds]
+    with multiprocessing.get_context("spawn").Pool(min(2, os.cpu_count() or 1)) as pool:
+        results = pool.map(_live_run, jobs, chunksize=1)
+    out = {"target": target, "limit_s": limit, "train_size": LIVE_TRAIN_SIZE, "methods": {}}
+    for i, (name, method) in enumerate(methods.items()):
+        runs = results[i * len(seeds):(i + 1) * len(seeds)]
+        secs = [r["seconds"] if r["seconds"] is not None else float("inf") for r in runs]
+        out["methods"][name] = {"config": method, "runs": runs, "median_s": statistics.median(secs),
+                                "median_trials": statistics.median(r["trials"] for r in runs)}
+        log(f"live {name}: median {statistics.median(secs):.0f} s to {target:.1%} ({runs})")
+    a, b = (out["methods"][m]["median_s"] for m in methods)
+    out["speedup"] = b / a if a and a != float("inf") and b != float("inf") else None
+    return out
+
+
 # ---------------------------------------------------------------- 5. workers
 
 
@@ -351,7 +414,7 @@ def machine() -> dict:
 
 
 SECTIONS = {"epoch": bench_epoch, "eval": bench_eval, "overhead": bench_overhead, "search": bench_search,
-            "workers": bench_workers}
+            "workers": bench_workers, "live": bench_live}
 
 
 def main() -> None:

@@ -132,6 +132,21 @@ def render(r: dict) -> str:
                   "workers pay off for longer trials, on more cores, or on several machines.", ""]
     if "replay" in r:
         lines += replay_section(r["replay"])
+    if "live" in r:
+        v = r["live"]
+        d = v["methods"]["default"]["config"]
+        lines += [f"## 7. The default, live: time to {v['target']:.1%} validation on the quickstart space", "",
+                  f"`python bench/bench.py --only live`: the quickstart space (studies/quickstart.yaml) on "
+                  f"{v['train_size']:,} training images, 5 epochs, each run in its own process with one torch "
+                  f"thread (two at a time on two cores), capped at {v['limit_s']} s. Default: sampler "
+                  f"`{d['sampler']}`, pruner `{d['pruner']}`.", "",
+                  "| method | median wall time | median trials | runs (s, trials) |", "|---|---|---|---|"]
+        for name, x in v["methods"].items():
+            runs = ", ".join(f"({_f(u['seconds'], '.0f', 'not reached')}, {u['trials']})" for u in x["runs"])
+            lines.append(f"| {name} | {_f(x['median_s'], '.0f', 'not reached')} s | {x['median_trials']} | {runs} |")
+        if v.get("speedup"):
+            lines += ["", f"The default reaches the target **{v['speedup']:.1f}x** sooner (median wall time)."]
+        lines.append("")
     if targets:
         lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
         lines += [f"| {t} | {v} | {'yes' if ok else '**no**'} |" for t, v, ok in targets]

@@ -3,6 +3,7 @@ names an allowed choice, its options (checked in study files) and how to build i
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -70,6 +71,11 @@ PRUNERS: dict[str, Entry] = {
 }
 
 
+# What a study file that names no sampler or pruner gets (docs/benchmarks.md, section 6).
+DEFAULT_SAMPLER: dict[str, Any] = {"name": "tpe"}
+DEFAULT_PRUNER: dict[str, Any] = {"name": "median"}
+
+
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
     conf = {k: v for k, v in spec.sampler.items() if k not in ("name", "seed")}
     return SAMPLERS[spec.sampler["name"]].build(conf, spec, seed)
@@ -77,4 +83,6 @@ def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     conf = {k: v for k, v in spec.pruner.items() if k != "name"}
-    return PRUNERS[spec.pruner["name"]].build(conf, spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # PatientPruner
+        return PRUNERS[spec.pruner["name"]].build(conf, spec)

@@ -18,7 +18,7 @@ from search._files import load_yaml, read_yaml
 from search.data import DATASETS, TRAIN_POOL
 from search.errors import SearchError
 from search.params import AXES, Axis
-from search.samplers import PRUNERS, SAMPLERS, Entry
+from search.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER, PRUNERS, SAMPLERS, Entry
 
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}
 
@@ -58,8 +58,8 @@ class StudySpec:
     timeout: float | None = None
     seed: int = 0
     train_size: int = TRAIN_POOL
-    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
-    pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
+    sampler: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
+    pruner: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PRUNER))
     space: dict[str, Dimension] = field(default_factory=dict)
 
     def fixed_params(self) -> dict[str, Any]:
@@ -188,8 +188,8 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
     seed = _check.integer(doc.get("seed", 0), where, "seed", 0, 2**31 - 1)
     train_size = _check.integer(doc.get("train_size", TRAIN_POOL), where, "train_size", 1, TRAIN_POOL)
     space = parse_space(doc.get("space"), where)
-    sampler = _parse_named(doc.get("sampler", "tpe"), SAMPLERS, where, "sampler")
-    pruner = _parse_named(doc.get("pruner", "median"), PRUNERS, where, "pruner")
+    sampler = _parse_named(doc.get("sampler", DEFAULT_SAMPLER), SAMPLERS, where, "sampler")
+    pruner = _parse_named(doc.get("pruner", DEFAULT_PRUNER), PRUNERS, where, "pruner")
     if sampler["name"] == "grid":
         bad = [k for k, d in space.items() if isinstance(d, Range) or getattr(d, "per_layer", False)]
         if bad:
