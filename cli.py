@@ -36,6 +36,9 @@ DataDirOpt = Annotated[Optional[str], typer.Option(
     "--data-dir", envvar="SEARCH_DATA_DIR", show_default="user cache, system dirs, then a download",
     help="Folder with the four IDX files (or one folder per dataset).")]
 DeviceOpt = Annotated[str, typer.Option("--device", envvar="SEARCH_DEVICE", help="auto, cpu, cuda, cuda:N or mps.")]
+ArtifactsOpt = Annotated[Optional[str], typer.Option(
+    "--artifacts", envvar="SEARCH_ARTIFACTS", show_default="beside a SQLite or journal file; none for a server",
+    help="Folder for checkpoints and report images (a shared path for a PostgreSQL study).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
 
@@ -107,6 +110,7 @@ def run(
         "--heartbeat", min=0, envvar="SEARCH_HEARTBEAT",
         help="Seconds between trial heartbeats (RDB storages); a trial silent for 3 intervals is failed and "
              "retried with the same parameters. 0: off.")] = HEARTBEAT_S,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Run (or resume) a study: train trials, prune bad ones, store every trial."""
     from search.spec import load_study
@@ -116,7 +120,7 @@ def run(
     _quiet_optuna()
     url = storage_url(storage)
     opts = RunOptions(device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout, seed=seed,
-                      heartbeat=heartbeat, workers=workers)
+                      heartbeat=heartbeat, workers=workers, artifacts=artifacts)
     with _errors(url):
         spec = load_study(study, overrides=overrides)
         if workers > 1:
@@ -318,18 +322,22 @@ def export(
     trial: Annotated[Optional[int], typer.Option("--trial", min=0, show_default="the best",
                                                  help="Export this completed trial.")] = None,
     storage: StorageOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Write the best (or a chosen) trial's parameters to a self-contained config file."""
+    """Write the best (or a chosen) trial's parameters to a self-contained config file, and
+    its stored checkpoint beside it (same name, .pt) when the study kept one."""
     from search._files import writable_file
-    from search.export import best_config, write_config
+    from search.export import best_config, export_checkpoint, write_config
 
     with _errors(storage):
         writable_file(out_path, "the config")
-        st, _ = _stored(study, storage)
+        st, url = _stored(study, storage)
         config = best_config(st, trial)
         write_config(config, out_path)
+        weights = export_checkpoint(st, url, artifacts, config["source"]["trial"], out_path.with_suffix(".pt"))
     src = config["source"]
-    _say(f"wrote {out_path}: trial #{src['trial']} of {src['study']}, {src['metric']} {src['value']:.4f}")
+    _say(f"wrote {out_path}: trial #{src['trial']} of {src['study']}, {src['metric']} {src['value']:.4f}"
+         + (f"; its trained weights: {weights}" if weights else ""))
 
 
 @app.command()
@@ -388,17 +396,20 @@ def report(
     storage: StorageOpt = None,
     device: DeviceOpt = "auto",
     data_dir: DataDirOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Write the experiment report: tables, plots, what each axis did, a confusion matrix."""
     from search._files import writable_dir
+    from search.artifacts import artifact_dir
     from search.report import write_report
 
     _quiet_optuna()
     with _errors(storage):
         writable_dir(out_dir, "the report")
-        st, _ = _stored(study, storage)
+        st, url = _stored(study, storage)
         with out.status("writing the report" + (" (retraining the best config)" if evaluate else "")):
-            result = write_report(st, out_dir, evaluate=evaluate, device=device, data_dir=data_dir)
+            result = write_report(st, out_dir, evaluate=evaluate, device=device, data_dir=data_dir,
+                                  artifacts=artifact_dir(url, artifacts))
     _say(f"wrote {out_dir / 'report.md'}, {out_dir / 'report.html'} and "
          f"{sum(p.suffix == '.png' for p in result.files)} plots")
 
@@ -408,10 +419,11 @@ def dashboard(
     storage: StorageOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to serve on.")] = 8080,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Serve optuna-dashboard for the storage."""
+    """Serve optuna-dashboard for the storage (notes, checkpoints and report images included)."""
     from search.dashboard import check_address, is_loopback, serve
-    from search.storage import mask_url, storage_url
+    from search.storage import storage_url
 
     url = storage_url(storage)
     with _errors(url):
@@ -419,8 +431,7 @@ def dashboard(
         if not is_loopback(host):
             err.print(f"warning: serving on {host} exposes every study to the network; the dashboard has "
                       "no authentication", markup=False)
-        _say(f"optuna-dashboard for {mask_url(url)} on http://{host}:{port}/ (Ctrl-C stops)")
-        serve(url, host, port)
+        serve(url, host, port, artifacts, say=_say)
 
 
 def main() -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from pathlib import Path
 from typing import Iterator
 
 import optuna
+import optuna.artifacts
 from optuna.storages._heartbeat import BaseHeartbeat  # private module: the heartbeat protocol
 
 SUPPORTED_MAJOR = 5  # pyproject pins optuna>=5,<6: these names are checked against 5.x
@@ -24,6 +26,15 @@ if int(optuna.__version__.split(".")[0]) != SUPPORTED_MAJOR:  # pragma: no cover
 
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
     return study._storage
+
+
+def artifact_file(store: optuna.artifacts.FileSystemArtifactStore, artifact_id: str) -> Path:
+    """Where FileSystemArtifactStore keeps an artifact: one file per id in its base folder."""
+    return Path(store._base_path) / artifact_id
+
+
+def study_id(study: optuna.Study) -> int:
+    return study._study_id
 
 
 def trial_id(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:

@@ -1,13 +1,19 @@
-"""A storage URL -> optuna-dashboard served on one address (loopback by default)."""
+"""A storage URL -> optuna-dashboard served on one address (loopback by default), with the
+study's artifact store so that checkpoints and report images are listed and downloadable.
+
+Served by gunicorn (a dependency) in one worker process with threads; where gunicorn
+cannot be imported (Windows), by optuna-dashboard's wsgiref server, with a line saying so.
+"""
 
 from __future__ import annotations
 
 import errno
 import ipaddress
 import socket
+from typing import Callable
 
 from search.errors import SearchError
-from search.storage import open_storage
+from search.storage import mask_url, open_storage
 
 
 def is_loopback(host: str) -> bool:
@@ -41,14 +47,43 @@ def check_address(host: str, port: int) -> None:
                               "127.0.0.1 or one of this machine's addresses") from None
 
 
-def serve(url: str, host: str, port: int) -> None:
-    """Serve optuna-dashboard (wsgiref, for local use) until interrupted."""
+def serve(url: str, host: str, port: int, artifacts: str | None = None, say: Callable[[str], None] = print) -> None:
+    """Serve until interrupted."""
     import optuna_dashboard
 
+    from search.artifacts import artifact_dir, open_store
+
     storage = open_storage(url, create=False)
+    folder = artifact_dir(url, artifacts)
+    store = open_store(folder, create=False)
+    where = f"artifacts in {folder}" if store else "no artifact folder (pass --artifacts DIR for checkpoints)"
     try:
-        optuna_dashboard.run_server(storage, host=host, port=port)
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        say(f"optuna-dashboard for {mask_url(url)} on http://{host}:{port}/, {where} (gunicorn is not installed: "
+            "serving with wsgiref, for one user; pip install gunicorn)")
+        _run(lambda: optuna_dashboard.run_server(storage, host=host, port=port, artifact_store=store), host, port)
+        return
+
+    class Dashboard(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in {"bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "workers": 1,
+                               "threads": 4, "worker_class": "gthread", "accesslog": None, "loglevel": "warning",
+                               "timeout": 120, "preload_app": False}.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            # built in the worker, after the fork: database connections are not shared across it
+            return optuna_dashboard.wsgi(open_storage(url, create=False), artifact_store=store)
+
+    say(f"optuna-dashboard for {mask_url(url)} on http://{host}:{port}/ (gunicorn), {where}; Ctrl-C stops")
+    _run(Dashboard().run, host, port)
+
+
+def _run(target: Callable[[], None], host: str, port: int) -> None:
+    try:
+        target()
     except OSError as e:
         raise SearchError(f"cannot serve on {host}:{port}: {e.strerror}") from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass

@@ -14,7 +14,7 @@ import yaml
 from torch import nn
 
 from search import _check
-from search._files import read_bytes, read_yaml
+from search._files import read_bytes, read_yaml, writable_file
 from search.data import DATASETS, TRAIN_POOL, Dataset, Split, load_dataset
 from search.device import resolve_device
 from search.errors import SearchError
@@ -69,9 +69,41 @@ def _trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
     return trial
 
 
+def export_checkpoint(study: optuna.Study, url: str, artifacts: str | None, trial_number: int,
+                      out: Path) -> Path | None:
+    """Copy the trial's stored checkpoint to `out` (None when the study kept none for it)."""
+    from search.artifacts import artifact_dir, checkpoints, open_store
+
+    store = open_store(artifact_dir(url, artifacts), create=False)
+    artifact_id = checkpoints(study).get(trial_number) if store is not None else None
+    if artifact_id is None:
+        return None
+    writable_file(out, "the weights")
+    tmp = out.with_name(out.name + ".part")
+    try:
+        with store.open_reader(artifact_id) as src, open(tmp, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        tmp.replace(out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise SearchError(f"cannot copy the checkpoint of trial #{trial_number} to {out}: {e.strerror}") from None
+    except Exception:  # the artifact file is gone (pruned by another worker, or deleted by hand)
+        tmp.unlink(missing_ok=True)
+        return None
+    return out
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    """Mappings as blocks, lists on one line: `widths: [512, 256]`."""
+
+
+_ConfigDumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+
+
 def config_text(config: dict[str, Any]) -> str:
     """A config as YAML, per-layer lists on one line ([512, 256])."""
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+    return yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False)
 
 
 def write_config(config: dict[str, Any], out: Path) -> None:

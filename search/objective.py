@@ -10,6 +10,7 @@ import torch
 
 from models import planned_params
 from search import _optuna
+from search.artifacts import Recorder
 from search.data import Dataset
 from search.experiment import build, check_fits, is_out_of_memory, subset
 from search.space import suggest_params
@@ -30,8 +31,10 @@ class Objective:
     Raises `optuna.TrialPruned` when the pruner says so and `TrialFailed` for a trial that
     ends without a value for a known reason (diverged, out of memory, too large)."""
 
-    def __init__(self, spec: StudySpec, data: Dataset, device: torch.device, fit_fn=fit) -> None:
+    def __init__(self, spec: StudySpec, data: Dataset, device: torch.device, fit_fn=fit,
+                 recorder: Recorder | None = None) -> None:
         self.spec = spec
+        self.recorder = recorder or Recorder(None)
         self.data = data
         self.device = device
         self.train = subset(data.train, spec.train_size)
@@ -73,4 +76,8 @@ class Objective:
             if curves["train_loss"]:
                 for key, values in curves.items():
                     trial.set_user_attr(key, values)
-        return getattr(history[-1], self.spec.metric)
+        value = getattr(history[-1], self.spec.metric)
+        self.recorder.save_checkpoint(trial.study, _optuna.trial_id(trial), model, {
+            "params": params.active(), "dataset": self.spec.dataset, "seed": seed,
+            "source": {"study": self.spec.name, "trial": trial.number, "metric": self.spec.metric, "value": value}})
+        return value

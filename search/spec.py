@@ -20,6 +20,7 @@ from search.errors import SearchError
 from search.params import AXES, Axis
 from search.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER, PRUNERS, SAMPLERS, Entry
 
+KEEP_CHECKPOINTS = 3
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}
 
 
@@ -58,6 +59,7 @@ class StudySpec:
     timeout: float | None = None
     seed: int = 0
     train_size: int = TRAIN_POOL
+    keep_checkpoints: int = KEEP_CHECKPOINTS  # checkpoints of the best N complete trials stay in the artifact store
     sampler: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
     pruner: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PRUNER))
     space: dict[str, Dimension] = field(default_factory=dict)
@@ -104,7 +106,7 @@ class StudySpec:
 
 
 TOP_KEYS = ("name", "description", "dataset", "metric", "direction", "n_trials", "timeout", "seed",
-            "train_size", "sampler", "pruner", "space")
+            "train_size", "keep_checkpoints", "sampler", "pruner", "space")
 
 
 def resolve_study_path(study: str, studies_dir: Path | None = None) -> Path:
@@ -187,6 +189,7 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
         timeout = _check.number(timeout, where, "timeout", 0, math.inf, low_open=True)
     seed = _check.integer(doc.get("seed", 0), where, "seed", 0, 2**31 - 1)
     train_size = _check.integer(doc.get("train_size", TRAIN_POOL), where, "train_size", 1, TRAIN_POOL)
+    keep = _check.integer(doc.get("keep_checkpoints", KEEP_CHECKPOINTS), where, "keep_checkpoints", 0, 10_000)
     space = parse_space(doc.get("space"), where)
     sampler = _parse_named(doc.get("sampler", DEFAULT_SAMPLER), SAMPLERS, where, "sampler")
     pruner = _parse_named(doc.get("pruner", DEFAULT_PRUNER), PRUNERS, where, "pruner")
@@ -200,7 +203,7 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
         raise SearchError(f"{where}: description: expected text, got {_check.kind(description)}")
     return StudySpec(name=name, path=where, description=description, dataset=dataset, metric=metric,
                      direction=direction, n_trials=n_trials, timeout=timeout, seed=seed, train_size=train_size,
-                     sampler=sampler, pruner=pruner, space=space)
+                     keep_checkpoints=keep, sampler=sampler, pruner=pruner, space=space)
 
 
 def parse_space(raw: Any, where: str) -> dict[str, Dimension]:

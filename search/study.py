@@ -6,6 +6,7 @@ import contextlib
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
@@ -15,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search import _optuna
 from search._lock import study_lock
+from search.artifacts import Recorder, artifact_dir, open_store, write_study_note
 from search.data import load_dataset
 from search.device import resolve_device
 from search.errors import SearchError, Terminated
@@ -37,6 +39,7 @@ class RunOptions:
     seed: int | None = None
     heartbeat: float = HEARTBEAT_S  # seconds; 0 turns heartbeats off
     workers: int = 1
+    artifacts: str | None = None  # artifact folder [default: beside a SQLite or journal file; none for servers]
 
     def apply(self, spec: StudySpec) -> StudySpec:
         """The study as this run sees it (the file's budget, timeout and seed, or ours)."""
@@ -71,10 +74,16 @@ def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_ind
         if key not in have:
             study.set_user_attr(key, value)
     described = {"study_file": spec.path, "description": spec.description, "space": spec.describe_space(),
-                 "sampler": spec.sampler["name"], "pruner": spec.pruner["name"]}
+                 "sampler": spec.sampler["name"], "pruner": spec.pruner["name"],
+                 "keep_checkpoints": spec.keep_checkpoints}
     for key, value in described.items():
         if have.get(key) != value:  # the file may have grown since the study began: show its latest
             study.set_user_attr(key, value)
+    if study.metric_names != [spec.metric]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([spec.metric])  # the dashboard names the objective
+    write_study_note(study)
     # Seeding the sampler with the number of trials so far keeps a resumed run from
     # replaying the random start-up suggestions of the first run; workers differ too.
     base = spec.sampler.get("seed", spec.seed)
@@ -159,15 +168,18 @@ def run_study(
     dev = resolve_device(opts.device)
     data = load_dataset(spec.dataset, opts.data_dir, dev)  # fail on bad data before touching storage
     study = open_study(spec, url, opts, worker_index=worker_index)
-    objective = Objective(spec, data, dev)
+    recorder = Recorder(open_store(artifact_dir(url, opts.artifacts)), spec.keep_checkpoints)
+    objective = Objective(spec, data, dev, recorder=recorder)
     if on_start is not None:
         on_start(study, max(spec.n_trials - budget_used(study)[0], 0))
-    return optimize(study, objective, url, spec.n_trials, timeout=spec.timeout, on_trial=on_trial)
+    return optimize(study, objective, url, spec.n_trials, timeout=spec.timeout, on_trial=on_trial,
+                    recorder=recorder)
 
 
 def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], url: str, budget: int, *,
              timeout: float | None = None,
-             on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None) -> RunResult:
+             on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+             recorder: Recorder | None = None) -> RunResult:
     """The trial loop: under the study lock, fail stale trials, check the shared budget and
     ask; then run the trial with heartbeats and tell. Returns when the study holds
     `budget` finished trials or `timeout` seconds have passed."""
@@ -189,7 +201,7 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], ur
                     break
                 time.sleep(min(1.0, interval))
                 continue
-            frozen = _run_trial(study, trial, objective)
+            frozen = _run_trial(study, trial, objective, recorder or Recorder(None))
             guard.check()
             ran += 1
             if on_trial is not None:
@@ -214,7 +226,8 @@ def budget_used(study: optuna.Study) -> tuple[int, int]:
             sum(t.state == TrialState.RUNNING for t in trials))
 
 
-def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float]) -> FrozenTrial:
+def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float],
+               recorder: Recorder) -> FrozenTrial:
     value, state = None, TrialState.COMPLETE
     try:
         with _heartbeat(_optuna.storage_of(study), _optuna.trial_id(trial)):
@@ -225,13 +238,15 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[op
             except TrialFailed as e:
                 trial.set_user_attr(FAIL_REASON, str(e))
                 state = TrialState.FAIL
-        return study.tell(trial, value, state=state, skip_if_finished=True)
+        frozen = study.tell(trial, value, state=state, skip_if_finished=True)
     except KeyboardInterrupt:
-        _fail_and_retry(study, _optuna.trial_id(trial))
+        _fail_and_retry(study, _optuna.trial_id(trial), recorder)
         raise
+    recorder.finished(study, frozen)
+    return frozen
 
 
-def _fail_and_retry(study: optuna.Study, trial_id: int) -> None:
+def _fail_and_retry(study: optuna.Study, trial_id: int, recorder: Recorder) -> None:
     """After an interrupt: fail the trial as interrupted (unless it already finished) and
     queue its parameters again, recorded as a retry of it, for the next run to pick up."""
     storage = _optuna.storage_of(study)
@@ -240,6 +255,7 @@ def _fail_and_retry(study: optuna.Study, trial_id: int) -> None:
             storage.set_trial_user_attr(trial_id, FAIL_REASON, Failure.INTERRUPTED.value)
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
             _queue_retry(study, storage.get_trial(trial_id))
+            recorder.finished(study, storage.get_trial(trial_id))
 
 
 def _queue_retry(study: optuna.Study, failed: FrozenTrial) -> None:

@@ -1,7 +1,9 @@
 """`search dashboard` in a real browser: headless Chromium driven by Playwright."""
 
+import io
 import json
 import os
+import signal
 import shutil
 import socket
 import time
@@ -26,9 +28,10 @@ def _free_port():
 
 @pytest.fixture
 def dashboard(tmp_path, db):
-    assert cli("run", "--study", write_study(tmp_path, n_trials=3, space={"epochs": 2, "hidden_size": [32, 64],
-                                                                          "lr": {"low": 1e-3, "high": 3e-3}}))\
-        .exit_code == 0
+    study = write_study(tmp_path, n_trials=3, description="Dashboard note check",
+                        space={"epochs": 2, "hidden_size": [32, 64], "lr": {"low": 1e-3, "high": 3e-3}})
+    assert cli("run", "--study", study).exit_code == 0
+    assert cli("report", "--study", "tiny", "--out", tmp_path / "rep", "--evaluate").exit_code == 0
     port = _free_port()
     proc = search("dashboard", "--port", port)
     base = f"http://127.0.0.1:{port}"
@@ -43,8 +46,9 @@ def dashboard(tmp_path, db):
                 pytest.fail(f"dashboard did not start: {proc.communicate()}")
             time.sleep(0.2)
     yield base
-    proc.terminate()
-    proc.wait(10)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert "(gunicorn)" in out and "Traceback" not in err, (out, err)
 
 
 def test_dashboard_api_lists_the_study(dashboard):
@@ -53,15 +57,21 @@ def test_dashboard_api_lists_the_study(dashboard):
 
 
 def test_dashboard_in_a_real_browser(dashboard):
+    """The study's note, the best trial's note and artifacts, and its checkpoint downloaded
+    through the dashboard and loaded: with nothing but `search dashboard` started."""
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
     if not Path(CHROMIUM).exists():
         pytest.skip("no chromium here (apt-get install chromium)")
+    import optuna
+    import torch
+
+    best = optuna.load_study(study_name="tiny", storage=os.environ["SEARCH_STORAGE"]).best_trial
     SHOTS.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                                           "--disable-component-update", "--no-first-run", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.goto(dashboard + "/dashboard/")
         page.get_by_text("tiny").first.wait_for(timeout=30_000)
         page.screenshot(path=str(SHOTS / "dashboard-studies.png"))
@@ -69,11 +79,22 @@ def test_dashboard_in_a_real_browser(dashboard):
         page.wait_for_url("**/studies/*", timeout=30_000)
         page.get_by_text("Best Trial").first.wait_for(timeout=30_000)  # the study page: history, best trial
         page.screenshot(path=str(SHOTS / "dashboard-study.png"))
-        page.goto(page.url.rstrip("/") + "/trials")  # the "Trials (List)" entry of the collapsed side bar
-        page.get_by_text("Trial 2").first.wait_for(timeout=30_000)
+        study_url = page.url.rstrip("/")
+        page.goto(study_url + "/note")  # the side bar's "Note"
+        page.get_by_text("Dashboard note check").first.wait_for(timeout=30_000)  # the study's note
+        page.get_by_text("Report (search report)").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(SHOTS / "dashboard-note.png"), full_page=True)
+        page.goto(study_url + f"/trials?numbers={best.number}")
+        page.get_by_text(f"Trial {best.number}: complete").first.wait_for(timeout=30_000)  # the trial's note
+        page.get_by_text("checkpoint.pt").first.wait_for(timeout=30_000)  # its artifacts
+        page.get_by_text("confusion.png").first.wait_for(timeout=30_000)
         body = page.inner_text("body")
-        page.screenshot(path=str(SHOTS / "dashboard-trials.png"), full_page=True)
+        page.screenshot(path=str(SHOTS / "dashboard-trial.png"), full_page=True)
+        # download the checkpoint through the dashboard's own link
+        with page.expect_download(timeout=30_000) as info:
+            page.locator("a[download='checkpoint.pt']").first.click()
+        downloaded = Path(info.value.path()).read_bytes()  # the file goes with the browser
         browser.close()
-    assert "Trial 0" in body and "Trial 1" in body
-    assert "val_accuracy" in body and "n_params" in body  # the user attributes are shown
-    assert (SHOTS / "dashboard-trials.png").stat().st_size > 10_000
+    assert "val accuracy" in body and "train loss" in body  # the per-epoch table of the note
+    blob = torch.load(io.BytesIO(downloaded), weights_only=True)
+    assert blob["source"]["trial"] == best.number and "state_dict" in blob

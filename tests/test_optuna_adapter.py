@@ -42,10 +42,11 @@ def test_every_private_name_exists_on_real_objects(tmp_path):
 
 
 def test_no_other_module_touches_optuna_private_names():
-    private = re.compile(r"\._storage\b|_stop_flag|_thread_local|\._trial_id\b|\._backend\b|optuna\.\w+\._\w+")
+    private = re.compile(r"\._storage\b|_stop_flag|_thread_local|\._trial_id\b|\._study_id\b|\._backend\b|"
+                         r"\._base_path\b|optuna\.\w+\._\w+|optuna_dashboard\.\w+\._|optuna_dashboard\._")
     offenders = []
     for path in [*(ROOT / "search").rglob("*.py"), ROOT / "cli.py", *(ROOT / "models").rglob("*.py")]:
-        if path.name == "_optuna.py":
+        if path.name in ("_optuna.py", "_dashboard.py"):
             continue
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if private.search(line):

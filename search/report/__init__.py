@@ -20,7 +20,8 @@ from search.report import _plots
 from search.report._evaluate import evaluation
 from search.report._render import Code, Image, Report, to_html, to_markdown
 from search.report._stats import axis_sentences, summary_table, top_table
-from search.trials import study_facts
+from search.artifacts import open_store, upload_files, write_study_note
+from search.trials import best_or_none, study_facts
 
 __all__ = ["Report", "write_report"]
 
@@ -34,7 +35,10 @@ PLOTS = [
 
 
 def write_report(study: optuna.Study, out: Path, *, evaluate: bool = False, device: str = "auto",
-                 data_dir: str | None = None) -> Report:
+                 data_dir: str | None = None, artifacts: Path | None = None) -> Report:
+    """Write the report files; then show its summary in the study's dashboard note and, with
+    `evaluate`, attach the confusion matrix and curves to the best trial (when the study
+    has an artifact folder)."""
     writable_dir(out, "the report")
     trials = study.get_trials(deepcopy=False)
     if not trials:
@@ -64,4 +68,18 @@ def write_report(study: optuna.Study, out: Path, *, evaluate: bool = False, devi
     (out / "report.md").write_text(to_markdown(report, out))
     (out / "report.html").write_text(to_html(report))
     report.files += [out / "report.md", out / "report.html"]
+    _to_dashboard(study, report, artifacts if evaluate else None, out)
     return report
+
+
+def _to_dashboard(study: optuna.Study, report: Report, artifacts: Path | None, out: Path) -> None:
+    summary = next(blocks for heading, blocks in report.sections if heading == "Summary")[0]
+    sentences = next(blocks for heading, blocks in report.sections if heading == "What each axis did")
+    note = Report("", [("Report (`search report`)", [summary]), ("What each axis did", sentences)])
+    study.set_user_attr("report_note", to_markdown(note, out).removeprefix("# \n").strip())
+    write_study_note(study)
+    store = open_store(artifacts)
+    best = best_or_none(study)
+    if store is not None and best is not None:
+        files = [p for p in (out / "confusion.png", out / "curves.png") if p.is_file()]
+        upload_files(study, store, best, files)

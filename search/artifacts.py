@@ -1,0 +1,155 @@
+"""Trials -> what the dashboard shows beyond values: notes for the study and each finished
+trial, and checkpoints of complete trials in an artifact store (only the best N kept).
+
+The store is a folder beside a SQLite or journal file (`search.db` -> `search-artifacts/`)
+or the `--artifacts DIR` given (for a PostgreSQL study shared by machines: a shared path).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.artifacts import FileSystemArtifactStore
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+
+from search import _dashboard, _optuna
+from search._files import writable_dir
+from search.storage import journal_path
+from search.spec import KEEP_CHECKPOINTS
+from search.trials import Failure, StudyInfo, curve, failure_of, last_value, params_of
+
+SUFFIX = "-artifacts"
+CHECKPOINT = "checkpoint.pt"
+
+
+def artifact_dir(url: str, explicit: str | None = None) -> Path | None:
+    """The artifact folder for a storage: `explicit`, else beside its SQLite or journal file."""
+    if explicit:
+        return Path(explicit)
+    if url.startswith("journal:"):
+        path = Path(journal_path(url))
+    else:
+        try:
+            parsed = make_url(url)
+        except Exception:
+            return None
+        if parsed.get_backend_name() != "sqlite" or not parsed.database:
+            return None
+        path = Path(parsed.database.removeprefix("file:").split("?")[0])
+    return path.with_name(path.stem + SUFFIX)
+
+
+def open_store(directory: Path | None, create: bool = True) -> FileSystemArtifactStore | None:
+    if directory is None or (not create and not directory.is_dir()):
+        return None
+    writable_dir(directory, "artifacts")
+    directory.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(directory)
+
+
+# ---------------------------------------------------------------- notes
+
+
+def write_study_note(study: optuna.Study) -> None:
+    """The study's note, from what the study stores: description, file, space, sampler,
+    pruner, and the report's summary once `search report` ran."""
+    a = study.user_attrs
+    lines = [f"## {study.study_name}", "", str(a.get("description") or ""), "",
+             f"study file `{a.get('study_file', '-')}`; sampler **{a.get('sampler', '-')}**, pruner "
+             f"**{a.get('pruner', '-')}**; metric {a.get('metric', '-')}; {a.get('train_size', '-')} training images",
+             "", "| axis | searched as |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in (a.get("space") or {}).items()]
+    if a.get("report_note"):
+        lines += ["", a["report_note"]]
+    _dashboard.set_study_note(study, "\n".join(lines) + "\n")
+
+
+def stop_reason(trial: FrozenTrial, metric: str) -> str:
+    epochs = len(trial.intermediate_values)
+    if trial.state == TrialState.COMPLETE:
+        return f"complete: {metric} {trial.value:.4f} after {epochs} epochs"
+    if trial.state == TrialState.PRUNED:
+        return f"pruned at epoch {epochs} ({metric} {last_value(trial):.4f})"
+    failure = failure_of(trial)
+    if failure is Failure.INTERRUPTED:
+        return "interrupted (queued again with the same parameters)"
+    return f"failed: {trial.user_attrs.get('fail_reason', 'the worker stopped')}"
+
+
+def trial_note_text(trial: FrozenTrial, info: StudyInfo) -> str:
+    from search.export import config_text
+
+    config = {"dataset": info.dataset, "seed": trial.user_attrs.get("seed"), "train_size": info.train_size,
+              "params": params_of(trial).active()}
+    lines = [f"### Trial {trial.number}: {stop_reason(trial, info.metric)}", "",
+             "Config (as `search export --trial` writes it):", "", "```yaml", config_text(config).rstrip(), "```", ""]
+    rows = list(zip(curve(trial, "train_loss"), curve(trial, "val_loss"), curve(trial, "val_accuracy"),
+                    curve(trial, "epoch_seconds")))
+    if rows:
+        lines += ["| epoch | train loss | val loss | val accuracy | seconds |", "|---|---|---|---|---|"]
+        lines += [f"| {i} | {tl:.4f} | {vl:.4f} | {va:.4f} | {s:.2f} |" for i, (tl, vl, va, s) in enumerate(rows, 1)]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+class Recorder:
+    """Notes and checkpoints for one worker's trials (a checkpoint needs a store)."""
+
+    def __init__(self, store: FileSystemArtifactStore | None, keep: int = KEEP_CHECKPOINTS) -> None:
+        self.store = store
+        self.keep = keep
+
+    def save_checkpoint(self, study: optuna.Study, trial_id: int, model: torch.nn.Module, blob: dict[str, Any]) -> None:
+        """Write the trained model of a complete trial (loadable with weights_only=True)."""
+        if self.store is None or self.keep == 0:
+            return
+        fd, tmp = tempfile.mkstemp(suffix=".pt")
+        os.close(fd)
+        try:
+            torch.save({"state_dict": model.state_dict(), **blob}, tmp)
+            _dashboard.upload(self.store, study, trial_id, Path(tmp), CHECKPOINT)
+        finally:
+            os.unlink(tmp)
+
+    def finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """After a trial finished: its note, then keep only the best `keep` checkpoints."""
+        _dashboard.set_trial_note(study, _optuna.trial_id(trial), trial_note_text(trial, StudyInfo.of(study)))
+        if self.store is not None and trial.state == TrialState.COMPLETE:
+            prune_checkpoints(study, self.store, self.keep)
+
+
+def checkpoints(study: optuna.Study) -> dict[int, str]:
+    """trial number -> artifact id of its stored checkpoint."""
+    ids = {_optuna.trial_id(t): t.number for t in study.get_trials(deepcopy=False)}
+    return {ids[tid]: m["artifact_id"] for tid, metas in _dashboard.trial_artifacts(study).items()
+            for m in metas if m["filename"] == CHECKPOINT and tid in ids}
+
+
+def prune_checkpoints(study: optuna.Study, store: FileSystemArtifactStore, keep: int) -> list[int]:
+    """Delete the checkpoints of all but the `keep` best complete trials; the trial numbers pruned."""
+    stored = checkpoints(study)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
+    ranked = sorted(stored, key=lambda n: sign * trials[n].value)
+    dropped = ranked[keep:]
+    for number in dropped:
+        _dashboard.remove(store, study, _optuna.trial_id(trials[number]), stored[number])
+    return dropped
+
+
+def upload_files(study: optuna.Study, store: FileSystemArtifactStore, trial: FrozenTrial, paths: list[Path]) -> None:
+    """Attach files (the report's PNGs) to a trial, replacing earlier ones of the same name."""
+    names = {p.name for p in paths}
+    for meta in _dashboard.trial_artifacts(study).get(_optuna.trial_id(trial), []):
+        if meta["filename"] in names:
+            _dashboard.remove(store, study, _optuna.trial_id(trial), meta["artifact_id"])
+    for path in paths:
+        _dashboard.upload(store, study, _optuna.trial_id(trial), path, path.name)
