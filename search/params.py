@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from models import ACTIVATIONS, MODELS, ModelConfig
 from search import _check
 from search.errors import SearchError
-from search.train import OPTIMIZERS, TrainConfig
+from search.train import OPTIMIZERS, SCHEDULES, TrainConfig
 
 MAX_WIDTH = 65536
 
@@ -48,6 +48,9 @@ class Params:
     augment: bool = False
     rotation: float = 10.0
     blur_sigma: float = 1.0
+    schedule: str = "constant"  # learning-rate schedule over the whole run
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
 
     def model_config(self, num_classes: int = 10) -> ModelConfig:
         widths = self.widths or (self.hidden_size,) * self.n_layers
@@ -59,7 +62,8 @@ class Params:
         return TrainConfig(lr=self.lr, batch_size=self.batch_size, epochs=self.epochs, optimizer=self.optimizer,
                            momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay,
                            iterations=self.iterations, seed=seed, augment=self.augment, rotation=self.rotation,
-                           blur_sigma=self.blur_sigma)
+                           blur_sigma=self.blur_sigma, schedule=self.schedule, warmup_epochs=self.warmup_epochs,
+                           label_smoothing=self.label_smoothing)
 
     def active(self) -> dict[str, Any]:
         """The parameters that shape this model and run (momentum only under sgd, widths only
@@ -207,4 +211,9 @@ AXES: dict[str, Axis] = {a.name: a for a in [
     Axis("augment", "bool", "random rotation and Gaussian blur of training batches, on the device"),
     Axis("rotation", "float", "max rotation in degrees", low=0.0, high=180.0, when=("augment", (True,))),
     Axis("blur_sigma", "float", "max blur sigma", low=0.0, high=5.0, when=("augment", (True,))),
+    Axis("schedule", "choice", "learning-rate schedule: constant, onecycle (up to lr, then down), cosine (down "
+                               "to 0 after a linear warm-up)", choices=tuple(SCHEDULES)),
+    Axis("warmup_epochs", "int", "epochs of linear warm-up (onecycle: 0 means its usual 30 % of the run)",
+         low=0, high=1000, when=("schedule", ("onecycle", "cosine"))),
+    Axis("label_smoothing", "float", "label smoothing of the training loss", low=0.0, high=1.0, high_open=True),
 ]}

@@ -36,6 +36,9 @@ class TrainConfig:
     augment: bool = False  # random rotation and blur of training batches (its own RNG: seed + 1)
     rotation: float = 10.0
     blur_sigma: float = 1.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
 
     def transform(self) -> Augment | None:
         if not self.augment:
@@ -69,6 +72,29 @@ OPTIMIZERS: dict[str, Callable[[Iterable[nn.Parameter], TrainConfig], torch.opti
     "adamw": lambda p, c: torch.optim.AdamW(p, **_common(c)),
     "rmsprop": lambda p, c: torch.optim.RMSprop(p, **_common(c)),
 }
+
+
+def _onecycle(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int, per_epoch: int):
+    pct = min(cfg.warmup_epochs * per_epoch / steps, 0.9) if cfg.warmup_epochs else 0.3
+    # cycle_momentum off: the user's momentum (or Adam's betas) stays as chosen
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=pct,
+                                               cycle_momentum=False)
+
+
+def _cosine(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int, per_epoch: int):
+    warm = min(cfg.warmup_epochs * per_epoch, steps - 1)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(steps - warm, 1)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+# Learning-rate schedules, stepped once per training step: name -> (optimizer, cfg, total
+# steps, steps per epoch) -> scheduler, or None for a constant rate.
+SCHEDULES: dict[str, Callable | None] = {"constant": None, "onecycle": _onecycle, "cosine": _cosine}
 
 
 def warm_up() -> None:
@@ -130,6 +156,8 @@ def fit(
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     epochs = math.ceil(cfg.iterations / steps_per_epoch) if cfg.iterations else cfg.epochs
     steps_left = cfg.iterations or epochs * steps_per_epoch
+    make_schedule = SCHEDULES[cfg.schedule]
+    schedule = make_schedule(opt, cfg, steps_left, steps_per_epoch) if make_schedule else None
     history = []
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
@@ -141,10 +169,12 @@ def fit(
             idx = order[i:i + cfg.batch_size]
             x = train.x[idx] if transform is None else transform(train.x[idx])
             with _autocast(device):
-                loss = F.cross_entropy(model(x).float(), train.y[idx])
+                loss = F.cross_entropy(model(x).float(), train.y[idx], label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if schedule is not None:
+                schedule.step()
             step_loss_sum += loss.detach()  # one op per step; the per-image mean is derived below
         steps = math.ceil(end / cfg.batch_size)
         steps_left -= steps

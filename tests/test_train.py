@@ -92,3 +92,43 @@ def test_widths_build_the_described_mlp(widths):
     assert [m.out_features for m in model if isinstance(m, torch.nn.Linear)] == [512, 256, 10]
     assert [m.p for m in model if isinstance(m, torch.nn.Dropout)] == [0.3, 0.1]
     assert p.active()["widths"] == [512, 256] and "hidden_size" not in p.active()
+
+
+def _lrs(data, monkeypatch, **overrides):
+    """The learning rate of every training step of a short real run (seen by Adam.step)."""
+    p = params(epochs=2, batch_size=500, hidden_size=32, lr=0.01, **overrides)
+    seen = []
+    real_step = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    history = fit(build(p, 0, CPU), subset(data.train, 3000), data.val, p.train_config(0))
+    monkeypatch.undo()
+    return seen, history
+
+
+def test_schedules_shape_the_learning_rate_over_the_run(data, monkeypatch):
+    constant, _ = _lrs(data, monkeypatch)
+    assert constant == [0.01] * 12
+    onecycle, history = _lrs(data, monkeypatch, schedule="onecycle")
+    peak = onecycle.index(max(onecycle))
+    assert len(onecycle) == 12 and onecycle[0] < 0.001 and max(onecycle) == pytest.approx(0.01, rel=0.05)
+    assert 2 <= peak <= 5 and onecycle[-1] < 0.001  # up for ~30 % of the steps, then down
+    assert history[-1].val_accuracy > 0.7  # it learns (12 steps)
+    cosine, _ = _lrs(data, monkeypatch, schedule="cosine", warmup_epochs=1)
+    assert cosine[:6] == sorted(cosine[:6]) and cosine[5] == pytest.approx(0.01)  # one epoch of warm-up
+    assert cosine[6:] == sorted(cosine[6:], reverse=True) and cosine[-1] < 0.001
+    warm, _ = _lrs(data, monkeypatch, schedule="onecycle", warmup_epochs=1)
+    assert warm.index(max(warm)) == 5  # the peak at the last step of the warm-up epoch
+
+
+def test_label_smoothing_changes_the_training_loss_only(data):
+    plain_p = params(epochs=1, hidden_size=32, lr=3e-3)
+    plain = fit(build(plain_p, 0, CPU), subset(data.train, 5000), data.val, plain_p.train_config(0))[0]
+    smooth_p = params(epochs=1, hidden_size=32, lr=3e-3, label_smoothing=0.2)
+    smooth = fit(build(smooth_p, 0, CPU), subset(data.train, 5000), data.val, smooth_p.train_config(0))[0]
+    assert smooth.train_loss > plain.train_loss + 0.1  # a smoothed target can never be met exactly
+    assert smooth.val_accuracy > 0.8 and abs(smooth.val_accuracy - plain.val_accuracy) < 0.05
