@@ -325,7 +325,7 @@ def export(
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Write the best (or a chosen) trial's parameters to a self-contained config file, and
-    its stored checkpoint beside it (same name, .pt) when the study kept one."""
+    its stored checkpoint beside it (best.yaml -> best.pt) when the study kept one."""
     from search._files import writable_file
     from search.export import best_config, export_checkpoint, write_config
 

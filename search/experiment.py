@@ -25,10 +25,7 @@ EVAL_BATCH = 4096
 def build(params: Params, seed: int, device: torch.device, num_classes: int = 10) -> nn.Module:
     """The network for `params`, its weights drawn from `seed`, on `device`."""
     torch.manual_seed(seed)  # weights and dropout masks follow from the seed
-    model = build_model(params.model_config(num_classes)).to(device)
-    if device.type == "cuda" and params.model != "mlp":
-        model = model.to(memory_format=torch.channels_last)  # NHWC convolutions for tensor cores
-    return model
+    return build_model(params.model_config(num_classes)).to(device)
 
 
 def check_fits(params: Params, device: torch.device, num_classes: int = 10) -> int:

@@ -6,7 +6,6 @@ the host inside an epoch (the loss is summed on the device and read once per epo
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from torch import nn
 
 from search.augment import Augment
 from search.data import Split
+from search.precision import FP32
+from search.precision import choose as choose_precision
 
 
 @dataclass(frozen=True)
@@ -107,24 +108,16 @@ def warm_up() -> None:
         opt.step()
 
 
-def _autocast(device: torch.device):
-    """bf16 autocast on CUDA (matmuls and convolutions in bf16, losses in fp32); nothing on CPU,
-    where this machine's measurements showed no gain."""
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True  # what remains in fp32 uses TF32 tensor cores
-        torch.backends.cudnn.allow_tf32 = True
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: Split, batch_size: int = 4096) -> tuple[float, float, torch.Tensor]:
-    """Mean loss, accuracy and the predicted labels over `data`, in large batches."""
+    """Mean loss, accuracy and the predicted labels over `data`, in large batches, with the
+    precision `fit` chose for the model (fp32 for a model it did not train)."""
     model.eval()
+    precision = getattr(model, "precision", FP32)
     loss = torch.zeros((), device=data.x.device)
     preds = []
     for i in range(0, len(data), batch_size):
-        with _autocast(data.x.device):
+        with precision.autocast(data.x.device):
             out = model(data.x[i:i + batch_size]).float()
         loss += F.cross_entropy(out, data.y[i:i + batch_size], reduction="sum")
         preds.append(out.argmax(1))
@@ -149,6 +142,10 @@ def fit(
     """
     device = train.x.device
     transform = transform if transform is not None else cfg.transform()
+    precision = choose_precision(model, train.x[:cfg.batch_size], train.y[:cfg.batch_size])
+    if precision.channels_last:
+        model.to(memory_format=torch.channels_last)  # in place: the same parameters
+    model.precision = precision  # evaluate() runs the same numerics
     opt = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     # A trailing batch of one image would break batch norm; it is skipped.
@@ -168,7 +165,7 @@ def fit(
         for i in range(0, end, cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
             x = train.x[idx] if transform is None else transform(train.x[idx])
-            with _autocast(device):
+            with precision.autocast(device):
                 loss = F.cross_entropy(model(x).float(), train.y[idx], label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()

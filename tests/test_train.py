@@ -132,3 +132,30 @@ def test_label_smoothing_changes_the_training_loss_only(data):
     smooth = fit(build(smooth_p, 0, CPU), subset(data.train, 5000), data.val, smooth_p.train_config(0))[0]
     assert smooth.train_loss > plain.train_loss + 0.1  # a smoothed target can never be met exactly
     assert smooth.val_accuracy > 0.8 and abs(smooth.val_accuracy - plain.val_accuracy) < 0.05
+
+
+def test_the_fast_path_is_measured_and_keeps_accuracy(data, monkeypatch):
+    from search import precision
+
+    x, y = data.train.x[:128], data.train.y[:128]
+    mlp = build(params(), 0, CPU)
+    assert precision.choose(mlp, x, y) == precision.FP32  # no convolution, nothing to gain
+    cnn = build(params(model="cnn"), 0, CPU)
+    before = [p.clone() for p in cnn.parameters()]
+    rng = torch.get_rng_state()
+    chosen = precision.choose(cnn, x, y)
+    assert all(torch.equal(a, b) for a, b in zip(before, cnn.parameters()))  # timed on a copy
+    assert torch.equal(rng, torch.get_rng_state())
+    if chosen.bf16:
+        assert precision.cpu_has_bf16()  # bf16 only where the CPU has bf16 instructions
+    # a short real training: fp32 against the fastest path this CPU offers
+    fast = precision.Precision(channels_last=True, bf16=precision.cpu_has_bf16())
+    p = params(model="lenet5", epochs=1, batch_size=64, lr=3e-3)
+    results = {}
+    for mode in (precision.FP32, fast):
+        monkeypatch.setattr("search.train.choose_precision", lambda *a, mode=mode: mode)
+        model = build(p, 0, CPU)
+        results[mode] = fit(model, subset(data.train, 3000), data.val, p.train_config(0))[-1]
+        assert model.precision == mode
+    assert results[fast].val_accuracy > 0.8
+    assert abs(results[fast].val_accuracy - results[precision.FP32].val_accuracy) < 0.03
