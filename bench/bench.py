@@ -270,18 +270,19 @@ METHODS = {
 }
 
 
-def _time_to_target(method: dict, seed: int, target: float, limit_s: float) -> dict:
+def _time_to_target(spec, target: float, limit_s: float) -> dict:
+    """Run `spec` on a fresh SQLite file until a completed trial reaches `target`: wall
+    seconds from the first trial (data loading and warm-up excluded) and trials used."""
     import optuna
 
     from search.objective import Objective
-    from search.spec import parse_study
     from search.study import RunOptions, open_study, optimize
 
-    spec = parse_study({**SEARCH_SPACE, **method, "seed": seed, "n_trials": 1000}, "bench-search.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/s.db"
+        data = load_dataset("mnist", MNIST, "cpu")
         study = open_study(spec, url, RunOptions())
-        objective = Objective(spec, load_dataset("mnist", MNIST, "cpu"), torch.device("cpu"))
+        objective = Objective(spec, data, torch.device("cpu"))
         start = time.perf_counter()
         hit: dict = {}
 
@@ -290,7 +291,7 @@ def _time_to_target(method: dict, seed: int, target: float, limit_s: float) -> d
                 hit.update(seconds=time.perf_counter() - start, trials=t.number + 1, value=t.value)
                 st.stop()
 
-        optimize(study, objective, url, 1000, timeout=limit_s, on_trial=on_trial)
+        optimize(study, objective, url, spec.n_trials, timeout=limit_s, on_trial=on_trial)
         return hit or {"seconds": None, "trials": len(study.trials), "value": None}
 
 
@@ -299,7 +300,10 @@ def bench_search(quick: bool, target: float = 0.98) -> dict:
     limit = 120 if quick else 360
     out = {"target": target, "limit_s": limit, "methods": {}}
     for name, method in METHODS.items():
-        runs = [_time_to_target(method, seed, target, limit) for seed in seeds]
+        from search.spec import parse_study
+
+        runs = [_time_to_target(parse_study({**SEARCH_SPACE, **method, "seed": seed, "n_trials": 1000},
+                                            "bench-search.yaml"), target, limit) for seed in seeds]
         secs = [r["seconds"] if r["seconds"] is not None else float("inf") for r in runs]
         out["methods"][name] = {"runs": runs, "median_s": statistics.median(secs),
                                 "median_trials": statistics.median(r["trials"] for r in runs)}
@@ -316,35 +320,17 @@ LIVE_TRAIN_SIZE = 10_000  # the replay table's training-set size
 
 
 def _live_run(args) -> dict:
-    """One live run in its own process (one torch thread): wall seconds until a completed
-    trial reaches the target, from the start of the study (data loading excluded)."""
+    """One live run in its own process (one torch thread)."""
     method, seed, target, limit_s = args
     import optuna
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    from search.objective import Objective
     from search.spec import load_study
-    from search.study import RunOptions, open_study, optimize
 
     sets = [f"seed={seed}", f"train_size={LIVE_TRAIN_SIZE}", "n_trials=100000"]
     sets += [f"{k}={json.dumps(v)}" for k, v in method.items()]
-    spec = load_study(str(ROOT / "studies" / "quickstart.yaml"), overrides=sets)
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/live.db"
-        data = load_dataset("mnist", MNIST, "cpu")
-        study = open_study(spec, url, RunOptions())
-        objective = Objective(spec, data, torch.device("cpu"))
-        start = time.perf_counter()
-        hit: dict = {}
-
-        def on_trial(st, t):
-            if t.state == optuna.trial.TrialState.COMPLETE and t.value >= target and not hit:
-                hit.update(seconds=time.perf_counter() - start, trials=t.number + 1, value=t.value)
-                st.stop()
-
-        optimize(study, objective, url, 100000, timeout=limit_s, on_trial=on_trial)
-        return hit or {"seconds": None, "trials": len(study.trials), "value": None}
+    return _time_to_target(load_study(str(ROOT / "studies" / "quickstart.yaml"), overrides=sets), target, limit_s)
 
 
 def bench_live(quick: bool, target: float = 0.955) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 from optuna_dashboard import save_note
-from optuna_dashboard._note import get_note_from_system_attrs, save_note_with_version
+from optuna_dashboard._note import get_note_from_system_attrs, note_ver_key, split_body
 from optuna_dashboard.artifact._backend import DASHBOARD_ARTIFACTS_ATTR_PREFIX
 
 from search import _optuna
@@ -40,8 +40,12 @@ def trial_note(study: optuna.Study, trial_id: int) -> str:
 
 
 def set_trial_note(study: optuna.Study, trial_id: int, body: str) -> None:
-    """A trial's note, written once when it finishes (version 1: no read of the study's attributes)."""
-    save_note_with_version(_optuna.storage_of(study), _optuna.study_id(study), trial_id, 1, body)
+    """A trial's note, written once when it finishes: version 1, its chunks, and no read of
+    the study's attributes (save_note reads them all, a cost that grows with every trial)."""
+    storage, sid = _optuna.storage_of(study), _optuna.study_id(study)
+    storage.set_study_system_attr(sid, note_ver_key(trial_id), 1)
+    for key, chunk in split_body(body, trial_id).items():
+        storage.set_study_system_attr(sid, key, chunk)
 
 
 def _key(trial_id: int, artifact_id: str) -> str:
@@ -58,9 +62,7 @@ def upload(store: FileSystemArtifactStore, study: optuna.Study, trial_id: int, p
     with open(path, "rb") as src, open(part, "wb") as dst:
         while chunk := src.read(1 << 20):
             dst.write(chunk)
-        dst.flush()
-        os.fsync(dst.fileno())
-    os.replace(part, final)
+    os.replace(part, final)  # atomic against a killed process (no fsync: an OS crash is out of scope)
     meta = {"artifact_id": artifact_id, "filename": name,
             "mimetype": mimetypes.guess_type(name)[0] or "application/octet-stream", "encoding": None}
     _optuna.storage_of(study).set_study_system_attr(_optuna.study_id(study), _key(trial_id, artifact_id),

@@ -106,6 +106,7 @@ class Recorder:
     def __init__(self, store: FileSystemArtifactStore | None, keep: int = KEEP_CHECKPOINTS) -> None:
         self.store = store
         self.keep = keep
+        self.saved: dict[int, str] = {}  # trial id -> checkpoint artifact id, written by this worker
 
     def save_checkpoint(self, study: optuna.Study, trial_id: int, model: torch.nn.Module, blob: dict[str, Any]) -> None:
         """Write the trained model of a complete trial (loadable with weights_only=True)."""
@@ -115,15 +116,23 @@ class Recorder:
         os.close(fd)
         try:
             torch.save({"state_dict": model.state_dict(), **blob}, tmp)
-            _dashboard.upload(self.store, study, trial_id, Path(tmp), CHECKPOINT)
+            self.saved[trial_id] = _dashboard.upload(self.store, study, trial_id, Path(tmp), CHECKPOINT)
         finally:
             os.unlink(tmp)
 
     def finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """After a trial finished: its note, then keep only the best `keep` checkpoints."""
-        _dashboard.set_trial_note(study, _optuna.trial_id(trial), trial_note_text(trial, StudyInfo.of(study)))
-        if self.store is not None and trial.state == TrialState.COMPLETE:
-            prune_checkpoints(study, self.store, self.keep)
+        tid = _optuna.trial_id(trial)
+        _dashboard.set_trial_note(study, tid, trial_note_text(trial, StudyInfo.of(study)))
+        if self.store is None or tid not in self.saved:
+            return
+        artifact_id = self.saved.pop(tid)
+        sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
+        values = sorted((sign * t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))))
+        if len(values) > self.keep and sign * trial.value > values[self.keep - 1]:
+            _dashboard.remove(self.store, study, tid, artifact_id)  # not among the best: only its own goes
+        else:
+            prune_checkpoints(study, self.store, self.keep)  # among the best: the one it displaced goes
 
 
 def checkpoints(study: optuna.Study) -> dict[int, str]:
