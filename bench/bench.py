@@ -147,6 +147,43 @@ def bench_epoch(quick: bool) -> dict:
     return out
 
 
+CONV = {"LeNet-5": dict(model="lenet5", batch_size=128, epochs=1),
+        "CNN": dict(model="cnn", batch_size=128, epochs=1, batch_norm=True)}
+
+
+def bench_conv(quick: bool) -> dict:
+    """Convolutional epochs on CPU: the tutorial pipeline, our loop in fp32, and our loop with
+    the precision the measured rule picks (search/precision.py), in one run."""
+    from search import precision
+
+    data = load_dataset("mnist", MNIST, "cpu")
+    images = read_idx(MNIST / "train-images-idx3-ubyte.gz")
+    labels = read_idx(MNIST / "train-labels-idx1-ubyte.gz")
+    n = 2000 if quick else 10000
+    train = subset(data.train, n)
+    out = {"bf16_instructions": precision.cpu_has_bf16(), "images": n, "models": {}}
+    for name, kw in CONV.items():
+        p = Params.from_dict(kw, "bench")
+        tut = n / tutorial_epoch(build(p, 0, torch.device("cpu")), images[:n], labels[:n])
+        chosen = precision.choose(build(p, 0, torch.device("cpu")), train.x[:128], train.y[:128])
+        row = {"tutorial_images_per_s": tut, "chosen": str(chosen)}
+        for label, mode in (("fp32", precision.FP32), ("fast", chosen)):
+            model = build(p, 0, torch.device("cpu"))
+            with precision.forced(mode):
+                fit(model, subset(data.train, 512), None, p.train_config(0))  # warm-up
+                t = time.perf_counter()
+                fit(model, train, None, p.train_config(0))
+                row[f"{label}_images_per_s"] = n / (time.perf_counter() - t)
+        row["fp32_speedup"] = row["fp32_images_per_s"] / tut
+        row["fast_speedup"] = row["fast_images_per_s"] / tut
+        row["fast_over_fp32"] = row["fast_images_per_s"] / row["fp32_images_per_s"]
+        out["models"][name] = row
+        log(f"conv {name}: tutorial {55000 / tut:.1f} s/epoch, fp32 {55000 / row['fp32_images_per_s']:.1f} s, "
+            f"{chosen} {55000 / row['fast_images_per_s']:.1f} s ({row['fast_over_fp32']:.2f}x fp32, "
+            f"{row['fast_speedup']:.1f}x the tutorial)")
+    return out
+
+
 # ---------------------------------------------------------------- 2. evaluation throughput
 
 
@@ -400,7 +437,7 @@ def machine() -> dict:
 
 
 SECTIONS = {"epoch": bench_epoch, "eval": bench_eval, "overhead": bench_overhead, "search": bench_search,
-            "workers": bench_workers, "live": bench_live}
+            "workers": bench_workers, "live": bench_live, "conv": bench_conv}
 
 
 def main() -> None:

@@ -130,6 +130,20 @@ def render(r: dict) -> str:
                   "20,000 images: each worker process pays ~3 s to start (import torch, read the data) and the "
                   "torch threads are split between them, so on 2 cores one worker with 2 threads is as fast; "
                   "workers pay off for longer trials, on more cores, or on several machines.", ""]
+    if "conv" in r:
+        c = r["conv"]
+        lines += ["## 8. Convolutions on CPU: fp32 against the measured fast path", "",
+                  f"`python bench/bench.py --only conv`: one epoch of {c['images']:,} images, batch 128, Adam, "
+                  "reported as seconds per 55,000 images. The fast path is what search/precision.py picks by "
+                  "timing real steps (channels_last and, where the CPU has bf16 instructions "
+                  f"({'present' if c['bf16_instructions'] else 'absent'} here), bf16 autocast).", "",
+                  "| model | tutorial s/epoch | ours fp32 | ours fast (chosen) | fast / fp32 | fast / tutorial |",
+                  "|---|---|---|---|---|---|"]
+        for name, x in c["models"].items():
+            lines.append(f"| {name} | {55000 / x['tutorial_images_per_s']:.1f} | {55000 / x['fp32_images_per_s']:.1f} | "
+                         f"{55000 / x['fast_images_per_s']:.1f} ({x['chosen']}) | {x['fast_over_fp32']:.2f}x | "
+                         f"{x['fast_speedup']:.1f}x |")
+        lines.append("")
     if "replay" in r:
         lines += replay_section(r["replay"])
     if "live" in r:
@@ -165,7 +179,8 @@ def replay_section(x: dict) -> list[str]:
              f"{t['configurations']:,} MLP configurations trained {t['epochs']} epochs each on {t['train_size']:,} "
              "images with the service's fit loop, one CPU thread (bench/data/mlp-curves.csv.gz), replayed "
              f"{x['seeds']} times per method within a budget of {x['budget_seconds']:.0f} recorded training "
-             f"seconds (20x the full cost of the table's best configuration, {t['best_cost_seconds']:.1f} s). "
+             f"seconds ({x.get('budget_x', 20):g}x the full cost of the table's best configuration, "
+             f"{t['best_cost_seconds']:.1f} s). "
              f"The table's best: {t['best']:.2%} validation ({cfg}). Seed noise: the final value of the same "
              f"configuration trained with 3 seeds differs by a median standard deviation of "
              f"{t['seed_noise'] * 100:.2f} points.", "",

@@ -9,8 +9,8 @@ study, see bench/curves/). Each replay is a real Optuna study, in memory, with t
 sampler and pruner built by the service's own registries from a study-file space over the
 table's axes; its objective reports a configuration's recorded curve epoch by epoch and
 stops where the pruner says. A trial costs the recorded seconds of the epochs it ran; a
-run ends when its budget (20x the full training cost of the table's best configuration)
-is spent. The incumbent is the best final value of a completed trial: what `search
+run ends when its budget (50x the full training cost of the table's best configuration,
+`--budget-x`) is spent. The incumbent is the best final value of a completed trial: what `search
 export` would hand over.
 """
 
@@ -44,7 +44,7 @@ AXES = ("lr", "batch_size", "hidden_size", "n_layers", "activation", "dropout", 
 LOG_AXES = ("lr", "hidden_size")
 GAPS = ("0.1", "0.2", "0.5")  # points of validation accuracy below the table's best
 BASELINE = "random+none"
-BUDGET_X = 20
+BUDGET_X = 50  # the run's budget in multiples of the best configuration's full training cost
 
 SAMPLERS = {
     "random": {"name": "random"},
@@ -291,6 +291,8 @@ def main() -> None:
                                                   f"(from: {', '.join(METHODS)})")
     ap.add_argument("--quick", action="store_true", help=f"3 seeds, {', '.join(QUICK)}: a check, not figures")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ap.add_argument("--budget-x", type=float, default=BUDGET_X,
+                    help="budget per run, in multiples of the best configuration's full training cost")
     ap.add_argument("--table", type=Path, default=TABLE)
     ap.add_argument("--processes", type=int, default=multiprocessing.cpu_count())
     ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results.json")
@@ -304,13 +306,14 @@ def main() -> None:
         methods.insert(0, BASELINE)
     seeds = 3 if args.quick and args.seeds == 30 else args.seeds
     table = load_table(args.table)
-    budget = BUDGET_X * table.best_cost
+    budget = args.budget_x * table.best_cost
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     t0 = time.perf_counter()
     runs = run(table, methods, seeds, budget, args.processes)
     summary = summarise(table, runs, budget)
     default = choose_default(summary)
     result = {"default": default, "methods": summary, "seeds": seeds, "budget_seconds": round(budget, 1),
+              "budget_x": args.budget_x,
               "table": {"configurations": len(table.configs), "epochs": table.epochs, "train_size": table.train_size,
                         "best": table.best, "best_config": table.configs[table.best_id],
                         "best_cost_seconds": round(table.best_cost, 2), "seed_noise": table.seed_noise},

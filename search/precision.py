@@ -61,12 +61,25 @@ def is_conv(model: nn.Module) -> bool:
 
 
 _CHOSEN: dict[tuple, Precision] = {}
+_FORCED: list[Precision] = []
+
+
+@contextlib.contextmanager
+def forced(precision: Precision):
+    """Train with `precision` instead of the measured choice (benchmarks and tests compare them)."""
+    _FORCED.append(precision)
+    try:
+        yield
+    finally:
+        _FORCED.pop()
 
 
 def choose(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Precision:
     """The fastest precision for training `model` on batches like `x` (timed on a copy: the
     model's weights and the random state are left as they were)."""
     device = x.device
+    if _FORCED:
+        return _FORCED[-1]
     if device.type == "cuda":
         return Precision(channels_last=is_conv(model), bf16=True)
     if device.type != "cpu" or not is_conv(model):

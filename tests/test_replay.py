@@ -47,7 +47,7 @@ def test_the_table_holds_what_the_issue_asks(rows):
 
 def test_replay_spends_its_budget_and_pruning_buys_more_trials():
     table = replay.load_table()
-    budget = 20 * table.best_cost
+    budget = replay.BUDGET_X * table.best_cost
     plain = replay.replay(table, "random+none", 0, budget)
     pruned = replay.replay(table, "random+median", 0, budget)
     for r in (plain, pruned):

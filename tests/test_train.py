@@ -134,7 +134,7 @@ def test_label_smoothing_changes_the_training_loss_only(data):
     assert smooth.val_accuracy > 0.8 and abs(smooth.val_accuracy - plain.val_accuracy) < 0.05
 
 
-def test_the_fast_path_is_measured_and_keeps_accuracy(data, monkeypatch):
+def test_the_fast_path_is_measured_and_keeps_accuracy(data):
     from search import precision
 
     x, y = data.train.x[:128], data.train.y[:128]
@@ -153,9 +153,9 @@ def test_the_fast_path_is_measured_and_keeps_accuracy(data, monkeypatch):
     p = params(model="lenet5", epochs=1, batch_size=64, lr=3e-3)
     results = {}
     for mode in (precision.FP32, fast):
-        monkeypatch.setattr("search.train.choose_precision", lambda *a, mode=mode: mode)
         model = build(p, 0, CPU)
-        results[mode] = fit(model, subset(data.train, 3000), data.val, p.train_config(0))[-1]
+        with precision.forced(mode):
+            results[mode] = fit(model, subset(data.train, 3000), data.val, p.train_config(0))[-1]
         assert model.precision == mode
     assert results[fast].val_accuracy > 0.8
     assert abs(results[fast].val_accuracy - results[precision.FP32].val_accuracy) < 0.03
