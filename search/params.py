@@ -53,10 +53,11 @@ class Params:
     label_smoothing: float = 0.0
 
     def model_config(self, num_classes: int = 10) -> ModelConfig:
-        widths = self.widths or (self.hidden_size,) * self.n_layers
-        dropouts = self.dropouts if self.dropouts and len(self.dropouts) == len(widths) else ()
-        return ModelConfig(name=self.model, widths=widths, dropouts=dropouts, dropout=self.dropout,
+        return ModelConfig(name=self.model, widths=self.layer_widths(), dropouts=self.dropouts, dropout=self.dropout,
                            activation=self.activation, batch_norm=self.batch_norm, num_classes=num_classes)
+
+    def layer_widths(self) -> tuple[int, ...]:
+        return self.widths or (self.hidden_size,) * self.n_layers
 
     def train_config(self, seed: int) -> TrainConfig:
         return TrainConfig(lr=self.lr, batch_size=self.batch_size, epochs=self.epochs, optimizer=self.optimizer,
@@ -82,7 +83,12 @@ class Params:
             if axis is None:
                 raise SearchError(f"{where}: {prefix}.{_check.name(key)}: unknown axis; expected one of {', '.join(AXES)}")
             checked[key] = axis.check(value, where, f"{prefix}.{key}")
-        return cls(**checked)
+        params = cls(**checked)
+        layers = len(params.layer_widths())
+        if params.model == "mlp" and params.dropouts and len(params.dropouts) != layers:
+            raise SearchError(f"{where}: {prefix}.dropouts: {len(params.dropouts)} values for an MLP with {layers} "
+                              "hidden layers; give one per layer")
+        return params
 
     @classmethod
     def from_trial(cls, config: Mapping[str, Any], sampled: Mapping[str, Any], where: str) -> Params:

@@ -215,6 +215,15 @@ def parse_space(raw: Any, where: str) -> dict[str, Dimension]:
         if key not in AXES:
             raise SearchError(f"{where}: space.{_check.name(key)}: unknown axis; expected one of {', '.join(AXES)}")
         space[key] = _parse_dimension(AXES[key], value, where)
+    dropouts = space.get("dropouts")
+    if isinstance(dropouts, Fixed):
+        widths, n_layers = space.get("widths"), space.get("n_layers", Fixed(AXES["n_layers"].default))
+        layers = (len(widths.value) if isinstance(widths, Fixed) else
+                  n_layers.value if isinstance(n_layers, Fixed) and widths is None else None)
+        if layers != len(dropouts.value):
+            raise SearchError(f"{where}: space.dropouts: {len(dropouts.value)} values, but the MLP's hidden layers are "
+                              f"{'searched' if layers is None else layers}: fix widths or n_layers to match, or "
+                              "search dropout with per_layer: true")
     for name, dim in space.items():
         if isinstance(dim, Fixed) or not dim.per_layer:
             continue

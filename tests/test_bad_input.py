@@ -38,6 +38,7 @@ def _bomb(levels: int) -> str:
     (b"sampler: grid\nspace:\n  n_layers: 2\n  hidden_size: {choices: [8, 16], per_layer: true}\n",
      ["space.hidden_size", "grid sampler"]),
     (b"space:\n  activation: ':x: :smile: [bold]boom[/]'\n", ["':x: :smile: [bold]boom[/]'"]),
+    (b"space:\n  n_layers: {low: 1, high: 3}\n  dropouts: '0.3-0.2'\n", ["space.dropouts", "per_layer: true"]),
 ])
 def test_bad_study_files_are_one_line(tmp_path, db, content, needles):
     path = tmp_path / "bad.yaml"

@@ -68,6 +68,7 @@ def test_configs_carry_every_param_and_drop_inactive_ones():
     ({"depth": 3}, r"params\.depth: unknown axis"),
     ({"batch_norm": "yes"}, r"params\.batch_norm: expected true or false"),
     ({"lr": "x" * 500}, r"got 'xxxx.*\.\.\.$"),  # a huge value is cut, not echoed whole
+    ({"n_layers": 2, "dropouts": [0.3]}, r"params\.dropouts: 1 values for an MLP with 2 hidden layers"),
 ])
 def test_bad_config_values_are_one_line(values, match):
     with pytest.raises(SearchError, match=match) as e:
