@@ -162,7 +162,7 @@ def replay(table: Table, method: str, seed: int, budget: float) -> dict:
     """One run: (cost, incumbent) at every improvement, trials run, and wall seconds of the replay."""
     sampler_conf, pruner_conf = METHODS[method]
     spec = space_spec(table, sampler_conf, pruner_conf, seed)
-    study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, seed), pruner=make_pruner(spec))
+    study = optuna.create_study(direction="maximize", sampler=make_sampler(spec), pruner=make_pruner(spec))
     rng = np.random.default_rng(seed)
     spent, best, trace, trials = 0.0, -math.inf, [(0.0, math.nan)], 0
     start = time.perf_counter()

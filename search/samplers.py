@@ -25,6 +25,9 @@ class Entry:
     build: Callable[..., Any]
     help: str
     options: dict[str, Option] = field(default_factory=dict)
+    # The study seed only, never offset per run or worker: GridSampler shuffles its grid by
+    # the seed and gives trial k the k-th point, so every process must see the same order.
+    fixed_seed: bool = False
 
 
 _INT0, _INT1, _INT2, _BOOL = Option("int", 0), Option("int", 1), Option("int", 2), Option("bool")
@@ -45,7 +48,7 @@ SAMPLERS: dict[str, Entry] = {
     "random": Entry(lambda o, spec, seed: optuna.samplers.RandomSampler(seed=seed), "uniform random search",
                     {"seed": _INT0}),
     "grid": Entry(lambda o, spec, seed: optuna.samplers.GridSampler(spec.grid(), seed=seed),
-                  "every combination of the choices, in random order", {"seed": _INT0}),
+                  "every combination of the choices, in random order", {"seed": _INT0}, fixed_seed=True),
 }
 
 # build(options, spec) -> pruner
@@ -76,9 +79,15 @@ DEFAULT_SAMPLER: dict[str, Any] = {"name": "tpe"}
 DEFAULT_PRUNER: dict[str, Any] = {"name": "median"}
 
 
-def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: StudySpec, offset: int = 0) -> optuna.samplers.BaseSampler:
+    """The study's sampler, seeded with its seed (the file's `sampler.seed`, else the study
+    seed) plus `offset`: the trials so far and the worker, so that a resumed run or a second
+    worker does not replay the first one's random suggestions (except where the seed must
+    stay fixed, as for the grid)."""
+    entry = SAMPLERS[spec.sampler["name"]]
     conf = {k: v for k, v in spec.sampler.items() if k not in ("name", "seed")}
-    return SAMPLERS[spec.sampler["name"]].build(conf, spec, seed)
+    base = spec.sampler.get("seed", spec.seed)
+    return entry.build(conf, spec, base if entry.fixed_seed else base + offset)
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:

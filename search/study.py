@@ -84,10 +84,9 @@ def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_ind
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([spec.metric])  # the dashboard names the objective
     write_study_note(study)
-    # Seeding the sampler with the number of trials so far keeps a resumed run from
-    # replaying the random start-up suggestions of the first run; workers differ too.
-    base = spec.sampler.get("seed", spec.seed)
-    sampler = make_sampler(spec, base + len(study.trials) + 100_003 * worker_index)
+    # Offsetting the seed by the trials so far keeps a resumed run from replaying the first
+    # run's random start-up suggestions; workers differ too.
+    sampler = make_sampler(spec, len(study.trials) + 100_003 * worker_index)
     return optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=make_pruner(spec))
 
 
