@@ -126,6 +126,26 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """Hold SIGINT and SIGTERM for the block; the list says which arrived (main thread only)."""
+    held: list[int] = []
+
+    def hold(signum, frame):  # noqa: ARG001 - signal handler signature
+        held.append(signum)
+
+    try:
+        previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        yield held
+        return
+    try:
+        yield held
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
 def _heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
     """Record a heartbeat every interval while the trial runs (RDB storages only)."""
     interval = _optuna.heartbeat_interval(storage)
@@ -189,10 +209,15 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], ur
     with sigterm_as_interrupt(), _optuna.optimize_loop(study), _storage_errors(url):
         while (deadline is None or time.monotonic() < deadline) and not _optuna.stop_requested(study):
             guard.check()
-            with study_lock(storage, url, study.study_name):
-                optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
-                done, running = budget_used(study)
-                trial = study.ask() if done + running < budget else None
+            with _signals_held() as held:  # an interrupt between ask and the trial's own handler
+                with study_lock(storage, url, study.study_name):  # would leave the trial RUNNING
+                    optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
+                    done, running = budget_used(study)
+                    trial = study.ask() if done + running < budget else None
+            if held:
+                if trial is not None:
+                    _fail_and_retry(study, _optuna.trial_id(trial), recorder or Recorder(None))
+                raise Terminated() if held[0] == signal.SIGTERM else KeyboardInterrupt()
             if trial is None:
                 # Trials of other workers may still fail (and free budget) or go stale.
                 interval = _optuna.heartbeat_interval(storage)
