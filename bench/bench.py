@@ -378,7 +378,7 @@ def bench_live(quick: bool, target: float = 0.955) -> dict:
     from search.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER
 
     seeds = [0] if quick else [0, 1, 2, 3, 4]
-    limit = 60 if quick else 300
+    limit = 60 if quick else 150
     methods = {"default": {"sampler": DEFAULT_SAMPLER, "pruner": DEFAULT_PRUNER},
                "random, no pruning": {"sampler": {"name": "random"}, "pruner": {"name": "none"}}}
     jobs = [(m, seed, target, limit) for m in methods.values() for seed in seeds]
