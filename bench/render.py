@@ -39,6 +39,15 @@ WHY = """### Why the unmet targets are not met (measured, not guessed)
 """
 
 
+def _runs_table(methods: dict) -> list[str]:
+    """Time-to-target runs per method: median wall time, median trials, each run."""
+    lines = ["| method | median wall time | median trials | runs (s, trials) |", "|---|---|---|---|"]
+    for name, x in methods.items():
+        runs = ", ".join(f"({_f(u['seconds'], '.0f', 'not reached')}, {u['trials']})" for u in x["runs"])
+        lines.append(f"| {name} | {_f(x['median_s'], '.0f', 'not reached')} s | {x['median_trials']} | {runs} |")
+    return lines
+
+
 def render(r: dict) -> str:
     m = r.get("machine", {})
     lines = [
@@ -109,10 +118,7 @@ def render(r: dict) -> str:
                   "MLP space: lr 1e-4..1e-2 (log), batch {64, 128, 256}, hidden 128..1024, 1-2 layers,",
                   "relu/tanh/sigmoid, dropout 0-0.3, 10 epochs; full 55,000-image training split; "
                   f"each run capped at {s['limit_s']} s.", "",
-                  "| method | median wall time | median trials | runs (s, trials) |", "|---|---|---|---|"]
-        for name, x in s["methods"].items():
-            runs = ", ".join(f"({_f(u['seconds'], '.0f', 'not reached')}, {u['trials']})" for u in x["runs"])
-            lines.append(f"| {name} | {_f(x['median_s'], '.0f', 'not reached')} s | {x['median_trials']} | {runs} |")
+                  *_runs_table(s["methods"])]
         if s.get("speedup"):
             lines += ["", f"TPE + Hyperband reaches the target **{s['speedup']:.1f}x** faster (median wall time)."]
             targets.append(("TPE + Hyperband >= 3x faster than random without pruning", f"{s['speedup']:.1f}x",
@@ -154,10 +160,7 @@ def render(r: dict) -> str:
                   f"{v['train_size']:,} training images, 5 epochs, each run in its own process with one torch "
                   f"thread (two at a time on two cores), capped at {v['limit_s']} s. Default: sampler "
                   f"`{d['sampler']}`, pruner `{d['pruner']}`.", "",
-                  "| method | median wall time | median trials | runs (s, trials) |", "|---|---|---|---|"]
-        for name, x in v["methods"].items():
-            runs = ", ".join(f"({_f(u['seconds'], '.0f', 'not reached')}, {u['trials']})" for u in x["runs"])
-            lines.append(f"| {name} | {_f(x['median_s'], '.0f', 'not reached')} s | {x['median_trials']} | {runs} |")
+                  *_runs_table(v["methods"])]
         if v.get("speedup"):
             lines += ["", f"The default reaches the target **{v['speedup']:.1f}x** sooner (median wall time)."]
         lines.append("")
