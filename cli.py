@@ -45,18 +45,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 @contextlib.contextmanager
 def _errors(url: str | None = None) -> Iterator[None]:
     """Input mistakes end as one line on stderr with the error's exit code; interrupts as 130/143."""
-    import optuna
-    import sqlalchemy.exc
-
     from search.errors import SearchError, Terminated, exit_code
-    from search.storage import storage_error
+    from search.storage import storage_errors
 
     try:
-        try:
+        with storage_errors(url or "the storage"):  # a storage fault no library call turned into a line
             yield
-        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
-            # a storage fault that no library call turned into a line
-            raise storage_error(e, url or "the storage") from None
     except SearchError as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(exit_code(e)) from None

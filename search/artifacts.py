@@ -22,7 +22,7 @@ from search import _dashboard, _optuna
 from search._files import writable_dir
 from search.storage import journal_path
 from search.spec import KEEP_CHECKPOINTS
-from search.trials import Failure, StudyInfo, curve, failure_of, last_value, params_of
+from search.trials import Failure, StudyInfo, curve, failure_of, last_value, params_of, ranked
 
 SUFFIX = "-artifacts"
 CHECKPOINT = "checkpoint.pt"
@@ -127,9 +127,7 @@ class Recorder:
         if self.store is None or tid not in self.saved:
             return
         artifact_id = self.saved.pop(tid)
-        sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
-        values = sorted((sign * t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))))
-        if len(values) > self.keep and sign * trial.value > values[self.keep - 1]:
+        if trial.number not in {t.number for t in ranked(study, self.keep)}:
             _dashboard.remove(self.store, study, tid, artifact_id)  # not among the best: only its own goes
         else:
             prune_checkpoints(study, self.store, self.keep)  # among the best: the one it displaced goes

@@ -28,11 +28,12 @@ def build(params: Params, seed: int, device: torch.device, num_classes: int = 10
     return build_model(params.model_config(num_classes)).to(device)
 
 
-def check_fits(params: Params, device: torch.device, num_classes: int = 10) -> int:
-    """The model's parameter count; raises TrialFailed(TOO_LARGE) when training it would
-    need more memory than `device` has free, before anything is allocated."""
+def check_fits(params: Params, device: torch.device, num_classes: int = 10, n_params: int | None = None) -> int:
+    """The model's parameter count (`n_params` when already counted); raises
+    TrialFailed(TOO_LARGE) when training it would need more memory than `device` has free,
+    before anything is allocated."""
     cfg = params.model_config(num_classes)
-    n = planned_params(cfg)
+    n = planned_params(cfg) if n_params is None else n_params
     per_image = _CONV_FLOATS.get(cfg.name, 4 * (28 * 28 + sum(cfg.widths)))
     need = 4 * (n * (2 + _OPTIMIZER_STATES.get(params.optimizer, 2))
                 + per_image * params.batch_size + per_image // 2 * EVAL_BATCH)

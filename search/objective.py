@@ -44,14 +44,15 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest_params(trial, self.spec)
         seed = trial_seed(self.spec.seed, trial.number)
-        attrs = {"config": params.active(), "seed": seed, "device": str(self.device),
-                 "n_params": planned_params(params.model_config(self.data.num_classes)), "worker": WORKER}
+        n_params = planned_params(params.model_config(self.data.num_classes))
+        attrs = {"config": params.active(), "seed": seed, "device": str(self.device), "n_params": n_params,
+                 "worker": WORKER}
         retry_of = _optuna.system_attrs(trial).get("failed_trial")
         if retry_of is not None:  # a re-run of a trial whose worker died or was stopped
             attrs["retry_of"] = retry_of
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        check_fits(params, self.device, self.data.num_classes)
+        check_fits(params, self.device, self.data.num_classes, n_params)
         curves: dict[str, list[float]] = {k: [] for k in CURVES}
 
         def on_epoch(r: EpochResult) -> None:

@@ -6,10 +6,12 @@ Every message that shows a URL shows it with the password masked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import optuna
 import sqlalchemy.event
@@ -165,6 +167,15 @@ def storage_error(e: BaseException, url: str) -> SearchError:
                            "--storage with the copy")
     return StorageLost(f"lost the storage {where} mid-study ({text}); finished trials are stored: run the same "
                        "command again once it is reachable")
+
+
+@contextlib.contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Database errors inside the block become the one line `storage_error` gives."""
+    try:
+        yield
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
+        raise storage_error(e, url) from None
 
 
 class FileGuard:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 import optuna
-import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
 from search import _optuna
@@ -23,7 +22,7 @@ from search.errors import SearchError, Terminated
 from search.objective import Objective
 from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec
-from search.storage import HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_error
+from search.storage import HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_errors
 from search.trials import FAIL_REASON, Failure, StudyInfo, TrialFailed, counts_toward_budget, study_facts
 
 
@@ -52,12 +51,10 @@ def open_study(spec: StudySpec, url: str, opts: RunOptions, *, worker_index: int
     """Create the study or load it to resume; refuse if the stored one is a different experiment."""
     spec = opts.apply(spec)
     storage = open_storage(url, heartbeat=opts.heartbeat)
-    try:
+    with storage_errors(url):
         study = optuna.create_study(storage=storage, study_name=spec.name, direction=spec.direction,
                                     load_if_exists=True)
         return _checked(study, spec, url, storage, worker_index)
-    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
-        raise storage_error(e, url) from None
 
 
 def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_index: int) -> optuna.Study:
@@ -92,14 +89,12 @@ def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_ind
 
 def load_stored_study(name: str, url: str) -> optuna.Study:
     storage = open_storage(url, create=False)
-    try:
+    with storage_errors(url):
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
         if name not in names:
             known = ", ".join(names) if names else "none"
             raise SearchError(f"unknown study {name!r} in {mask_url(url)} (stored studies: {known})")
         return optuna.load_study(study_name=name, storage=storage)
-    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
-        raise storage_error(e, url) from None
 
 
 @dataclass
@@ -204,9 +199,10 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], ur
     `budget` finished trials or `timeout` seconds have passed."""
     deadline = None if timeout is None else time.monotonic() + timeout
     start, ran = time.perf_counter(), 0
+    recorder = recorder or Recorder(None)
     storage = _optuna.storage_of(study)
     guard = FileGuard(url)
-    with sigterm_as_interrupt(), _optuna.optimize_loop(study), _storage_errors(url):
+    with sigterm_as_interrupt(), _optuna.optimize_loop(study), storage_errors(url):
         while (deadline is None or time.monotonic() < deadline) and not _optuna.stop_requested(study):
             guard.check()
             with _signals_held() as held:  # an interrupt between ask and the trial's own handler
@@ -216,7 +212,7 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], ur
                     trial = study.ask() if done + running < budget else None
             if held:
                 if trial is not None:
-                    _fail_and_retry(study, _optuna.trial_id(trial), recorder or Recorder(None))
+                    _fail_and_retry(study, _optuna.trial_id(trial), recorder)
                 raise Terminated() if held[0] == signal.SIGTERM else KeyboardInterrupt()
             if trial is None:
                 # Trials of other workers may still fail (and free budget) or go stale.
@@ -225,21 +221,12 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], ur
                     break
                 time.sleep(min(1.0, interval))
                 continue
-            frozen = _run_trial(study, trial, objective, recorder or Recorder(None))
+            frozen = _run_trial(study, trial, objective, recorder)
             guard.check()
             ran += 1
             if on_trial is not None:
                 on_trial(study, frozen)
     return RunResult(study, ran, time.perf_counter() - start)
-
-
-@contextlib.contextmanager
-def _storage_errors(url: str) -> Iterator[None]:
-    try:
-        yield
-    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
-        cause = e.__cause__ if isinstance(e.__cause__, sqlalchemy.exc.SQLAlchemyError) else e
-        raise storage_error(cause, url) from None
 
 
 def budget_used(study: optuna.Study) -> tuple[int, int]:
@@ -295,11 +282,9 @@ def _queue_retry(study: optuna.Study, failed: FrozenTrial) -> None:
 
 def all_studies(url: str) -> list[dict]:
     storage = open_storage(url, create=False)
-    try:
+    with storage_errors(url):
         return [study_facts(optuna.load_study(study_name=s.study_name, storage=storage))
                 for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
-    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
-        raise storage_error(e, url) from None
 
 
 __all__ = ["RunOptions", "RunResult", "run_study", "open_study", "load_stored_study", "optimize", "budget_used",
