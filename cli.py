@@ -132,7 +132,7 @@ def run(
                 task = progress.add_task("trials", total=remaining)
 
         def on_trial(st, trial) -> None:
-            out.print(_trial_line(st, trial, spec.metric), soft_wrap=True)
+            out.print(_trial_line(st, trial, spec.goal), soft_wrap=True)
             if task is not None:
                 progress.advance(task)
 
@@ -187,39 +187,44 @@ def _progress_view(f: dict[str, Any]) -> Table:
     return table
 
 
-def _trial_line(study, trial, metric: str) -> str:
-    from search.trials import FAIL_REASON, best_or_none, last_value, trial_seconds
+def _values_text(names, values) -> str:
+    return " ".join(f"{n} {v:.4g}" for n, v in zip(names, values))
+
+
+def _trial_line(study, trial, goal) -> str:
+    from search.trials import FAIL_REASON, best_or_none, feasible, last_value, primary, trial_seconds
 
     state = trial.state.name
     color = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}.get(state, "white")
     if state == "COMPLETE":
-        what = f"{metric} {trial.value:.4f}"
+        what = _values_text(goal.metrics, trial.values) + ("" if feasible(trial) else " (misses a bound)")
     elif state == "PRUNED":
         last = last_value(trial)
-        what = f"at epoch {len(trial.intermediate_values)}, {metric} {last if last is None else f'{last:.4f}'}"
+        what = f"at epoch {len(trial.intermediate_values)}, {goal.curve} {last if last is None else f'{last:.4f}'}"
     else:
         what = str(trial.user_attrs.get(FAIL_REASON, "failed"))
     top = best_or_none(study)
-    best = f"best {top.value:.4f} (#{top.number})" if top else "no best yet"
+    best = f"best {primary(top):.4g} (#{top.number})" if top else "no best yet"
     return (f"#{trial.number:<3} [{color}]{state:<8}[/] {escape(what)}  {trial_seconds(trial):5.1f}s  {best}  "
             f"{escape(_short_params(trial.params))}")
 
 
 def _short_params(params: dict[str, Any]) -> str:
-    from search.report._stats import fmt
+    from search._format import fmt
 
     return " ".join(f"{k}={fmt(v, 3)}" for k, v in params.items())
 
 
 def _print_summary(study, ran: int, seconds: float) -> None:
-    from search.trials import study_facts
+    from search.trials import best_or_none, study_facts
 
     facts = study_facts(study)
     s = facts["states"]
     _say(f"ran {ran} trials in {seconds:.0f}s; study holds {facts['n_trials']}: {s['COMPLETE']} complete, "
          f"{s['PRUNED']} pruned, {s['FAIL']} failed")
-    if facts["best_value"] is not None:
-        _say(f"best: trial #{facts['best_trial']} {facts['metric']} {facts['best_value']:.4f}")
+    best = best_or_none(study)
+    if best is not None:
+        _say(f"best: trial #{best.number} {_values_text(facts['metrics'], best.values)}")
 
 
 @app.command()
@@ -275,8 +280,8 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Trials table, best trial and its parameters."""
-    from search.report._stats import fmt
-    from search.trials import best_or_none, params_of, ranked, study_facts, trial_row
+    from search._format import fmt
+    from search.trials import best_or_none, params_of, pareto_front, ranked, study_facts, trial_row
 
     with _errors(storage):
         st, url = _stored(study, storage)
@@ -284,11 +289,13 @@ def show(
         rows = [trial_row(t) for t in ranked(st, top)]
         best = best_or_none(st)
         best_params = params_of(best).active() if best else None
+        front = [t.number for t in pareto_front(st)]
     if as_json:
-        print(json.dumps({**facts, "trials": rows, "best_params": best_params}, indent=2, default=str))
+        print(json.dumps({**facts, "trials": rows, "best_params": best_params, "pareto_front": front}, indent=2,
+                         default=str))
         return
-    table = Table(title=f"{st.study_name}: {facts['n_trials']} trials, value = {facts['metric']} "
-                        f"({facts['direction']})", box=box.SIMPLE_HEAD, title_justify="left")
+    table = Table(title=f"{st.study_name}: {facts['n_trials']} trials, value = {facts['goal']}",
+                  box=box.SIMPLE_HEAD, title_justify="left")
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("state", no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)
@@ -296,16 +303,23 @@ def show(
     table.add_column("s", justify="right", no_wrap=True)
     table.add_column("parameters", overflow="fold", ratio=1)
     for r in rows:
-        value = "" if r["last_value"] is None else fmt(r["last_value"])
+        value = ("" if r["last_value"] is None else "/".join(fmt(v) for v in r["values"] or [r["last_value"]])
+                 + ("*" if not r["feasible"] else ""))
         params = " ".join(f"{k}={fmt(v, 3)}" for k, v in r["params"].items())
         if r["failure"]:
             params = f"({r['failure']}) {params}"
-        style = "bold green" if best and r["number"] == best.number else None
+        style = ("bold green" if best and r["number"] == best.number else
+                 "cyan" if r["number"] in front else None)
         table.add_row(str(r["number"]), r["state"].lower(), value, str(r["epochs"]), f"{r['seconds']:.1f}",
                       escape(params), style=style)
     out.print(table)
+    if any(not r["feasible"] for r in rows):
+        _say("* misses a floor or ceiling of the study")
+    if front:
+        _say(f"Pareto front (cyan): trials {', '.join(f'#{n}' for n in front)}; the best in {facts['metric']} is "
+             "exported unless --trial says otherwise")
     if best:
-        _say(f"best trial #{best.number}: {facts['metric']} {best.value:.4f}")
+        _say(f"best trial #{best.number}: {_values_text(st.metric_names or [facts['metric']], best.values)}")
         out.print(" ".join(f"{k}={fmt(v, 4)}" for k, v in best_params.items()), markup=False)  # wrapped
 
 
@@ -330,7 +344,7 @@ def export(
         write_config(config, out_path)
         weights = export_checkpoint(st, url, artifacts, config["source"]["trial"], out_path.with_suffix(".pt"))
     src = config["source"]
-    _say(f"wrote {out_path}: trial #{src['trial']} of {src['study']}, {src['metric']} {src['value']:.4f}"
+    _say(f"wrote {out_path}: trial #{src['trial']} of {src['study']}, {src['metric']} {src['value']:.4g}"
          + (f"; its trained weights: {weights}" if weights else ""))
 
 
@@ -364,7 +378,7 @@ def train(
     if as_json:
         print(json.dumps({**s, "saved": str(save) if save else None}, indent=2))
         return
-    from search.report._stats import fmt
+    from search._format import fmt
 
     table = Table(title=f"{s['model']} on {s['dataset']}", show_header=False)
     for key in ("train_images", "epochs", "train_loss", "val_accuracy", "test_accuracy", "test_loss",

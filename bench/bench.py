@@ -7,7 +7,9 @@ same run on the same machine. Absolute times are printed, never asserted.
 Sections: epoch (fit loop vs the tutorial pipeline, GFLOP/s vs the matmul peak), eval
 (test-set images/s), overhead (storage + sampler ms per trial, SQLite and PostgreSQL),
 search (time to 98 % validation: TPE + Hyperband vs random search without pruning),
-workers (trials per minute with 1 vs 2 workers).
+workers (trials per minute with 1 vs 2 workers), live (the default sampler and pruner vs
+random search, live), conv (convolutions: fp32 vs the measured fast path), fast99 (time to
+99 % test: `search train --config configs/fast-99.yaml` vs pytorch/examples' recipe).
 """
 
 from __future__ import annotations
@@ -182,6 +184,54 @@ def bench_conv(quick: bool) -> dict:
             f"{chosen} {55000 / row['fast_images_per_s']:.1f} s ({row['fast_over_fp32']:.2f}x fp32, "
             f"{row['fast_speedup']:.1f}x the tutorial)")
     return out
+
+
+# ---------------------------------------------------------------- 9. time to 99 % test, whole processes
+
+FAST99 = ROOT / "configs" / "fast-99.yaml"
+QUICK_FAST99 = {"dataset": "mnist", "seed": 0, "train_size": 5000,
+                "params": {"model": "convnet", "iterations": 40, "batch_size": 128, "schedule": "onecycle",
+                           "lr": 3e-3}}
+
+
+def bench_fast99(quick: bool, target: float = 0.99) -> dict:
+    """`search train --config configs/fast-99.yaml` against pytorch/examples' MNIST recipe
+    (bench/examples_mnist.py), each a whole process from a cold start, side by side in one
+    run: ours 3 times (median), the recipe once, stopped at its first epoch at >= 99 % test."""
+    env = {**os.environ, "SEARCH_DATA_DIR": str(MNIST), "SEARCH_DEVICE": "cpu"}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = FAST99
+        if quick:  # a smoke test: a few steps of a small config
+            config = Path(tmp) / "quick.yaml"
+            config.write_text(json.dumps(QUICK_FAST99))
+        runs = []
+        for _ in range(1 if quick else 3):
+            t = time.perf_counter()
+            r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", "--config", str(config), "--json"],
+                               capture_output=True, text=True, env=env)
+            wall = time.perf_counter() - t
+            if r.returncode:
+                raise SystemExit(f"search train failed: {r.stderr.strip()}")
+            s = json.loads(r.stdout)
+            runs.append({"seconds": wall, "test_accuracy": s["test_accuracy"], "train_seconds": s["train_seconds"]})
+            log(f"fast99 ours: {wall:.2f} s whole process, test {s['test_accuracy']:.4f}")
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "examples_mnist.py"), "--data-dir", str(MNIST),
+                             "--target", str(target), *(["--epochs", "1", "--train-images", "2000"] if quick else [])],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    epochs = []
+    for line in proc.stdout:  # "epoch N test_accuracy A elapsed S", timed here as it arrives
+        _, n, _, acc, _, own = line.split()
+        epochs.append({"epoch": int(n), "test_accuracy": float(acc), "seconds": time.perf_counter() - t,
+                       "own_elapsed": float(own)})
+        log(f"fast99 recipe: epoch {n} test {acc} at {epochs[-1]['seconds']:.1f} s")
+    proc.wait()
+    reached = next((e for e in epochs if e["test_accuracy"] >= target), None)
+    ours = statistics.median(r["seconds"] for r in runs)
+    return {"target": target, "config": str(config.relative_to(ROOT)) if not quick else "quick", "ours": runs,
+            "ours_median_s": ours, "ours_all_reach": all(r["test_accuracy"] >= target for r in runs),
+            "recipe_epochs": epochs, "recipe_s": reached["seconds"] if reached else None,
+            "speedup": reached["seconds"] / ours if reached else None}
 
 
 # ---------------------------------------------------------------- 2. evaluation throughput
@@ -437,7 +487,7 @@ def machine() -> dict:
 
 
 SECTIONS = {"epoch": bench_epoch, "eval": bench_eval, "overhead": bench_overhead, "search": bench_search,
-            "workers": bench_workers, "live": bench_live, "conv": bench_conv}
+            "workers": bench_workers, "live": bench_live, "conv": bench_conv, "fast99": bench_fast99}
 
 
 def main() -> None:

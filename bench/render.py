@@ -150,6 +150,26 @@ def render(r: dict) -> str:
                          f"{55000 / x['fast_images_per_s']:.1f} ({x['chosen']}) | {x['fast_over_fp32']:.2f}x | "
                          f"{x['fast_speedup']:.1f}x |")
         lines.append("")
+    if "fast99" in r:
+        f = r["fast99"]
+        lines += [f"## 9. Time to {f['target']:.0%} test accuracy, whole processes from a cold start", "",
+                  f"`python bench/bench.py --only fast99`: `search train --config {f['config']}` (the export of "
+                  "studies/fast-99.yaml; Python start, imports, data, training, one test pass) against "
+                  "pytorch/examples' MNIST recipe (bench/examples_mnist.py: the same network, Adadelta, StepLR, "
+                  "batch 64, a per-image DataLoader), one after the other in one run, each timed by the parent "
+                  "process from spawn to the test accuracy printed.", "",
+                  "| run | seconds | test accuracy |", "|---|---|---|"]
+        lines += [f"| ours, run {i} | {x['seconds']:.2f} (training {x['train_seconds']:.2f}) | "
+                  f"{x['test_accuracy']:.2%} |" for i, x in enumerate(f["ours"], 1)]
+        lines += [f"| recipe, epoch {e['epoch']} | {e['seconds']:.1f} | {e['test_accuracy']:.2%} |"
+                  for e in f["recipe_epochs"]]
+        lines.append("")
+        if f.get("speedup"):
+            lines += [f"The recipe reached {f['target']:.0%} after {f['recipe_s']:.0f} s; ours in a median "
+                      f"{f['ours_median_s']:.1f} s: **{f['speedup']:.1f}x** sooner"
+                      + ("" if f["ours_all_reach"] else " (but not every run of ours reached the target)") + ".", ""]
+            targets.append((f"fast-99 >= 15x sooner to {f['target']:.0%} test than pytorch/examples",
+                            f"{f['speedup']:.1f}x", f["speedup"] >= 15 and f["ours_all_reach"]))
     if "replay" in r:
         lines += replay_section(r["replay"])
     if "live" in r:

@@ -12,12 +12,13 @@ from torch import nn
 from models._config import ModelConfig
 from models._layers import ACTIVATIONS, activation
 from models.cnn import CNN
+from models.convnet import ConvNet
 from models.lenet import LeNet5
 from models.mlp import MLP
 
-MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "lenet5": LeNet5, "cnn": CNN}
+MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "lenet5": LeNet5, "cnn": CNN, "convnet": ConvNet}
 
-__all__ = ["ACTIVATIONS", "MODELS", "MLP", "LeNet5", "CNN", "ModelConfig", "activation", "build_model",
+__all__ = ["ACTIVATIONS", "MODELS", "MLP", "LeNet5", "CNN", "ConvNet", "ModelConfig", "activation", "build_model",
            "count_params", "planned_params"]
 
 

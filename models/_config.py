@@ -8,10 +8,12 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class ModelConfig:
     """What a network is made of. `widths` and `dropouts` shape the MLP only: one entry per
-    hidden layer (784-512-256-10: widths=(512, 256)); LeNet-5 and the CNN use `dropout`."""
+    hidden layer (784-512-256-10: widths=(512, 256)); the convnet's dense layer is widths[0];
+    LeNet-5, the CNN and the convnet use `dropout`."""
 
     name: str = "mlp"
-    widths: tuple[int, ...] = (128,)
+    widths: tuple[int, ...] = (128,)  # convnet: its dense layer's width
+    channels: tuple[int, int] = (24, 32)  # convnet: its two convolutions' channels
     dropouts: tuple[float, ...] = ()  # per hidden layer; () means `dropout` for every layer
     dropout: float = 0.0
     activation: str = "relu"

@@ -22,7 +22,7 @@ from search import _dashboard, _optuna
 from search._files import writable_dir
 from search.storage import journal_path
 from search.spec import KEEP_CHECKPOINTS
-from search.trials import Failure, StudyInfo, curve, failure_of, last_value, params_of, ranked
+from search.trials import Failure, StudyInfo, curve, failure_of, feasible, params_of, ranked
 
 SUFFIX = "-artifacts"
 CHECKPOINT = "checkpoint.pt"
@@ -62,7 +62,8 @@ def write_study_note(study: optuna.Study) -> None:
     a = study.user_attrs
     lines = [f"## {study.study_name}", "", str(a.get("description") or ""), "",
              f"study file `{a.get('study_file', '-')}`; sampler **{a.get('sampler', '-')}**, pruner "
-             f"**{a.get('pruner', '-')}**; metric {a.get('metric', '-')}; {a.get('train_size', '-')} training images",
+             f"**{a.get('pruner', '-')}**; goal: {a.get('goal') or a.get('metric', '-')}; {a.get('train_size', '-')} "
+             "training images",
              "", "| axis | searched as |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in (a.get("space") or {}).items()]
     if a.get("report_note"):
@@ -70,12 +71,15 @@ def write_study_note(study: optuna.Study) -> None:
     _dashboard.set_study_note(study, "\n".join(lines) + "\n")
 
 
-def stop_reason(trial: FrozenTrial, metric: str) -> str:
-    epochs = len(trial.intermediate_values)
+def stop_reason(trial: FrozenTrial, info: StudyInfo) -> str:
+    epochs = len(curve(trial, "val_accuracy")) or len(trial.intermediate_values)
     if trial.state == TrialState.COMPLETE:
-        return f"complete: {metric} {trial.value:.4f} after {epochs} epochs"
+        what = (f"{info.metric} {trial.values[0]:.4g}" if len(trial.values) == 1 else
+                f"{', '.join(f'{v:.4g}' for v in trial.values)} ({info.goal})")
+        return f"complete: {what} after {epochs} epochs" + ("" if feasible(trial) else ", infeasible")
     if trial.state == TrialState.PRUNED:
-        return f"pruned at epoch {epochs} ({metric} {last_value(trial):.4f})"
+        last = trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None
+        return f"pruned at epoch {epochs}" + ("" if last is None else f" ({last:.4f})")
     failure = failure_of(trial)
     if failure is Failure.INTERRUPTED:
         return "interrupted (queued again with the same parameters)"
@@ -87,7 +91,7 @@ def trial_note_text(trial: FrozenTrial, info: StudyInfo) -> str:
 
     config = {"dataset": info.dataset, "seed": trial.user_attrs.get("seed"), "train_size": info.train_size,
               "params": params_of(trial).active()}
-    lines = [f"### Trial {trial.number}: {stop_reason(trial, info.metric)}", "",
+    lines = [f"### Trial {trial.number}: {stop_reason(trial, info)}", "",
              "Config (as `search export --trial` writes it):", "", "```yaml", config_text(config).rstrip(), "```", ""]
     rows = list(zip(curve(trial, "train_loss"), curve(trial, "val_loss"), curve(trial, "val_accuracy"),
                     curve(trial, "epoch_seconds")))
@@ -144,9 +148,8 @@ def prune_checkpoints(study: optuna.Study, store: FileSystemArtifactStore, keep:
     """Delete the checkpoints of all but the `keep` best complete trials; the trial numbers pruned."""
     stored = checkpoints(study)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
-    ranked = sorted(stored, key=lambda n: sign * trials[n].value)
-    dropped = ranked[keep:]
+    order = {t.number: i for i, t in enumerate(ranked(study, len(trials)))}
+    dropped = sorted(stored, key=lambda n: order.get(n, len(order)))[keep:]
     for number in dropped:
         _dashboard.remove(store, study, _optuna.trial_id(trials[number]), stored[number])
     return dropped

@@ -1,6 +1,7 @@
-"""Batched, on-device augmentation for 28x28 grey images: random rotation and Gaussian
-blur, written with plain torch ops (torchvision is not needed). Applied to training
-batches only; it keeps shapes, labels and the value range of the normalised images."""
+"""Batched, on-device augmentation for 28x28 grey images: random rotation, shift and zoom
+(one affine resampling) and Gaussian blur, written with plain torch ops (torchvision is not
+needed). Applied to training batches only; it keeps shapes, labels and the value range of
+the normalised images."""
 
 from __future__ import annotations
 
@@ -15,12 +16,18 @@ BACKGROUND = (0.0 - MEAN) / STD  # a black pixel after normalisation
 
 
 class Augment:
-    """`Augment(rotation=10, blur_sigma=1.0)(x)`: each image is rotated by an angle drawn
-    from [-rotation, rotation] degrees and blurred with a sigma drawn from [0, blur_sigma]."""
+    """`Augment(rotation=10, blur_sigma=1.0, shift=2, scale=0.1)(x)`: each image is rotated
+    by an angle drawn from [-rotation, rotation] degrees, moved by up to `shift` pixels on
+    each axis, zoomed by a factor drawn from [1 - scale, 1 + scale], and blurred with a
+    sigma drawn from [0, blur_sigma]. A zero turns its part off and draws no random numbers,
+    so runs recorded before shift and scale existed replay exactly."""
 
-    def __init__(self, rotation: float = 10.0, blur_sigma: float = 1.0, generator: torch.Generator | None = None):
+    def __init__(self, rotation: float = 10.0, blur_sigma: float = 1.0, generator: torch.Generator | None = None,
+                 shift: float = 0.0, scale: float = 0.0):
         self.rotation = float(rotation)
         self.blur_sigma = float(blur_sigma)
+        self.shift = float(shift)
+        self.scale = float(scale)
         self.generator = generator
 
     def _uniform(self, n: int, low: float, high: float, device: torch.device) -> torch.Tensor:
@@ -29,17 +36,27 @@ class Augment:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x - BACKGROUND  # so that the zero padding of both ops is the background
-        if self.rotation > 0:
-            x = _rotate(x, self._uniform(len(x), -self.rotation, self.rotation, x.device))
+        n, dev = len(x), x.device
+        degrees = self._uniform(n, -self.rotation, self.rotation, dev) if self.rotation > 0 else None
+        moves = self._uniform(2 * n, -self.shift, self.shift, dev).view(n, 2) if self.shift > 0 else None
+        zoom = self._uniform(n, 1 - self.scale, 1 + self.scale, dev) if self.scale > 0 else None
+        if degrees is not None or moves is not None or zoom is not None:
+            x = _affine(x, degrees, moves, zoom)
         if self.blur_sigma > 0:
             x = _blur(x, self._uniform(len(x), 0.0, self.blur_sigma, x.device))
         return x + BACKGROUND
 
 
-def _rotate(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
-    rad = degrees * (math.pi / 180)
-    cos, sin, zero = rad.cos(), rad.sin(), torch.zeros_like(rad)
-    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1).to(x.dtype)
+def _affine(x: torch.Tensor, degrees: torch.Tensor | None, moves: torch.Tensor | None,
+            zoom: torch.Tensor | None) -> torch.Tensor:
+    """Rotate, shift (pixels) and zoom every image in one bilinear resampling."""
+    n, _, h, w = x.shape
+    rad = degrees * (math.pi / 180) if degrees is not None else torch.zeros(n, device=x.device)
+    inv = 1 / zoom if zoom is not None else torch.ones(n, device=x.device)  # the grid samples the source
+    cos, sin = rad.cos() * inv, rad.sin() * inv
+    # affine_grid works in [-1, 1] coordinates: one pixel is 2 / size
+    tx, ty = (moves[:, 0] * (2 / w), moves[:, 1] * (2 / h)) if moves is not None else (torch.zeros_like(rad),) * 2
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1).to(x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 

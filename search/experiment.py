@@ -17,7 +17,9 @@ from search.trials import Failure, TrialFailed
 
 # Floats kept per image by a training step beyond the input (forward activations, their
 # gradients, batch-norm and activation copies), counted from the architectures.
-_CONV_FLOATS = {"lenet5": 4 * (6 * 28 * 28 + 16 * 10 * 10), "cnn": 4 * (32 * 28 * 28 + 64 * 14 * 14 + 128 * 7 * 7)}
+_CONV_FLOATS = {"lenet5": lambda c: 4 * (6 * 28 * 28 + 16 * 10 * 10),
+                "cnn": lambda c: 4 * (32 * 28 * 28 + 64 * 14 * 14 + 128 * 7 * 7),
+                "convnet": lambda c: 4 * (c.channels[0] * 24 * 24 + c.channels[1] * 10 * 10 + sum(c.widths))}
 _OPTIMIZER_STATES = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 1}  # tensors kept per parameter
 EVAL_BATCH = 4096
 
@@ -34,7 +36,7 @@ def check_fits(params: Params, device: torch.device, num_classes: int = 10, n_pa
     before anything is allocated."""
     cfg = params.model_config(num_classes)
     n = planned_params(cfg) if n_params is None else n_params
-    per_image = _CONV_FLOATS.get(cfg.name, 4 * (28 * 28 + sum(cfg.widths)))
+    per_image = _CONV_FLOATS[cfg.name](cfg) if cfg.name in _CONV_FLOATS else 4 * (28 * 28 + sum(cfg.widths))
     need = 4 * (n * (2 + _OPTIMIZER_STATES.get(params.optimizer, 2))
                 + per_image * params.batch_size + per_image // 2 * EVAL_BATCH)
     free = free_memory(device)

@@ -21,7 +21,7 @@ from search.errors import SearchError
 from search.experiment import build, check_fits, subset
 from search.params import Params
 from search.train import evaluate, fit, warm_up
-from search.trials import StudyInfo, TrialFailed, best_trial, params_of
+from search.trials import StudyInfo, TrialFailed, best_trial, params_of, primary
 
 CONFIG_KEYS = ("dataset", "seed", "train_size", "params", "source")
 MAX_CHECKPOINT = 8 << 30
@@ -42,7 +42,7 @@ def best_job(study: optuna.Study, trial_number: int | None = None) -> TrainJob:
     """The best trial (or trial `trial_number`) as a job, ready to retrain or to write out."""
     trial = best_trial(study) if trial_number is None else _trial(study, trial_number)
     info = StudyInfo.of(study)
-    source = {"study": study.study_name, "trial": trial.number, "metric": info.metric, "value": trial.value}
+    source = {"study": study.study_name, "trial": trial.number, "metric": info.metric, "value": primary(trial)}
     return TrainJob(dataset=info.dataset, params=params_of(trial),
                     seed=int(trial.user_attrs.get("seed", info.seed + trial.number)),
                     train_size=info.train_size, source=source)

@@ -1,4 +1,5 @@
-"""trial -> Params -> model -> fit, reporting every epoch to Optuna and pruning when told."""
+"""trial -> Params -> model -> fit, reporting every epoch to Optuna and pruning when told;
+the study's goal (search/goal.py) turns the run into its objective values and constraints."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from search import _optuna
 from search.artifacts import Recorder
 from search.data import Dataset
 from search.experiment import build, check_fits, is_out_of_memory, subset
+from search.goal import measure
 from search.space import suggest_params
 from search.spec import StudySpec
 from search.train import Diverged, EpochResult, fit, warm_up
@@ -41,7 +43,7 @@ class Objective:
         self.fit = fit_fn  # the benchmarks swap in a no-op to measure the service's own overhead
         warm_up()  # once per process, outside every trial's seconds
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
         params = suggest_params(trial, self.spec)
         seed = trial_seed(self.spec.seed, trial.number)
         n_params = planned_params(params.model_config(self.data.num_classes))
@@ -54,14 +56,18 @@ class Objective:
             trial.set_user_attr(key, value)
         check_fits(params, self.device, self.data.num_classes, n_params)
         curves: dict[str, list[float]] = {k: [] for k in CURVES}
+        goal, done = self.spec.goal, []
 
         def on_epoch(r: EpochResult) -> None:
+            done.append(r)
             for key, value in curve_point(r).items():
                 curves[key].append(value)
-            value = getattr(r, self.spec.metric)
+            if goal.curve is None:
+                return  # several objectives: Optuna takes no intermediate values
+            value = getattr(r, goal.curve)
             trial.report(value, r.epoch)  # the learning curve the pruner and the dashboard see live
             if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {r.epoch} with {self.spec.metric} {value:.4f}")
+                raise optuna.TrialPruned(f"pruned at epoch {r.epoch} with {goal.curve} {value:.4f}")
 
         try:
             model = build(params, seed, self.device, self.data.num_classes)
@@ -73,12 +79,15 @@ class Objective:
                 raise
             raise TrialFailed(Failure.OUT_OF_MEMORY, str(e).splitlines()[0][:160]) from None
         finally:
-            # Five writes per trial, not five per epoch: storage round trips dominate a short trial.
+            # One write per curve per trial, not per epoch: storage round trips dominate a short trial.
             if curves["train_loss"]:
                 for key, values in curves.items():
                     trial.set_user_attr(key, values)
-        value = getattr(history[-1], self.spec.metric)
+            if done and goal.bounds:  # pruned trials too: TPE counts a pruned infeasible trial as infeasible
+                for name, violation in goal.violations(measure(done, n_params)).items():
+                    trial.set_constraint(name, violation)
+        values = goal.values(measure(history, n_params))
         self.recorder.save_checkpoint(trial.study, _optuna.trial_id(trial), model, {
             "params": params.active(), "dataset": self.spec.dataset, "seed": seed,
-            "source": {"study": self.spec.name, "trial": trial.number, "metric": self.spec.metric, "value": value}})
-        return value
+            "source": {"study": self.spec.name, "trial": trial.number, "metric": self.spec.metric, "value": values[0]}})
+        return values if goal.multi else values[0]

@@ -42,19 +42,24 @@ class Params:
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
+    channels: tuple[int, ...] = (24, 32)  # convnet: channels of its two convolutions
     widths: tuple[int, ...] = ()  # MLP hidden widths, one per layer; () means hidden_size x n_layers
     dropouts: tuple[float, ...] = ()  # MLP dropout per hidden layer; () means `dropout` for every layer
     iterations: int = 0  # > 0: an iteration budget instead of `epochs`
     augment: bool = False
     rotation: float = 10.0
     blur_sigma: float = 1.0
+    shift: float = 0.0
+    scale: float = 0.0
     schedule: str = "constant"  # learning-rate schedule over the whole run
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
 
     def model_config(self, num_classes: int = 10) -> ModelConfig:
-        return ModelConfig(name=self.model, widths=self.layer_widths(), dropouts=self.dropouts, dropout=self.dropout,
-                           activation=self.activation, batch_norm=self.batch_norm, num_classes=num_classes)
+        widths = (self.hidden_size,) if self.model == "convnet" else self.layer_widths()
+        return ModelConfig(name=self.model, widths=widths, channels=tuple(self.channels), dropouts=self.dropouts,
+                           dropout=self.dropout, activation=self.activation, batch_norm=self.batch_norm,
+                           num_classes=num_classes)
 
     def layer_widths(self) -> tuple[int, ...]:
         return self.widths or (self.hidden_size,) * self.n_layers
@@ -63,7 +68,7 @@ class Params:
         return TrainConfig(lr=self.lr, batch_size=self.batch_size, epochs=self.epochs, optimizer=self.optimizer,
                            momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay,
                            iterations=self.iterations, seed=seed, augment=self.augment, rotation=self.rotation,
-                           blur_sigma=self.blur_sigma, schedule=self.schedule, warmup_epochs=self.warmup_epochs,
+                           blur_sigma=self.blur_sigma, shift=self.shift, scale=self.scale, schedule=self.schedule, warmup_epochs=self.warmup_epochs,
                            label_smoothing=self.label_smoothing)
 
     def active(self) -> dict[str, Any]:
@@ -127,6 +132,7 @@ class Axis:
     log: bool = False  # ranges of this axis are log-uniform unless the file says otherwise
     when: tuple[str, tuple[Any, ...]] | None = None  # (axis, values) under which it applies
     per_layer: str = ""  # the list field that `per_layer: true` fills (hidden_size -> widths)
+    length: int = 0  # ints / floats: exactly this many values (0: any number)
 
     @property
     def default(self) -> Any:
@@ -181,7 +187,9 @@ class Axis:
             value = [value]
         elif isinstance(value, str):
             value = [p for p in value.split("-")] if value.strip() else []
-        if not isinstance(value, (list, tuple)) or len(value) > 64:
+        if self.length:
+            want = f"{self.length} integers like {'-'.join(map(str, self.default))}"
+        if not isinstance(value, (list, tuple)) or len(value) > 64 or (self.length and len(value) != self.length):
             raise SearchError(f"{where}: {key}: expected {want}, got {_check.short(value)}")
         try:
             return tuple(_check.number(v, where, key, self.low, self.high, self.low_open, self.high_open, integer)
@@ -192,13 +200,14 @@ class Axis:
 
 
 _MLP = ("model", ("mlp",))
+_DENSE = ("model", ("mlp", "convnet"))  # models with a dense hidden layer of `hidden_size`
 AXES: dict[str, Axis] = {a.name: a for a in [
     Axis("model", "choice", "network family", choices=tuple(MODELS)),
     Axis("lr", "float", "learning rate", low=0.0, high=10.0, low_open=True, log=True),
     Axis("batch_size", "int", "images per step", low=1, high=65536),
     Axis("epochs", "int", "passes over the training split (the pruners' resource)", low=1, high=1000),
-    Axis("hidden_size", "int", "MLP width of every hidden layer (per_layer: true samples one per layer)",
-         low=1, high=MAX_WIDTH, when=_MLP, per_layer="widths"),
+    Axis("hidden_size", "int", "width of every MLP hidden layer (per_layer: true samples one per layer), "
+                               "or of the convnet's dense layer", low=1, high=MAX_WIDTH, when=_DENSE, per_layer="widths"),
     Axis("n_layers", "int", "MLP hidden layers (0: logistic regression)", low=0, high=16, when=_MLP),
     Axis("activation", "choice", "non-linearity", choices=tuple(ACTIVATIONS)),
     Axis("dropout", "float", "dropout probability (per_layer: true samples one per MLP layer)",
@@ -208,15 +217,20 @@ AXES: dict[str, Axis] = {a.name: a for a in [
     Axis("momentum", "float", "SGD momentum", low=0.0, high=1.0, high_open=True, when=("optimizer", ("sgd",))),
     Axis("nesterov", "bool", "Nesterov momentum (SGD)", when=("optimizer", ("sgd",))),
     Axis("weight_decay", "float", "L2 penalty", low=0.0, high=1.0),
+    Axis("channels", "ints", "the convnet's two convolutions, e.g. '24-32'", low=1, high=4096, length=2,
+         when=("model", ("convnet",))),
     Axis("widths", "ints", "MLP hidden widths, e.g. '512-256' (replaces hidden_size x n_layers)",
          low=1, high=MAX_WIDTH, when=_MLP),
     Axis("dropouts", "floats", "MLP dropout per hidden layer, e.g. [0.3, 0.2] (replaces dropout)",
          low=0.0, high=1.0, high_open=True, when=_MLP),
     Axis("iterations", "int", "stop after this many steps (0: train for `epochs` full epochs)",
          low=0, high=10_000_000),
-    Axis("augment", "bool", "random rotation and Gaussian blur of training batches, on the device"),
+    Axis("augment", "bool", "random rotation, shift, zoom and Gaussian blur of training batches, on the device"),
     Axis("rotation", "float", "max rotation in degrees", low=0.0, high=180.0, when=("augment", (True,))),
     Axis("blur_sigma", "float", "max blur sigma", low=0.0, high=5.0, when=("augment", (True,))),
+    Axis("shift", "float", "max shift in pixels, each axis", low=0.0, high=14.0, when=("augment", (True,))),
+    Axis("scale", "float", "max zoom in or out (0.1: 90-110 %)", low=0.0, high=0.5, high_open=True,
+         when=("augment", (True,))),
     Axis("schedule", "choice", "learning-rate schedule: constant, onecycle (up to lr, then down), cosine (down "
                                "to 0 after a linear warm-up)", choices=tuple(SCHEDULES)),
     Axis("warmup_epochs", "int", "epochs of linear warm-up (onecycle: 0 means its usual 30 % of the run)",

@@ -28,10 +28,12 @@ class Entry:
     # The study seed only, never offset per run or worker: GridSampler shuffles its grid by
     # the seed and gives trial k the k-th point, so every process must see the same order.
     fixed_seed: bool = False
+    one_of: tuple[str, ...] = ()  # options of which at least one must be given
 
 
 _INT0, _INT1, _INT2, _BOOL = Option("int", 0), Option("int", 1), Option("int", 2), Option("bool")
 _PERCENT, _DELTA = Option("float", 0, 100), Option("float", 0, 1)
+_BOUND = Option("float", -1e12, 1e12)
 
 # build(options, spec, seed) -> sampler. `seed` (every sampler's option) is taken out
 # before: the study seeds the sampler itself (see study.open_study).
@@ -48,6 +50,9 @@ SAMPLERS: dict[str, Entry] = {
                  fixed_seed=True),  # one Sobol sequence per study, shared by workers and resumes
     "random": Entry(lambda o, spec, seed: optuna.samplers.RandomSampler(seed=seed), "uniform random search",
                     {"seed": _INT0}),
+    "nsga2": Entry(lambda o, spec, seed: optuna.samplers.NSGAIISampler(seed=seed, **o),
+                   "genetic algorithm for Pareto fronts (honours floors and ceilings)",
+                   {"seed": _INT0, "population_size": _INT2}),
     "grid": Entry(lambda o, spec, seed: optuna.samplers.GridSampler(spec.grid(), seed=seed),
                   "every combination of the choices, in random order", {"seed": _INT0}, fixed_seed=True),
 }
@@ -71,6 +76,10 @@ PRUNERS: dict[str, Entry] = {
         optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1), **{"patience": 2, **o}),
                      "the median rule, applied only after `patience` epochs without improvement",
                      {"patience": _INT0, "min_delta": _DELTA}),
+    "threshold": Entry(lambda o, spec: optuna.pruners.ThresholdPruner(**{"n_warmup_steps": 0, **o}),
+                       "stop a trial whose reported metric is below `lower` or above `upper` (no ranking: the "
+                       "one pruner for a cost objective with a floor)",
+                       {"lower": _BOUND, "upper": _BOUND, "n_warmup_steps": _INT0}, one_of=("lower", "upper")),
     "none": Entry(lambda o, spec: optuna.pruners.NopPruner(), "never prune"),
 }
 
@@ -81,6 +90,9 @@ PRUNERS: dict[str, Entry] = {
 # pruning, 3.1x TPE + median as shipped before), in 30 of 30 seeds.
 DEFAULT_SAMPLER: dict[str, Any] = {"name": "qmc"}
 DEFAULT_PRUNER: dict[str, Any] = {"name": "successive_halving"}
+# Cost-aware studies (a floor or ceiling, or several objectives): QMC ignores constraints,
+# TPE honours them (Optuna 5) and models Pareto fronts; they prune only where search/goal.py says.
+COST_AWARE_SAMPLER: dict[str, Any] = {"name": "tpe"}
 
 
 def make_sampler(spec: StudySpec, offset: int = 0) -> optuna.samplers.BaseSampler:

@@ -32,10 +32,9 @@ def suggest_params(trial: optuna.Trial, spec: StudySpec) -> Params:
         else:
             values[name] = _suggest(trial, name, axis, dim)
     for axis, dim in layered:
-        if axis.name == "dropout" and values["model"] != "mlp":
-            values["dropout"] = _suggest(trial, "dropout", axis, dim)  # one dropout for a convolutional net
-            continue
         if values["model"] != "mlp":
+            if axis.applies(values):  # one value for a network without MLP layers (a convnet's dropout, width)
+                values[axis.name] = _suggest(trial, axis.name, axis, dim)
             continue
         values[axis.per_layer] = tuple(_suggest(trial, f"{axis.name}_l{i}", axis, dim)
                                        for i in range(values["n_layers"]))

@@ -17,11 +17,11 @@ from search import _check
 from search._files import load_yaml, read_yaml
 from search.data import DATASETS, TRAIN_POOL
 from search.errors import SearchError
+from search.goal import Goal, parse_goal
 from search.params import AXES, Axis
-from search.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER, PRUNERS, SAMPLERS, Entry
+from search.samplers import COST_AWARE_SAMPLER, DEFAULT_PRUNER, DEFAULT_SAMPLER, PRUNERS, SAMPLERS, Entry
 
 KEEP_CHECKPOINTS = 3
-METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,7 @@ class StudySpec:
     path: str
     description: str = ""
     dataset: str = "mnist"
-    metric: str = "val_accuracy"
-    direction: str = "maximize"
+    goal: Goal = Goal()  # objectives, directions and constraints (search/goal.py)
     n_trials: int = 20
     timeout: float | None = None
     seed: int = 0
@@ -63,6 +62,15 @@ class StudySpec:
     sampler: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
     pruner: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PRUNER))
     space: dict[str, Dimension] = field(default_factory=dict)
+
+    @property
+    def metric(self) -> str:
+        """The first (for one objective: the only) metric the study optimises."""
+        return self.goal.metrics[0]
+
+    @property
+    def direction(self) -> str:
+        return self.goal.directions[0]
 
     def fixed_params(self) -> dict[str, Any]:
         """Every axis not searched over, at its fixed (or default) value."""
@@ -105,7 +113,7 @@ class StudySpec:
 # ---------------------------------------------------------------- loading
 
 
-TOP_KEYS = ("name", "description", "dataset", "metric", "direction", "n_trials", "timeout", "seed",
+TOP_KEYS = ("name", "description", "dataset", "metric", "direction", "floor", "ceiling", "n_trials", "timeout", "seed",
             "train_size", "keep_checkpoints", "sampler", "pruner", "space")
 
 
@@ -181,8 +189,7 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
         raise SearchError(f"{where}: name: expected a non-empty string of at most 200 characters, got "
                           f"{_check.short(name)}")
     dataset = _check.choice(doc.get("dataset", "mnist"), DATASETS, where, "dataset")
-    metric = _check.choice(doc.get("metric", "val_accuracy"), METRICS, where, "metric")
-    direction = _check.choice(doc.get("direction", METRICS[metric]), ("maximize", "minimize"), where, "direction")
+    goal = parse_goal(doc, where)
     n_trials = _check.integer(doc.get("n_trials", 20), where, "n_trials", 1, 1_000_000)
     timeout = doc.get("timeout")
     if timeout is not None:
@@ -191,8 +198,12 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
     train_size = _check.integer(doc.get("train_size", TRAIN_POOL), where, "train_size", 1, TRAIN_POOL)
     keep = _check.integer(doc.get("keep_checkpoints", KEEP_CHECKPOINTS), where, "keep_checkpoints", 0, 10_000)
     space = parse_space(doc.get("space"), where)
-    sampler = _parse_named(doc.get("sampler", DEFAULT_SAMPLER), SAMPLERS, where, "sampler")
-    pruner = _parse_named(doc.get("pruner", DEFAULT_PRUNER), PRUNERS, where, "pruner")
+    cost_aware = goal.multi or bool(goal.bounds)  # QMC ignores constraints; TPE honours them
+    sampler = _parse_named(doc.get("sampler", COST_AWARE_SAMPLER if cost_aware else DEFAULT_SAMPLER), SAMPLERS,
+                           where, "sampler")
+    pruner = _parse_named(doc.get("pruner", DEFAULT_PRUNER if goal.ranks_curve else {"name": "none"}), PRUNERS,
+                          where, "pruner")
+    _check_pruner(goal, pruner["name"], where)
     if sampler["name"] == "grid":
         bad = [k for k, d in space.items() if isinstance(d, Range) or getattr(d, "per_layer", False)]
         if bad:
@@ -201,9 +212,24 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
     description = doc.get("description", "")
     if not isinstance(description, str):
         raise SearchError(f"{where}: description: expected text, got {_check.kind(description)}")
-    return StudySpec(name=name, path=where, description=description, dataset=dataset, metric=metric,
-                     direction=direction, n_trials=n_trials, timeout=timeout, seed=seed, train_size=train_size,
+    return StudySpec(name=name, path=where, description=description, dataset=dataset, goal=goal, n_trials=n_trials, timeout=timeout, seed=seed, train_size=train_size,
                      keep_checkpoints=keep, sampler=sampler, pruner=pruner, space=space)
+
+
+def _check_pruner(goal: Goal, pruner: str, where: str) -> None:
+    """Pruning only where Optuna allows it and where it compares like with like (see search/goal.py)."""
+    if pruner == "none" or goal.ranks_curve:
+        return
+    if goal.multi:
+        raise SearchError(f"{where}: pruner: {pruner}: a study with {len(goal.metrics)} objectives cannot prune "
+                          "(Optuna refuses trial.report for them); write pruner: none or leave it out")
+    if goal.curve is None:
+        raise SearchError(f"{where}: pruner: {pruner}: this study has no per-epoch metric to prune on; give a floor "
+                          "or ceiling on val_accuracy or val_loss, or write pruner: none")
+    if pruner != "threshold":
+        raise SearchError(f"{where}: pruner: {pruner} ranks trials by {goal.curve} in the direction of "
+                          f"{goal.metrics[0]} ({goal.directions[0]}), which is wrong here; use pruner: "
+                          "{name: threshold, lower: ...} or none")
 
 
 def parse_space(raw: Any, where: str) -> dict[str, Dimension]:
@@ -286,6 +312,9 @@ def _parse_named(raw: Any, registry: dict[str, Entry], where: str, key: str) -> 
     name = _check.choice(conf["name"], registry, where, f"{key}.name")
     options = registry[name].options
     _check.keys(conf, {"name", *options}, where, key)
+    need = registry[name].one_of
+    if need and not any(k in conf for k in need):
+        raise SearchError(f"{where}: {key}: {name} needs {' or '.join(need)}, e.g. {{name: {name}, {need[0]}: 0.9}}")
     out: dict[str, Any] = {"name": name}
     for opt, v in conf.items():
         if opt == "name":

@@ -52,17 +52,18 @@ def open_study(spec: StudySpec, url: str, opts: RunOptions, *, worker_index: int
     spec = opts.apply(spec)
     storage = open_storage(url, heartbeat=opts.heartbeat)
     with storage_errors(url):
-        study = optuna.create_study(storage=storage, study_name=spec.name, direction=spec.direction,
+        study = optuna.create_study(storage=storage, study_name=spec.name, directions=list(spec.goal.directions),
                                     load_if_exists=True)
         return _checked(study, spec, url, storage, worker_index)
 
 
 def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_index: int) -> optuna.Study:
-    stored_direction = study.direction.name.lower()
-    if stored_direction != spec.direction:
-        raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created to {stored_direction}, "
-                          f"but {spec.path} says {spec.direction}: rename the study or use another storage")
-    want = StudyInfo(dataset=spec.dataset, metric=spec.metric, seed=spec.seed, train_size=spec.train_size).attrs()
+    stored = ", ".join(d.name.lower() for d in study.directions)
+    if stored != ", ".join(spec.goal.directions):
+        raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created to {stored}, "
+                          f"but {spec.path} says {spec.goal}: rename the study or use another storage")
+    want = StudyInfo(dataset=spec.dataset, metric=spec.metric, goal=str(spec.goal), seed=spec.seed,
+                     train_size=spec.train_size).attrs()
     have = study.user_attrs
     for key, value in want.items():
         if key in have and have[key] != value:
@@ -76,10 +77,10 @@ def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_ind
     for key, value in described.items():
         if have.get(key) != value:  # the file may have grown since the study began: show its latest
             study.set_user_attr(key, value)
-    if study.metric_names != [spec.metric]:
+    if study.metric_names != list(spec.goal.metrics):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([spec.metric])  # the dashboard names the objective
+            study.set_metric_names(list(spec.goal.metrics))  # the dashboard names the objectives
     write_study_note(study)
     # Offsetting the seed by the trials so far keeps a resumed run from replaying the first
     # run's random start-up suggestions; workers differ too.

@@ -34,9 +34,11 @@ class TrainConfig:
     weight_decay: float = 0.0
     iterations: int = 0  # > 0: stop after this many steps (an iteration budget instead of epochs)
     seed: int = 0
-    augment: bool = False  # random rotation and blur of training batches (its own RNG: seed + 1)
+    augment: bool = False  # random rotation, shift, zoom and blur of training batches (its own RNG: seed + 1)
     rotation: float = 10.0
     blur_sigma: float = 1.0
+    shift: float = 0.0
+    scale: float = 0.0
     schedule: str = "constant"
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
@@ -44,7 +46,8 @@ class TrainConfig:
     def transform(self) -> Augment | None:
         if not self.augment:
             return None
-        return Augment(self.rotation, self.blur_sigma, torch.Generator().manual_seed(self.seed + 1))
+        return Augment(self.rotation, self.blur_sigma, torch.Generator().manual_seed(self.seed + 1), self.shift,
+                       self.scale)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class EpochResult:
     val_loss: float
     val_accuracy: float
     seconds: float  # training plus evaluation time of this epoch
+    train_seconds: float = 0.0  # training steps only (what a retrain without validation pays)
 
 
 class Diverged(RuntimeError):
@@ -181,8 +185,9 @@ def fit(
         train_loss = (summed - last_loss) * cfg.batch_size / end + last_loss * last / end
         if not math.isfinite(train_loss):
             raise Diverged(f"training loss became {train_loss} in epoch {epoch}")
+        trained = time.perf_counter() - t0
         val_loss, val_acc = (evaluate(model, val)[:2] if val is not None else (math.nan, math.nan))
-        result = EpochResult(epoch, train_loss, summed, val_loss, val_acc, time.perf_counter() - t0)
+        result = EpochResult(epoch, train_loss, summed, val_loss, val_acc, time.perf_counter() - t0, trained)
         history.append(result)
         if on_epoch is not None:
             on_epoch(result)

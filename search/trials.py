@@ -65,7 +65,8 @@ def counts_toward_budget(trial: FrozenTrial) -> bool:
 
 # Per-epoch curves stored as user attributes (one list each), and the EpochResult field each holds.
 CURVES: dict[str, str] = {"train_loss": "train_loss", "train_loss_sum": "train_loss_sum", "val_loss": "val_loss",
-                          "val_accuracy": "val_accuracy", "epoch_seconds": "seconds"}
+                          "val_accuracy": "val_accuracy", "epoch_seconds": "seconds",
+                          "epoch_train_seconds": "train_seconds"}
 
 
 def curve_point(result: EpochResult) -> dict[str, float]:
@@ -83,10 +84,39 @@ def trial_seconds(trial: FrozenTrial) -> float:
     return float(sum(curve(trial, "epoch_seconds")))
 
 
+def metric_of(trial: FrozenTrial, name: str) -> float | None:
+    """Any metric of search/goal.py's METRICS as the trial measured it after its last epoch,
+    whether or not the study optimised it (None where it was not recorded)."""
+    if name == "train_seconds":
+        c = curve(trial, "epoch_train_seconds")
+        return round(sum(c), 4) if c else None
+    if name == "n_params":
+        n = trial.user_attrs.get("n_params")
+        return float(n) if n is not None else None
+    c = curve(trial, name)
+    return c[-1] if c else None
+
+
+def bound_metrics(trial: FrozenTrial) -> list[str]:
+    """The metrics of the floors and ceilings a trial was checked against (constraint names
+    are written 'val_accuracy >= 0.99', see search/goal.py)."""
+    return [key.split()[0] for key in sorted(trial.constraints)]
+
+
+def primary(trial: FrozenTrial) -> float | None:
+    """The trial's (first) objective value; None when it has none."""
+    return trial.values[0] if trial.values else None
+
+
+def feasible(trial: FrozenTrial) -> bool:
+    """Within every floor and ceiling of its study (always, for a study without them)."""
+    return all(v <= 0 for v in trial.constraints.values())
+
+
 def last_value(trial: FrozenTrial) -> float | None:
     """The trial's value, or for a pruned one the last value it reported."""
-    if trial.value is not None:
-        return trial.value
+    if trial.values:
+        return trial.values[0]
     if trial.intermediate_values:
         return trial.intermediate_values[max(trial.intermediate_values)]
     return None
@@ -108,7 +138,8 @@ class StudyInfo:
     """Study-level facts stored with the study, so that show/export/train need no study file."""
 
     dataset: str = "mnist"
-    metric: str = "val_accuracy"
+    metric: str = "val_accuracy"  # the first objective
+    goal: str = "maximize val_accuracy"  # every objective and constraint, as search.goal.Goal prints it
     seed: int = 0
     train_size: int = TRAIN_POOL
 
@@ -121,16 +152,37 @@ class StudyInfo:
         return asdict(self)
 
 
+def directions(study: optuna.Study) -> list[str]:
+    return [d.name.lower() for d in study.directions]
+
+
+def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
+    """The feasible trials no other trial beats in every objective, best first objective first
+    (empty for a single-objective study)."""
+    if len(study.directions) < 2:
+        return []
+    sign = -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
+    return sorted(study.best_trials, key=lambda t: (sign * t.values[0], t.number))
+
+
 def best_or_none(study: optuna.Study) -> FrozenTrial | None:
+    """The best feasible trial; for several objectives, the Pareto trial best in the first
+    (what export, train and report use unless told another trial)."""
+    if len(study.directions) > 1:
+        return next(iter(pareto_front(study)), None)
     try:
         return study.best_trial
-    except ValueError:
+    except ValueError:  # nothing complete, or nothing feasible yet
         return None
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:
     best = best_or_none(study)
     if best is None:
+        complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+        if complete:
+            raise SearchError(f"study {study.study_name!r}: none of its {len(complete)} complete trials meets "
+                              f"{StudyInfo.of(study).goal}: run more trials, or export one with --trial N")
         raise SearchError(f"study {study.study_name!r} has no completed trial yet: run it first "
                           f"(search run --study {study.study_name})")
     return best
@@ -144,29 +196,34 @@ def study_facts(study: optuna.Study) -> dict[str, Any]:
     best = best_or_none(study)
     return {
         "study": study.study_name,
-        "direction": study.direction.name.lower(),
+        "direction": ", ".join(directions(study)),
+        "metrics": study.metric_names or [StudyInfo.of(study).metric],
+        "constrained": any(t.constraints for t in trials),
         **StudyInfo.of(study).attrs(),
         "n_trials": len(trials),
         "states": states,
-        "best_value": best.value if best else None,
+        "best_value": primary(best) if best else None,
         "best_trial": best.number if best else None,
     }
 
 
 def ranked(study: optuna.Study, top: int = 0) -> list[FrozenTrial]:
-    """All trials in order of number; with `top`, the `top` best trials with a value, best first."""
+    """All trials in order of number; with `top`, the `top` best complete trials, best first:
+    feasible before infeasible, then by the first objective. (Optuna gives a pruned trial
+    its last reported value, which in a cost-aware study is not the objective's.)"""
     trials = study.get_trials(deepcopy=False)
     if not top:
         return trials
-    sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
-    done = [t for t in trials if t.value is not None and not math.isnan(t.value)]
-    return sorted(done, key=lambda t: sign * t.value)[:top]
+    sign = -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values and not math.isnan(t.values[0])]
+    return sorted(done, key=lambda t: (not feasible(t), sign * t.values[0]))[:top]
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     """One trial as `search show --json` prints it."""
     failure = failure_of(trial)
-    return {"number": trial.number, "state": trial.state.name, "value": trial.value,
+    return {"number": trial.number, "state": trial.state.name, "value": primary(trial), "values": trial.values,
+            "feasible": feasible(trial),
             "last_value": last_value(trial), "epochs": len(trial.intermediate_values),
             "seconds": round(trial_seconds(trial), 2), "params": trial.params,
             "fail_reason": trial.user_attrs.get(FAIL_REASON),

@@ -39,6 +39,21 @@ def _bomb(levels: int) -> str:
      ["space.hidden_size", "grid sampler"]),
     (b"space:\n  activation: ':x: :smile: [bold]boom[/]'\n", ["':x: :smile: [bold]boom[/]'"]),
     (b"space:\n  n_layers: {low: 1, high: 3}\n  dropouts: '0.3-0.2'\n", ["space.dropouts", "per_layer: true"]),
+    # cost-aware goals: metrics, bounds, and pruning only where it compares like with like
+    (b"metric: speed\nspace: {}\n", ["bad.yaml: metric: unknown value 'speed'", "train_seconds"]),
+    (b"metric: [val_accuracy, val_accuracy]\nspace: {}\n", ["metric:", "names a metric twice"]),
+    (b"metric: []\nspace: {}\n", ["metric: expected one metric or a list"]),
+    (b"metric: [val_accuracy, n_params]\ndirection: maximize\nspace: {}\n", ["direction: 1 given for 2 metrics"]),
+    (b"floor: 0.99\nspace: {}\n", ["floor: expected a mapping of metric -> value"]),
+    (b"floor: {accuracy: 0.99}\nspace: {}\n", ["floor.accuracy: unknown value"]),
+    (b"ceiling: {n_params: lots}\nspace: {}\n", ["ceiling.n_params: expected a number"]),
+    (b"metric: [val_accuracy, train_seconds]\npruner: median\nspace: {}\n",
+     ["pruner: median", "2 objectives cannot prune", "pruner: none"]),
+    (b"metric: train_seconds\nfloor: {val_accuracy: 0.99}\npruner: successive_halving\nspace: {}\n",
+     ["pruner: successive_halving ranks trials by val_accuracy", "minimize", "threshold"]),
+    (b"metric: n_params\npruner: {name: threshold, lower: 0.5}\nspace: {}\n", ["no per-epoch metric to prune on"]),
+    (b"pruner: threshold\nspace: {}\n", ["pruner: threshold needs lower or upper"]),
+    (b"space:\n  model: convnet\n  channels: 8-16-32\n", ["space.channels", "2 integers like 24-32"]),
 ])
 def test_bad_study_files_are_one_line(tmp_path, db, content, needles):
     path = tmp_path / "bad.yaml"

@@ -22,3 +22,18 @@ def test_bench_eval_section_runs_and_renders(tmp_path):
     for name, x in results["eval"].items():
         if isinstance(x, dict):
             assert f"{x['speedup']:.1f}x" in md
+
+
+def test_bench_fast99_section_times_both_processes_and_renders(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--quick", "--only", "fast99",
+                        "--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "b.md")],
+                       capture_output=True, text=True, timeout=300, env={"SEARCH_DATA_DIR": str(MNIST),
+                                                                        "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    f = json.loads((tmp_path / "r.json").read_text())["fast99"]
+    (ours,) = f["ours"]
+    assert 0.5 < ours["test_accuracy"] <= 1 and ours["seconds"] > ours["train_seconds"] > 0  # the whole process
+    (epoch,) = f["recipe_epochs"]  # one epoch of 2,000 images: far from 99 %, so no speed-up claimed
+    assert 0.5 < epoch["test_accuracy"] < 0.99 and f["speedup"] is None and epoch["seconds"] >= epoch["own_elapsed"]
+    md = (tmp_path / "b.md").read_text()
+    assert "## 9. Time to 99% test accuracy" in md and f"{ours['test_accuracy']:.2%}" in md

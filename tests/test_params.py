@@ -38,8 +38,8 @@ def test_choices_come_from_the_registries_that_build_them():
     for name in SAMPLERS:
         spec = parse_study({"sampler": name, "space": {"lr": [1e-3, 1e-2]}}, "s.yaml")
         assert isinstance(make_sampler(spec, 0), optuna.samplers.BaseSampler)
-    for name in PRUNERS:
-        spec = parse_study({"pruner": name, "space": {}}, "s.yaml")
+    for name, entry in PRUNERS.items():
+        spec = parse_study({"pruner": {"name": name, **{k: 0.5 for k in entry.one_of[:1]}}, "space": {}}, "s.yaml")
         assert isinstance(make_pruner(spec), optuna.pruners.BasePruner)
     # a new registry entry is accepted and named in errors without touching the parser
     with pytest.raises(SearchError, match="expected one of " + ", ".join(SAMPLERS)):

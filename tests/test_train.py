@@ -48,6 +48,30 @@ def test_augmentation_keeps_shape_range_and_changes_pixels(data):
     assert torch.allclose(same, x, atol=1e-6)
 
 
+def _centre(x):
+    """Centre of mass (row, column) of each image's ink, in pixels."""
+    ink = (x - BACKGROUND).clamp_min(0)[:, 0]
+    rows = torch.arange(28, dtype=x.dtype)
+    total = ink.sum((1, 2))
+    return (ink.sum(2) * rows).sum(1) / total, (ink.sum(1) * rows).sum(1) / total
+
+
+def test_shift_moves_ink_by_up_to_shift_pixels_and_zoom_changes_its_extent(data):
+    x = data.train.x[:512]
+    r0, c0 = _centre(x)
+    out = Augment(rotation=0, blur_sigma=0, shift=3, generator=torch.Generator().manual_seed(0))(x)
+    r1, c1 = _centre(out)
+    moved = torch.maximum((r1 - r0).abs(), (c1 - c0).abs())
+    assert moved.max() <= 3.2 and moved.mean() > 1.0  # up to 3 pixels per axis, on average well above 0
+    big = Augment(rotation=0, blur_sigma=0, scale=0.3, generator=torch.Generator().manual_seed(0))(x)
+    ink = lambda t: (t > BACKGROUND + 0.5).sum((1, 2, 3)).float()  # noqa: E731
+    ratio = ink(big) / ink(x)
+    assert ratio.min() < 0.8 and ratio.max() > 1.2  # zoomed out and in
+    # shift=0 and scale=0 draw no random numbers: rotation+blur runs replay as recorded before
+    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    assert torch.equal(Augment(10, 1.0, g())(x), Augment(10, 1.0, g(), shift=0, scale=0)(x))
+
+
 def test_augmentation_is_applied_to_training_batches_only(data):
     p = params(epochs=2, batch_size=500, hidden_size=32)
     model = build(p, 0, CPU)

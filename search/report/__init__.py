@@ -19,15 +19,17 @@ from search.export import best_config, config_text
 from search.report import _plots
 from search.report._evaluate import evaluation
 from search.report._render import Code, Image, Report, to_html, to_markdown
-from search.report._stats import axis_sentences, summary_table, top_table
+from search.report._stats import TOP, axis_sentences, summary_table, top_table
 from search.artifacts import open_store, upload_files, write_study_note
-from search.trials import best_or_none, study_facts
+from search.trials import best_or_none, pareto_front, ranked, study_facts
 
 __all__ = ["Report", "write_report"]
 
 PLOTS = [
+    (_plots.plot_tradeoff, "tradeoff.png", "Trade-off: each complete trial's two metrics; the Pareto front (several "
+                                           "objectives) or the floor/ceiling (a cost objective) drawn"),
     (_plots.plot_history, "history.png", "Optimisation history: each trial's final value, the best so far as a line"),
-    (_plots.plot_curves, "curves.png", "Learning curves: {metric} per epoch; pruned trials dashed, the best bold"),
+    (_plots.plot_curves, "curves.png", "Learning curves: validation metric per epoch; pruned trials dashed, the best bold"),
     (_plots.plot_importances, "importances.png", "Parameter importances (Optuna's default evaluator)"),
     (_plots.plot_slices, "slices.png", "Slice plots: {metric} against each sampled parameter"),
     (_plots.plot_parallel, "parallel.png", "Parallel coordinates of the completed trials, coloured by value"),
@@ -49,12 +51,19 @@ def write_report(study: optuna.Study, out: Path, *, evaluate: bool = False, devi
     out.mkdir(parents=True, exist_ok=True)
     facts = study_facts(study)
     metric = facts["metric"] or "value"
+    direction = facts["direction"].split(",")[0]
     report = Report(f"Study {study.study_name}")
     report.add("Summary", summary_table(study, facts, trials))
+    front = pareto_front(study)
+    if front:
+        report.add(f"Pareto front ({len(front)} trials no other trial beats in every objective)",
+                   top_table(front, facts["metrics"]))
     if complete:
-        report.add(f"Top trials (by {metric})", top_table(complete, facts["direction"], metric))
+        report.add(f"Top trials (by {metric}{', those meeting the bounds first' if facts['constrained'] else ''})",
+                   top_table(ranked(study, TOP), facts["metrics"]))
+    if best_or_none(study) is not None:
         report.add("Best config (`search export`)", Code(config_text(best_config(study))))
-    report.add("What each axis did", *axis_sentences(trials, facts["direction"], metric))
+    report.add("What each axis did", *axis_sentences(trials, direction, metric))
     images = []
     for plot, name, caption in PLOTS:
         if plot(study, trials, metric, out / name):

@@ -17,7 +17,18 @@ from optuna.trial import TrialState  # noqa: E402
 from optuna.visualization.matplotlib import plot_param_importances  # noqa: E402
 
 from search.report._stats import fmt as _fmt  # noqa: E402
-from search.trials import best_or_none, last_value  # noqa: E402
+from search.trials import (  # noqa: E402
+    best_or_none,
+    curve,
+    feasible,
+    metric_of,
+    pareto_front,
+    primary,
+)
+
+
+def _maximize(study) -> bool:
+    return study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
 
 
 
@@ -37,40 +48,85 @@ def _finish(fig, ax, xlabel: str, ylabel: str, path: Path) -> bool:
 
 
 def plot_history(study, trials, metric, path) -> bool:
-    """Each trial's final value and the best so far. Not Optuna's plot_optimization_history:
-    that one leaves out pruned trials, which here show where they were stopped."""
-    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.intermediate_values]
+    """Each trial's `metric` after its last epoch and the best so far (among trials meeting
+    the study's bounds). Not Optuna's plot_optimization_history: that one leaves out pruned
+    trials, which here show where they were stopped."""
+    def value(t):
+        return primary(t) if t.state == TrialState.COMPLETE else metric_of(t, metric)
+
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and value(t) is not None]
     if not done:
         return False
     fig, ax = plt.subplots(figsize=(7, 4))
     comp = [t for t in done if t.state == TrialState.COMPLETE]
     pruned = [t for t in done if t.state == TrialState.PRUNED]
-    ax.scatter([t.number for t in comp], [t.value for t in comp], label="complete", color="tab:blue", zorder=3)
-    ax.scatter([t.number for t in pruned], [last_value(t) for t in pruned],
-               label="pruned (last reported)", color="tab:orange", marker="x", zorder=3)
-    if comp:
-        better = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
+    ax.scatter([t.number for t in comp], [value(t) for t in comp], label="complete", color="tab:blue", zorder=3)
+    ax.scatter([t.number for t in pruned], [value(t) for t in pruned],
+               label="pruned (last epoch)", color="tab:orange", marker="x", zorder=3)
+    ok = [t for t in comp if feasible(t)]
+    if ok:
+        better = max if _maximize(study) else min
         xs, best, running = [], [], None
-        for t in sorted(comp, key=lambda t: t.number):
-            running = t.value if running is None else better(running, t.value)
+        for t in sorted(ok, key=lambda t: t.number):
+            running = value(t) if running is None else better(running, value(t))
             xs.append(t.number)
             best.append(running)
-        ax.step(xs, best, where="post", color="tab:green", label="best so far")
+        ax.step(xs, best, where="post", color="tab:green", label="best so far" + (
+            " (meeting the bounds)" if len(ok) < len(comp) or comp[0].constraints else ""))
     return _finish(fig, ax, "trial", metric, path)
+
+
+def plot_tradeoff(study, trials, metric, path) -> bool:
+    """Two metrics of every complete trial: the first two objectives with their Pareto front,
+    or a cost objective against the metric of its floor/ceiling, the bound drawn."""
+    names = study.metric_names or [metric]
+    bounded = sorted({k for t in trials for k in t.constraints})
+    if len(names) >= 2:
+        x, y = names[1], names[0]
+    elif bounded:
+        x, y = names[0], bounded[0].split()[0]
+    else:
+        return False
+    comp = [t for t in trials if t.state == TrialState.COMPLETE]
+    pts = [(metric_of(t, x), metric_of(t, y), t) for t in comp]
+    pts = [p for p in pts if p[0] is not None and p[1] is not None]
+    if not pts:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for ok, style in ((True, dict(color="tab:blue", label="complete")),
+                      (False, dict(color="tab:grey", marker="x", label="complete, misses a bound"))):
+        sel = [p for p in pts if feasible(p[2]) == ok]
+        if sel:
+            ax.scatter([p[0] for p in sel], [p[1] for p in sel], zorder=3, **style)
+    front = pareto_front(study)
+    if front:
+        fx = sorted((metric_of(t, x), metric_of(t, y)) for t in front)
+        ax.step([p[0] for p in fx], [p[1] for p in fx], where="post", color="tab:green", lw=2,
+                label=f"Pareto front ({len(front)})")
+    best = best_or_none(study)
+    if best is not None:
+        ax.scatter([metric_of(best, x)], [metric_of(best, y)], s=140, facecolors="none", edgecolors="tab:green",
+                   lw=2, zorder=4, label=f"exported (#{best.number})")
+    for key in bounded:
+        m, op, bound = key.split()
+        if m == y:
+            ax.axhline(float(bound), color="tab:red", ls="--", lw=1, label=key)
+    return _finish(fig, ax, x, y, path)
 
 
 def plot_curves(study, trials, metric, path) -> bool:
     """Per-epoch curves. Not Optuna's plot_intermediate_values: it draws every trial alike,
     and here pruned trials are dashed and the best trial is bold."""
-    curves = [t for t in trials if t.intermediate_values]
+    name = metric if metric in ("val_accuracy", "val_loss") else "val_accuracy"  # a per-epoch metric
+    curves = [t for t in trials if curve(t, name)]
     if not curves:
         return False
     fig, ax = plt.subplots(figsize=(7, 4))
     best_trial = best_or_none(study)
     best = best_trial.number if best_trial else None
     for t in curves:
-        steps = sorted(t.intermediate_values)
-        ys = [t.intermediate_values[s] for s in steps]
+        ys = curve(t, name)
+        steps = list(range(1, len(ys) + 1))
         if t.number == best:
             ax.plot(steps, ys, color="tab:green", lw=2.5, zorder=4, label=f"best (#{best})")
         elif t.state == TrialState.PRUNED:
@@ -79,7 +135,7 @@ def plot_curves(study, trials, metric, path) -> bool:
             ax.plot(steps, ys, color="tab:blue", alpha=0.5)
     ax.plot([], [], color="tab:orange", ls="--", label="pruned")
     ax.plot([], [], color="tab:blue", label="complete")
-    return _finish(fig, ax, "epoch", metric, path)
+    return _finish(fig, ax, "epoch", name, path)
 
 
 def plot_importances(study, trials, metric, path) -> bool:
@@ -88,9 +144,10 @@ def plot_importances(study, trials, metric, path) -> bool:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             warnings.simplefilter("error", UserWarning)  # "too few trials": equal importances say nothing
-            if not optuna.importance.get_param_importances(study):
+            target = (lambda t: t.values[0]) if len(study.directions) > 1 else None  # the first objective
+            if not optuna.importance.get_param_importances(study, target=target):
                 return False
-            ax = plot_param_importances(study, target_name=metric)
+            ax = plot_param_importances(study, target=target, target_name=metric)
     except Exception:  # too few trials, or a single-valued space: nothing to rank
         plt.close("all")
         return False
@@ -124,7 +181,7 @@ def plot_slices(study, trials, metric, path) -> bool:
     for ax, name in zip(axes.flat, names):
         pts = [t for t in complete if name in t.params]
         xs, labels = _numeric([t.params[name] for t in pts])
-        ax.scatter(xs, [t.value for t in pts], c=[t.number for t in pts], cmap="viridis", s=18)
+        ax.scatter(xs, [primary(t) for t in pts], c=[t.number for t in pts], cmap="viridis", s=18)
         if labels:
             ax.set_xticks(range(len(labels)), labels, rotation=30)
         elif _is_log(study, name, xs):
@@ -164,7 +221,7 @@ def plot_parallel(study, trials, metric, path) -> bool:
         if _is_log(study, name):
             xs = [math.log10(x) for x in xs]
         cols.append(xs)
-    cols.append([t.value for t in complete])
+    cols.append([primary(t) for t in complete])
     data = np.array(cols, dtype=float)
     lo, hi = np.nanmin(data, 1, keepdims=True), np.nanmax(data, 1, keepdims=True)
     norm = (data - lo) / np.where(hi > lo, hi - lo, 1)
@@ -172,7 +229,7 @@ def plot_parallel(study, trials, metric, path) -> bool:
     values = data[-1]
     cmap = plt.get_cmap("viridis")
     vmin, vmax = values.min(), values.max()
-    for j in np.argsort(values if study.direction == optuna.study.StudyDirection.MAXIMIZE else -values):
+    for j in np.argsort(values if _maximize(study) else -values):
         shade = (values[j] - vmin) / (vmax - vmin) if vmax > vmin else 1.0
         ax.plot(range(len(axes_names)), norm[:, j], color=cmap(shade), alpha=0.7)
     ax.set_xticks(range(len(axes_names)), [n + (" (log)" if _is_log(study, n) else "") for n in axes_names],

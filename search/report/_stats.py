@@ -8,25 +8,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search._format import fmt
 from search.report._render import Para, Table
-from search.trials import curve, trial_seconds
+from search.trials import bound_metrics, curve, feasible, metric_of, primary, trial_seconds
 
 TOP = 10
-
-
-def fmt(v: Any, digits: int = 4) -> str:
-    """Short number formats for tables and sentences: 0.9771, 3.00e-04, true."""
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, (list, tuple)):
-        return "-".join(fmt(x, digits) for x in v)
-    if isinstance(v, float):
-        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
-            return f"{v:.2e}"
-        return f"{v:.{digits}g}"
-    return str(v)
 
 
 def duration(seconds: float) -> str:
@@ -46,7 +32,7 @@ def summary_table(study: optuna.Study, facts: dict, trials: list[FrozenTrial]) -
         ["description", str(attrs.get("description") or "-")],
         ["search space", "; ".join(f"{k}: {v}" for k, v in space.items()) or "-"],
         ["sampler / pruner", f"{attrs.get('sampler', '-')} / {attrs.get('pruner', '-')}"],
-        ["metric", f"{facts['metric']} ({facts['direction']})"],
+        ["goal", str(facts["goal"])],
         ["trials", f"{facts['n_trials']}: {states}"],
         ["wall time", f"{duration(wall)} (training and evaluation inside trials: {duration(compute)})"],
         ["training images per trial", fmt(facts["train_size"])],
@@ -56,14 +42,20 @@ def summary_table(study: optuna.Study, facts: dict, trials: list[FrozenTrial]) -
     return Table(["", ""], rows)
 
 
-def top_table(complete: list[FrozenTrial], direction: str, metric: str) -> Table:
-    ranked = sorted(complete, key=lambda t: t.value, reverse=direction == "maximize")[:TOP]
+def top_table(ranked: list[FrozenTrial], metrics: list[str]) -> Table:
+    """The given trials (best first) with every objective, the metrics of their floors and
+    ceilings, and whether they meet them."""
     names = sorted({k for t in ranked for k in t.params})
-    header = ["#", metric, "epochs run", "train loss sum (first -> last epoch)", "val loss", "seconds", *names]
+    bounded = [m for m in dict.fromkeys(m for t in ranked for m in bound_metrics(t)) if m not in metrics]
+    constrained = any(t.constraints for t in ranked)
+    header = ["#", *metrics, *bounded, *(["meets bounds"] if constrained else []), "epochs run",
+              "train loss sum (first -> last epoch)", "val loss", "seconds", *names]
     rows = []
     for t in ranked:
         sums, val_loss = curve(t, "train_loss_sum"), curve(t, "val_loss")
-        rows.append([str(t.number), fmt(t.value), str(len(t.intermediate_values)),
+        rows.append([str(t.number), *[fmt(v) for v in t.values], *[fmt(metric_of(t, m)) for m in bounded],
+                     *(["yes" if feasible(t) else "no"] if constrained else []),
+                     str(len(sums) or len(t.intermediate_values)),
                      f"{fmt(sums[0])} -> {fmt(sums[-1])}" if sums else "-",
                      fmt(val_loss[-1]) if val_loss else "-", f"{trial_seconds(t):.1f}",
                      *[fmt(t.params.get(n)) for n in names]])
@@ -88,7 +80,7 @@ def _axis_sentence(name: str, trials: list[FrozenTrial], direction: str, metric:
     if len(values) <= 6:
         stats = []
         for v in values:
-            done = [t.value for t in complete if t.params[name] == v]
+            done = [primary(t) for t in complete if t.params[name] == v]
             if done:
                 stats.append((statistics.mean(done), v, len(done)))
         if len(stats) >= 2:
@@ -105,7 +97,7 @@ def _axis_sentence(name: str, trials: list[FrozenTrial], direction: str, metric:
                 if k:
                     parts.append(f"{fmt(v)} {word} in {k} of {n} trials")
     else:
-        ranked = sorted(complete, key=lambda t: sign * t.value, reverse=True)
+        ranked = sorted(complete, key=lambda t: sign * primary(t), reverse=True)
         top = ranked[:max(1, len(ranked) // 4)]
         if top:
             lo, hi = min(t.params[name] for t in top), max(t.params[name] for t in top)
