@@ -22,7 +22,7 @@ from search import _dashboard, _optuna
 from search._files import writable_dir
 from search.storage import journal_path
 from search.spec import KEEP_CHECKPOINTS
-from search.trials import Failure, StudyInfo, curve, failure_of, feasible, params_of, ranked
+from search.trials import Failure, StudyInfo, curve, failure_of, feasible, ranked
 
 SUFFIX = "-artifacts"
 CHECKPOINT = "checkpoint.pt"
@@ -87,10 +87,9 @@ def stop_reason(trial: FrozenTrial, info: StudyInfo) -> str:
 
 
 def trial_note_text(trial: FrozenTrial, info: StudyInfo) -> str:
-    from search.export import config_text
+    from search.export import config_of, config_text, job_of
 
-    config = {"dataset": info.dataset, "seed": trial.user_attrs.get("seed"), "train_size": info.train_size,
-              "params": params_of(trial).active()}
+    config = {k: v for k, v in config_of(job_of(trial, info, "")).items() if k != "source"}
     lines = [f"### Trial {trial.number}: {stop_reason(trial, info)}", "",
              "Config (as `search export --trial` writes it):", "", "```yaml", config_text(config).rstrip(), "```", ""]
     rows = list(zip(curve(trial, "train_loss"), curve(trial, "val_loss"), curve(trial, "val_accuracy"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 from dataclasses import dataclass, field
@@ -20,10 +21,11 @@ from search.device import resolve_device
 from search.errors import SearchError
 from search.experiment import build, check_fits, subset
 from search.params import Params
+from search.precision import PRECISIONS, Precision, forced
 from search.train import evaluate, fit, warm_up
 from search.trials import StudyInfo, TrialFailed, best_trial, params_of, primary
 
-CONFIG_KEYS = ("dataset", "seed", "train_size", "params", "source")
+CONFIG_KEYS = ("dataset", "seed", "train_size", "precision", "params", "source")
 MAX_CHECKPOINT = 8 << 30
 
 
@@ -36,16 +38,23 @@ class TrainJob:
     seed: int
     train_size: int = TRAIN_POOL
     source: dict[str, Any] = field(default_factory=dict)
+    # The numerics the trial trained with (search/precision.py picks them by timing, which
+    # can differ between runs); a retrain on the same kind of device uses the same ones.
+    precision: str | None = None
 
 
 def best_job(study: optuna.Study, trial_number: int | None = None) -> TrainJob:
     """The best trial (or trial `trial_number`) as a job, ready to retrain or to write out."""
     trial = best_trial(study) if trial_number is None else _trial(study, trial_number)
-    info = StudyInfo.of(study)
-    source = {"study": study.study_name, "trial": trial.number, "metric": info.metric, "value": primary(trial)}
+    return job_of(trial, StudyInfo.of(study), study.study_name)
+
+
+def job_of(trial: optuna.trial.FrozenTrial, info: StudyInfo, study_name: str) -> TrainJob:
+    """A stored trial as the job that retrains it (what its note shows and export writes)."""
+    source = {"study": study_name, "trial": trial.number, "metric": info.metric, "value": primary(trial)}
     return TrainJob(dataset=info.dataset, params=params_of(trial),
                     seed=int(trial.user_attrs.get("seed", info.seed + trial.number)),
-                    train_size=info.train_size, source=source)
+                    train_size=info.train_size, source=source, precision=trial.user_attrs.get("precision"))
 
 
 def best_config(study: optuna.Study, trial_number: int | None = None) -> dict[str, Any]:
@@ -55,6 +64,7 @@ def best_config(study: optuna.Study, trial_number: int | None = None) -> dict[st
 
 def config_of(job: TrainJob) -> dict[str, Any]:
     return {"dataset": job.dataset, "seed": job.seed, "train_size": job.train_size,
+            **({"precision": job.precision} if job.precision else {}),
             "params": job.params.active(), "source": job.source}
 
 
@@ -127,7 +137,10 @@ def load_config(path: Path) -> TrainJob:
     params = Params.from_dict(doc.get("params", {}), where)
     source = doc.get("source") or {}
     _check.mapping(source, where, "source", "a mapping (study, trial, metric, value)")
-    return TrainJob(dataset, params, seed, train_size, source)
+    precision = doc.get("precision")
+    if precision is not None:
+        precision = _check.choice(precision, [str(p) for p in PRECISIONS], where, "precision")
+    return TrainJob(dataset, params, seed, train_size, source, precision)
 
 
 @dataclass
@@ -158,8 +171,10 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
         train, val = subset(data.train, job.train_size), data.val
     warm_up()  # outside train_seconds
     model = build(job.params, job.seed, dev, data.num_classes)
+    same = Precision.parse(job.precision) if job.precision and dev.type == "cpu" else None
     start = time.perf_counter()
-    history = fit(model, train, val, job.params.train_config(job.seed), on_epoch)
+    with forced(same) if same is not None else contextlib.nullcontext():
+        history = fit(model, train, val, job.params.train_config(job.seed), on_epoch)
     seconds = time.perf_counter() - start
     test_loss, test_acc, pred = evaluate(model, data.test)
     last = history[-1]
@@ -175,6 +190,7 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
         "test_loss": test_loss,
         "train_seconds": seconds,
         "device": str(dev),
+        "precision": str(getattr(model, "precision", "fp32")),
         "seed": job.seed,
         "source": job.source,
     }

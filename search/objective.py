@@ -72,6 +72,8 @@ class Objective:
         try:
             model = build(params, seed, self.device, self.data.num_classes)
             history = self.fit(model, self.train, self.data.val, params.train_config(seed), on_epoch)
+            # the numerics fit chose by timing, which may differ in another run: export and retrain reuse them
+            trial.set_user_attr("precision", str(getattr(model, "precision", "fp32")))
         except Diverged as e:
             raise TrialFailed(Failure.DIVERGED, str(e)) from None
         except (RuntimeError, MemoryError) as e:

@@ -43,8 +43,14 @@ class Precision:
         parts = [p for p, on in (("channels_last", self.channels_last), ("bf16", self.bf16)) if on]
         return "+".join(parts) or "fp32"
 
+    @classmethod
+    def parse(cls, text: str) -> Precision | None:
+        """The inverse of str(): 'fp32', 'channels_last', 'bf16', 'channels_last+bf16'; None otherwise."""
+        return next((p for p in PRECISIONS if str(p) == text), None)
+
 
 FP32 = Precision()
+PRECISIONS = (FP32, Precision(channels_last=True), Precision(bf16=True), Precision(channels_last=True, bf16=True))
 
 
 @functools.lru_cache(maxsize=1)

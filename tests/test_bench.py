@@ -9,13 +9,18 @@ from conftest import MNIST, ROOT, needs_mnist
 pytestmark = needs_mnist
 
 
-def test_bench_eval_section_runs_and_renders(tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--quick", "--only", "eval",
+def _bench(tmp_path, section: str) -> dict:
+    """`bench.py --quick --only SECTION` in its own process; the results it wrote."""
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--quick", "--only", section,
                         "--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "b.md")],
                        capture_output=True, text=True, timeout=300, env={"SEARCH_DATA_DIR": str(MNIST),
                                                                         "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
-    results = json.loads((tmp_path / "r.json").read_text())
+    return json.loads((tmp_path / "r.json").read_text())
+
+
+def test_bench_eval_section_runs_and_renders(tmp_path):
+    results = _bench(tmp_path, "eval")
     assert set(results["eval"]) >= {"MLP 784-100-10", "LeNet-5"}
     md = (tmp_path / "b.md").read_text()
     assert "## 2. Evaluation throughput" in md and "Machine:" in md
@@ -25,12 +30,7 @@ def test_bench_eval_section_runs_and_renders(tmp_path):
 
 
 def test_bench_fast99_section_times_both_processes_and_renders(tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--quick", "--only", "fast99",
-                        "--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "b.md")],
-                       capture_output=True, text=True, timeout=300, env={"SEARCH_DATA_DIR": str(MNIST),
-                                                                        "PATH": "/usr/bin:/bin"})
-    assert r.returncode == 0, r.stderr
-    f = json.loads((tmp_path / "r.json").read_text())["fast99"]
+    f = _bench(tmp_path, "fast99")["fast99"]
     (ours,) = f["ours"]
     assert 0.5 < ours["test_accuracy"] <= 1 and ours["seconds"] > ours["train_seconds"] > 0  # the whole process
     (epoch,) = f["recipe_epochs"]  # one epoch of 2,000 images: far from 99 %, so no speed-up claimed

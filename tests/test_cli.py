@@ -62,7 +62,8 @@ def test_export_then_train_reproduces_the_trials_validation_accuracy(tmp_path):
     r = cli("export", "--study", "tiny", "--out", tmp_path / "best.yaml")
     assert r.exit_code == 0, r.output
     config = yaml.safe_load((tmp_path / "best.yaml").read_text())
-    assert set(config) == {"dataset", "seed", "train_size", "params", "source"}
+    assert set(config) == {"dataset", "seed", "train_size", "precision", "params", "source"}
+    assert config["precision"] == "fp32"  # MLPs are not timed: fp32
     assert config["params"]["model"] == "mlp" and "momentum" not in config["params"]  # adam: no momentum
     r = cli("train", "--config", tmp_path / "best.yaml", "--json", "--save", tmp_path / "model.pt")
     assert r.exit_code == 0, r.output

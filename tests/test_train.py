@@ -183,3 +183,36 @@ def test_the_fast_path_is_measured_and_keeps_accuracy(data):
         assert model.precision == mode
     assert results[fast].val_accuracy > 0.8
     assert abs(results[fast].val_accuracy - results[precision.FP32].val_accuracy) < 0.03
+
+
+def test_a_retrain_uses_the_numerics_its_trial_trained_with(tmp_path):
+    """The fast path is chosen by timing, which can differ between two runs (a busy machine):
+    the trial records its choice, export writes it, and `search train` reuses it, so the
+    retrain reproduces the trial's validation accuracy."""
+    import json
+
+    import optuna
+    import yaml
+    from conftest import cli, write_study
+
+    path = write_study(tmp_path, "conv", n_trials=1, train_size=1000,
+                       space={"model": "convnet", "channels": "8-16", "hidden_size": 32, "iterations": 20})
+    assert cli("run", "--study", path).exit_code == 0
+    (trial,) = optuna.load_study(study_name="conv", storage=f"sqlite:///{tmp_path}/search.db").trials
+    chosen = trial.user_attrs["precision"]
+    assert chosen in ("fp32", "channels_last", "bf16", "channels_last+bf16")
+    assert cli("export", "--study", "conv", "--out", "c.yaml").exit_code == 0
+    config = yaml.safe_load((tmp_path / "c.yaml").read_text())
+    assert config["precision"] == chosen
+    other = "channels_last" if chosen == "fp32" else "fp32"
+    for precision in (chosen, other):
+        config["precision"] = precision
+        (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+        s = json.loads(cli("train", "--config", "c.yaml", "--json").stdout)
+        assert s["precision"] == precision  # what the config says, not a new measurement
+        if precision == chosen:
+            assert s["val_accuracy"] == trial.user_attrs["val_accuracy"][-1]  # reproduced exactly
+    config["precision"] = "fp16"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    r = cli("train", "--config", "c.yaml")
+    assert r.exit_code == 2 and "precision: unknown value 'fp16'" in r.stderr
