@@ -216,15 +216,14 @@ def _short_params(params: dict[str, Any]) -> str:
 
 
 def _print_summary(study, ran: int, seconds: float) -> None:
-    from search.trials import best_or_none, study_facts
+    from search.trials import study_facts
 
     facts = study_facts(study)
     s = facts["states"]
     _say(f"ran {ran} trials in {seconds:.0f}s; study holds {facts['n_trials']}: {s['COMPLETE']} complete, "
          f"{s['PRUNED']} pruned, {s['FAIL']} failed")
-    best = best_or_none(study)
-    if best is not None:
-        _say(f"best: trial #{best.number} {_values_text(facts['metrics'], best.values)}")
+    if facts["best_trial"] is not None:
+        _say(f"best: trial #{facts['best_trial']} {_values_text(facts['metrics'], facts['best_values'])}")
 
 
 @app.command()

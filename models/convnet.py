@@ -26,7 +26,7 @@ class ConvNet(nn.Module):
             return [*block, nn.MaxPool2d(2), make_activation(activation)]  # pool first: 4x less activation work
 
         self.features = nn.Sequential(*conv(1, c1, 5), *conv(c1, c2, 3))  # 28 -> 24 -> 12 -> 10 -> 5
-        hidden = cfg.widths[0] if cfg.widths else 128
+        hidden = cfg.widths[0]
         head: list[nn.Module] = [nn.Flatten(), nn.Linear(c2 * 5 * 5, hidden), make_activation(activation)]
         if cfg.dropout > 0:
             head.append(nn.Dropout(cfg.dropout))

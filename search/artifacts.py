@@ -22,7 +22,7 @@ from search import _dashboard, _optuna
 from search._files import writable_dir
 from search.storage import journal_path
 from search.spec import KEEP_CHECKPOINTS
-from search.trials import Failure, StudyInfo, curve, failure_of, feasible, ranked
+from search.trials import Failure, StudyInfo, curve, failure_of, feasible, last_value, ranked
 
 SUFFIX = "-artifacts"
 CHECKPOINT = "checkpoint.pt"
@@ -78,7 +78,7 @@ def stop_reason(trial: FrozenTrial, info: StudyInfo) -> str:
                 f"{', '.join(f'{v:.4g}' for v in trial.values)} ({info.goal})")
         return f"complete: {what} after {epochs} epochs" + ("" if feasible(trial) else ", infeasible")
     if trial.state == TrialState.PRUNED:
-        last = trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None
+        last = last_value(trial)
         return f"pruned at epoch {epochs}" + ("" if last is None else f" ({last:.4f})")
     failure = failure_of(trial)
     if failure is Failure.INTERRUPTED:

@@ -64,9 +64,6 @@ class Bound:
             return math.inf
         return self.value - got if self.kind == "floor" else got - self.value
 
-    def met(self, measured: Mapping[str, float]) -> bool:
-        return self.violation(measured) <= 0
-
     def __str__(self) -> str:
         return f"{self.metric} {'>=' if self.kind == 'floor' else '<='} {self.value:g}"
 

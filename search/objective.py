@@ -56,7 +56,7 @@ class Objective:
             trial.set_user_attr(key, value)
         check_fits(params, self.device, self.data.num_classes, n_params)
         curves: dict[str, list[float]] = {k: [] for k in CURVES}
-        goal, done = self.spec.goal, []
+        goal, done, measured = self.spec.goal, [], None
 
         def on_epoch(r: EpochResult) -> None:
             done.append(r)
@@ -71,7 +71,7 @@ class Objective:
 
         try:
             model = build(params, seed, self.device, self.data.num_classes)
-            history = self.fit(model, self.train, self.data.val, params.train_config(seed), on_epoch)
+            self.fit(model, self.train, self.data.val, params.train_config(seed), on_epoch)
             # the numerics fit chose by timing, which may differ in another run: export and retrain reuse them
             trial.set_user_attr("precision", str(getattr(model, "precision", "fp32")))
         except Diverged as e:
@@ -85,10 +85,11 @@ class Objective:
             if curves["train_loss"]:
                 for key, values in curves.items():
                     trial.set_user_attr(key, values)
-            if done and goal.bounds:  # pruned trials too: TPE counts a pruned infeasible trial as infeasible
-                for name, violation in goal.violations(measure(done, n_params)).items():
+            measured = measure(done, n_params) if done else None
+            if measured and goal.bounds:  # pruned trials too: TPE counts a pruned infeasible trial as infeasible
+                for name, violation in goal.violations(measured).items():
                     trial.set_constraint(name, violation)
-        values = goal.values(measure(history, n_params))
+        values = goal.values(measured)
         self.recorder.save_checkpoint(trial.study, _optuna.trial_id(trial), model, {
             "params": params.active(), "dataset": self.spec.dataset, "seed": seed,
             "source": {"study": self.spec.name, "trial": trial.number, "metric": self.spec.metric, "value": values[0]}})

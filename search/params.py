@@ -68,8 +68,8 @@ class Params:
         return TrainConfig(lr=self.lr, batch_size=self.batch_size, epochs=self.epochs, optimizer=self.optimizer,
                            momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay,
                            iterations=self.iterations, seed=seed, augment=self.augment, rotation=self.rotation,
-                           blur_sigma=self.blur_sigma, shift=self.shift, scale=self.scale, schedule=self.schedule, warmup_epochs=self.warmup_epochs,
-                           label_smoothing=self.label_smoothing)
+                           blur_sigma=self.blur_sigma, shift=self.shift, scale=self.scale, schedule=self.schedule,
+                           warmup_epochs=self.warmup_epochs, label_smoothing=self.label_smoothing)
 
     def active(self) -> dict[str, Any]:
         """The parameters that shape this model and run (momentum only under sgd, widths only
@@ -207,7 +207,8 @@ AXES: dict[str, Axis] = {a.name: a for a in [
     Axis("batch_size", "int", "images per step", low=1, high=65536),
     Axis("epochs", "int", "passes over the training split (the pruners' resource)", low=1, high=1000),
     Axis("hidden_size", "int", "width of every MLP hidden layer (per_layer: true samples one per layer), "
-                               "or of the convnet's dense layer", low=1, high=MAX_WIDTH, when=_DENSE, per_layer="widths"),
+                               "or of the convnet's dense layer",
+         low=1, high=MAX_WIDTH, when=_DENSE, per_layer="widths"),
     Axis("n_layers", "int", "MLP hidden layers (0: logistic regression)", low=0, high=16, when=_MLP),
     Axis("activation", "choice", "non-linearity", choices=tuple(ACTIVATIONS)),
     Axis("dropout", "float", "dropout probability (per_layer: true samples one per MLP layer)",

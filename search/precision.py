@@ -3,10 +3,10 @@ autocast for convolutional models, chosen by timing a few real steps, never by g
 
 On CPU, bf16 is only tried where the processor has bf16 instructions (AVX512-BF16 or
 AMX-BF16, read from /proc/cpuinfo); a candidate must beat fp32 by 10 % to be taken, and
-the choice is cached per (model and its shapes, batch size, threads) for the process. Measured on an
-AMD EPYC with AVX512-BF16, 2 cores, batch 128: the CNN runs 3.2x faster with both,
-LeNet-5 1.3x with channels_last alone (bf16 alone made it slower). MLPs stay fp32 (no
-gain measured). On CUDA: bf16 autocast with TF32, channels_last for convolutions.
+the choice is cached per (model and its shapes, batch size, threads) for the process.
+Measured on an AMD EPYC with AVX512-BF16, 2 cores, batch 128: the CNN runs 3.2x faster
+with both, LeNet-5 1.3x with channels_last alone (bf16 alone made it slower). MLPs stay
+fp32 (no gain measured). On CUDA: bf16 autocast with TF32, channels_last for convolutions.
 """
 
 from __future__ import annotations

@@ -212,8 +212,8 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
     description = doc.get("description", "")
     if not isinstance(description, str):
         raise SearchError(f"{where}: description: expected text, got {_check.kind(description)}")
-    return StudySpec(name=name, path=where, description=description, dataset=dataset, goal=goal, n_trials=n_trials, timeout=timeout, seed=seed, train_size=train_size,
-                     keep_checkpoints=keep, sampler=sampler, pruner=pruner, space=space)
+    return StudySpec(name=name, path=where, description=description, dataset=dataset, goal=goal, n_trials=n_trials,
+                     timeout=timeout, seed=seed, train_size=train_size, keep_checkpoints=keep, sampler=sampler, pruner=pruner, space=space)
 
 
 def _check_pruner(goal: Goal, pruner: str, where: str) -> None:

@@ -156,12 +156,17 @@ def directions(study: optuna.Study) -> list[str]:
     return [d.name.lower() for d in study.directions]
 
 
+def best_first(study: optuna.Study) -> int:
+    """-1 when the first objective is maximised, 1 when minimised: `sign * value` sorts best first."""
+    return -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
+
+
 def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
     """The feasible trials no other trial beats in every objective, best first objective first
     (empty for a single-objective study)."""
     if len(study.directions) < 2:
         return []
-    sign = -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
+    sign = best_first(study)
     return sorted(study.best_trials, key=lambda t: (sign * t.values[0], t.number))
 
 
@@ -203,6 +208,7 @@ def study_facts(study: optuna.Study) -> dict[str, Any]:
         "n_trials": len(trials),
         "states": states,
         "best_value": primary(best) if best else None,
+        "best_values": best.values if best else None,
         "best_trial": best.number if best else None,
     }
 
@@ -214,7 +220,7 @@ def ranked(study: optuna.Study, top: int = 0) -> list[FrozenTrial]:
     trials = study.get_trials(deepcopy=False)
     if not top:
         return trials
-    sign = -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
+    sign = best_first(study)
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.values and not math.isnan(t.values[0])]
     return sorted(done, key=lambda t: (not feasible(t), sign * t.values[0]))[:top]
 

@@ -18,6 +18,7 @@ from optuna.visualization.matplotlib import plot_param_importances  # noqa: E402
 
 from search.report._stats import fmt as _fmt  # noqa: E402
 from search.trials import (  # noqa: E402
+    best_first,
     best_or_none,
     curve,
     feasible,
@@ -27,8 +28,6 @@ from search.trials import (  # noqa: E402
 )
 
 
-def _maximize(study) -> bool:
-    return study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
 
 
 
@@ -65,14 +64,14 @@ def plot_history(study, trials, metric, path) -> bool:
                label="pruned (last epoch)", color="tab:orange", marker="x", zorder=3)
     ok = [t for t in comp if feasible(t)]
     if ok:
-        better = max if _maximize(study) else min
+        better = max if best_first(study) < 0 else min
         xs, best, running = [], [], None
         for t in sorted(ok, key=lambda t: t.number):
             running = value(t) if running is None else better(running, value(t))
             xs.append(t.number)
             best.append(running)
         ax.step(xs, best, where="post", color="tab:green", label="best so far" + (
-            " (meeting the bounds)" if len(ok) < len(comp) or comp[0].constraints else ""))
+            " (meeting the bounds)" if any(t.constraints for t in comp) else ""))
     return _finish(fig, ax, "trial", metric, path)
 
 
@@ -229,7 +228,7 @@ def plot_parallel(study, trials, metric, path) -> bool:
     values = data[-1]
     cmap = plt.get_cmap("viridis")
     vmin, vmax = values.min(), values.max()
-    for j in np.argsort(values if _maximize(study) else -values):
+    for j in np.argsort(-best_first(study) * values):
         shade = (values[j] - vmin) / (vmax - vmin) if vmax > vmin else 1.0
         ax.plot(range(len(axes_names)), norm[:, j], color=cmap(shade), alpha=0.7)
     ax.set_xticks(range(len(axes_names)), [n + (" (log)" if _is_log(study, n) else "") for n in axes_names],
