@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from search.storage import HEARTBEAT_S
+from search import HEARTBEAT_S
 
 app = typer.Typer(
     help="Hyperparameter search for MNIST-style image classifiers, on Optuna.",
@@ -45,8 +45,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 @contextlib.contextmanager
 def _errors(url: str | None = None) -> Iterator[None]:
     """Input mistakes end as one line on stderr with the error's exit code; interrupts as 130/143."""
-    from search.errors import SearchError, Terminated, exit_code
-    from search.storage import storage_errors
+    from search import SearchError, Terminated, exit_code, storage_errors
 
     try:
         with storage_errors(url or "the storage"):  # a storage fault no library call turned into a line
@@ -72,9 +71,7 @@ def _quiet_optuna() -> None:
 
 def _stored(study: str, storage: str | None):
     """The stored study named `study` (or named by a study file), and its storage URL."""
-    from search.spec import load_study
-    from search.storage import storage_url
-    from search.study import load_stored_study
+    from search import load_stored_study, load_study, storage_url
 
     url = storage_url(storage)
     name = load_study(study).name if study.endswith((".yaml", ".yml")) else study
@@ -107,9 +104,7 @@ def run(
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Run (or resume) a study: train trials, prune bad ones, store every trial."""
-    from search.spec import load_study
-    from search.storage import mask_url, storage_url
-    from search.study import RunOptions, run_study
+    from search import RunOptions, load_study, mask_url, run_study, storage_url
 
     _quiet_optuna()
     url = storage_url(storage)
@@ -146,8 +141,7 @@ def run(
 def _run_workers(spec, url: str, opts) -> None:
     from rich.live import Live
 
-    from search.storage import mask_url
-    from search.workers import run_workers, threads_per_worker
+    from search import mask_url, run_workers, threads_per_worker
 
     _say(f"study {spec.name} in {mask_url(url)}: {opts.workers} workers, "
          f"{threads_per_worker(opts.workers)} torch thread(s) each")
@@ -188,11 +182,11 @@ def _progress_view(f: dict[str, Any]) -> Table:
 
 
 def _values_text(names, values) -> str:
-    return " ".join(f"{n} {v:.4g}" for n, v in zip(names, values))
+    return " ".join(f"{n} {v:.4g}" for n, v in zip(names, values, strict=False))
 
 
 def _trial_line(study, trial, goal) -> str:
-    from search.trials import FAIL_REASON, best_or_none, feasible, last_value, primary, trial_seconds
+    from search import best_or_none, fail_reason, feasible, last_value, primary, trial_seconds
 
     state = trial.state.name
     color = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}.get(state, "white")
@@ -202,7 +196,7 @@ def _trial_line(study, trial, goal) -> str:
         last = last_value(trial)
         what = f"at epoch {len(trial.intermediate_values)}, {goal.curve} {last if last is None else f'{last:.4f}'}"
     else:
-        what = str(trial.user_attrs.get(FAIL_REASON, "failed"))
+        what = fail_reason(trial) or "failed"
     top = best_or_none(study)
     best = f"best {primary(top):.4g} (#{top.number})" if top else "no best yet"
     return (f"#{trial.number:<3} [{color}]{state:<8}[/] {escape(what)}  {trial_seconds(trial):5.1f}s  {best}  "
@@ -210,13 +204,13 @@ def _trial_line(study, trial, goal) -> str:
 
 
 def _short_params(params: dict[str, Any]) -> str:
-    from search._format import fmt
+    from search import fmt
 
     return " ".join(f"{k}={fmt(v, 3)}" for k, v in params.items())
 
 
 def _print_summary(study, ran: int, seconds: float) -> None:
-    from search.trials import study_facts
+    from search import study_facts
 
     facts = study_facts(study)
     s = facts["states"]
@@ -229,8 +223,7 @@ def _print_summary(study, ran: int, seconds: float) -> None:
 @app.command()
 def studies(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
     """List every study in the storage: trials by state and best value."""
-    from search.storage import storage_url
-    from search.study import all_studies
+    from search import all_studies, storage_url
 
     url = storage_url(storage)
     with _errors(url):
@@ -253,7 +246,7 @@ def studies(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
 @app.command()
 def axes(as_json: JsonOpt = False) -> None:
     """List every axis a study file or config can set: its values, default and meaning."""
-    from search.params import AXES
+    from search import AXES
 
     rows = [{"axis": a.name, "values": a.describe(), "default": a.encode(a.default),
              "applies": a.condition() or "always", "help": a.help}
@@ -279,8 +272,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Trials table, best trial and its parameters."""
-    from search._format import fmt
-    from search.trials import best_or_none, params_of, pareto_front, ranked, study_facts, trial_row
+    from search import best_or_none, fmt, params_of, pareto_front, ranked, study_facts, trial_row
 
     with _errors(storage):
         st, url = _stored(study, storage)
@@ -333,8 +325,7 @@ def export(
 ) -> None:
     """Write the best (or a chosen) trial's parameters to a self-contained config file, and
     its stored checkpoint beside it (best.yaml -> best.pt) when the study kept one."""
-    from search._files import writable_file
-    from search.export import best_config, export_checkpoint, write_config
+    from search import best_config, export_checkpoint, writable_file, write_config
 
     with _errors(storage):
         writable_file(out_path, "the config")
@@ -357,8 +348,7 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Retrain a config from scratch and evaluate it once on the test set."""
-    from search._files import writable_file
-    from search.export import load_config, retrain, save_weights
+    from search import load_config, retrain, save_weights, writable_file
 
     with _errors():
         job = load_config(config)
@@ -377,7 +367,7 @@ def train(
     if as_json:
         print(json.dumps({**s, "saved": str(save) if save else None}, indent=2))
         return
-    from search._format import fmt
+    from search import fmt
 
     table = Table(title=f"{s['model']} on {s['dataset']}", show_header=False)
     for key in ("train_images", "epochs", "train_loss", "val_accuracy", "test_accuracy", "test_loss",
@@ -406,9 +396,7 @@ def report(
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Write the experiment report: tables, plots, what each axis did, a confusion matrix."""
-    from search._files import writable_dir
-    from search.artifacts import artifact_dir
-    from search.report import write_report
+    from search import artifact_dir, writable_dir, write_report
 
     _quiet_optuna()
     with _errors(storage):
@@ -429,8 +417,7 @@ def dashboard(
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Serve optuna-dashboard for the storage (notes, checkpoints and report images included)."""
-    from search.dashboard import check_address, is_loopback, serve
-    from search.storage import storage_url
+    from search import check_address, is_loopback, serve, storage_url
 
     url = storage_url(storage)
     with _errors(url):

@@ -27,17 +27,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from models import Shape  # noqa: E402
 from search.data import MEAN, STD, load_dataset, read_idx  # noqa: E402
 from search.experiment import build, subset  # noqa: E402
 from search.params import Params  # noqa: E402
 from search.train import evaluate, fit  # noqa: E402
+
+from _common import choose, emit_json  # noqa: E402
 
 MNIST = Path(os.environ.get("SEARCH_DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
 RESULTS = ROOT / "bench" / "results.json"
@@ -51,7 +54,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def log(msg: str) -> None:
-    print(msg, flush=True)
+    print(msg, file=sys.stderr, flush=True)  # progress; stdout is for --json
 
 
 # ---------------------------------------------------------------- 1. epoch throughput
@@ -124,9 +127,9 @@ def bench_epoch(quick: bool) -> dict:
     for name, kw in MODELS.items():
         p = Params.from_dict(kw, "bench")
         n_tut = 5000 if quick else (20000 if kw["model"] == "mlp" else 10000)
-        tut = tutorial_epoch(build(p, 0, torch.device("cpu")), images[:n_tut], labels[:n_tut])
+        tut = tutorial_epoch(build(p, 0, torch.device("cpu"), Shape()), images[:n_tut], labels[:n_tut])
         tut_ips = n_tut / tut
-        model = build(p, 0, torch.device("cpu"))
+        model = build(p, 0, torch.device("cpu"), Shape())
         fit(model, subset(data.train, 2000), None, p.train_config(0))  # warm-up
         train = subset(data.train, 11000) if quick else data.train
         runs = []
@@ -136,7 +139,7 @@ def bench_epoch(quick: bool) -> dict:
             runs.append(time.perf_counter() - t)
         ours = statistics.median(runs)
         ours_ips = len(train) / ours
-        flops = step_flops(build(p, 0, torch.device("cpu")), 128) / 128 * len(train)
+        flops = step_flops(build(p, 0, torch.device("cpu"), Shape()), 128) / 128 * len(train)
         gflops = flops / ours / 1e9
         out["models"][name] = {
             "tutorial_images_per_s": tut_ips, "ours_images_per_s": ours_ips, "speedup": ours_ips / tut_ips,
@@ -166,11 +169,11 @@ def bench_conv(quick: bool) -> dict:
     out = {"bf16_instructions": precision.cpu_has_bf16(), "images": n, "models": {}}
     for name, kw in CONV.items():
         p = Params.from_dict(kw, "bench")
-        tut = n / tutorial_epoch(build(p, 0, torch.device("cpu")), images[:n], labels[:n])
-        chosen = precision.choose(build(p, 0, torch.device("cpu")), train.x[:128], train.y[:128])
+        tut = n / tutorial_epoch(build(p, 0, torch.device("cpu"), Shape()), images[:n], labels[:n])
+        chosen = precision.choose(build(p, 0, torch.device("cpu"), Shape()), train.x[:128], train.y[:128])
         row = {"tutorial_images_per_s": tut, "chosen": str(chosen)}
         for label, mode in (("fp32", precision.FP32), ("fast", chosen)):
-            model = build(p, 0, torch.device("cpu"))
+            model = build(p, 0, torch.device("cpu"), Shape())
             with precision.forced(mode):
                 fit(model, subset(data.train, 512), None, p.train_config(0))  # warm-up
                 t = time.perf_counter()
@@ -243,7 +246,7 @@ def bench_eval(quick: bool) -> dict:
     labels = read_idx(MNIST / "t10k-labels-idx1-ubyte.gz")
     out = {}
     for name, kw in MODELS.items():
-        model = build(Params.from_dict(kw, "bench"), 0, torch.device("cpu"))
+        model = build(Params.from_dict(kw, "bench"), 0, torch.device("cpu"), Shape())
         evaluate(model, data.test)
         runs = []
         for _ in range(3):
@@ -269,7 +272,8 @@ def bench_eval(quick: bool) -> dict:
 
 def _null_fit(model, train, val, cfg, on_epoch=None, transform=None):
     """Reports `cfg.epochs` epochs without training: what is left is the service's overhead."""
-    from search.train import EpochResult
+    from search.precision import FP32
+    from search.train import EpochResult, FitResult
 
     history = []
     for epoch in range(1, cfg.epochs + 1):
@@ -277,7 +281,7 @@ def _null_fit(model, train, val, cfg, on_epoch=None, transform=None):
         history.append(r)
         if on_epoch:
             on_epoch(r)
-    return history
+    return FitResult(history, FP32)
 
 
 def _overhead_run(url: str, n: int) -> dict:
@@ -496,12 +500,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test, not figures to report)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     ap.add_argument("--results", type=Path, default=RESULTS, help="JSON with every figure (merged across runs)")
+    ap.add_argument("--json", action="store_true", help="print this run's figures as one JSON object on stdout")
     args = ap.parse_args()
+    sections = choose("bench", "--only", args.only, SECTIONS)  # checked before anything runs
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
     results["machine"] = machine()
-    for name in args.only.split(","):
-        if name not in SECTIONS:
-            sys.exit(f"unknown section {name!r}: expected some of {', '.join(SECTIONS)}")
+    for name in sections:
         log(f"== {name}")
         results[name] = SECTIONS[name](args.quick)
         results[name]["quick"] = args.quick
@@ -511,6 +515,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(results))
     log(f"wrote {args.out} and {args.results}")
+    if args.json:
+        emit_json({"machine": results["machine"], **{name: results[name] for name in sections}})
 
 
 if __name__ == "__main__":

@@ -35,9 +35,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
-from search.samplers import make_pruner, make_sampler  # noqa: E402
 from search.space import suggest_params  # noqa: E402
 from search.spec import StudySpec, parse_study  # noqa: E402
+
+from _common import choose, emit_json  # noqa: E402
 
 TABLE = ROOT / "bench" / "data" / "mlp-curves.csv.gz"
 AXES = ("lr", "batch_size", "hidden_size", "n_layers", "activation", "dropout", "optimizer")
@@ -165,7 +166,7 @@ def replay(table: Table, method: str, seed: int, budget: float) -> dict:
     """One run: (cost, incumbent) at every improvement, trials run, and wall seconds of the replay."""
     sampler_conf, pruner_conf = METHODS[method]
     spec = space_spec(table, sampler_conf, pruner_conf, seed)
-    study = optuna.create_study(direction="maximize", sampler=make_sampler(spec), pruner=make_pruner(spec))
+    study = optuna.create_study(direction="maximize", sampler=spec.make_sampler(), pruner=spec.make_pruner())
     rng = np.random.default_rng(seed)
     spent, best, trace, trials = 0.0, -math.inf, [(0.0, math.nan)], 0
     start = time.perf_counter()
@@ -175,7 +176,7 @@ def replay(table: Table, method: str, seed: int, budget: float) -> dict:
         acc, secs = table.curves[cid][rng.integers(len(table.curves[cid]))]
         trials += 1
         state, value = optuna.trial.TrialState.COMPLETE, None
-        for epoch, (a, s) in enumerate(zip(acc, secs), 1):
+        for epoch, (a, s) in enumerate(zip(acc, secs, strict=True), 1):
             spent += s
             if math.isnan(a):  # diverged in this epoch
                 state = optuna.trial.TrialState.FAIL
@@ -219,7 +220,7 @@ def run(table: Table, methods: list[str], seeds: int, budget: float, processes: 
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         results = pool.map(_job, jobs, chunksize=1)
     runs: dict[str, list] = {m: [] for m in methods}
-    for method, seed, r in results:
+    for method, _seed, r in results:
         runs[method].append(r)
     return runs
 
@@ -305,11 +306,9 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=multiprocessing.cpu_count())
     ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results.json")
     ap.add_argument("--png", type=Path, default=ROOT / "docs" / "replay-anytime.png")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = ap.parse_args()
-    methods = [m for m in args.methods.split(",") if m] or (list(QUICK) if args.quick else list(METHODS))
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        sys.exit(f"replay: unknown method {unknown[0]!r}: expected some of {', '.join(METHODS)}")
+    methods = choose("replay", "--methods", args.methods, METHODS) or (list(QUICK) if args.quick else list(METHODS))
     if BASELINE not in methods:
         methods.insert(0, BASELINE)
     seeds = 3 if args.quick and args.seeds == 30 else args.seeds
@@ -328,10 +327,11 @@ def main() -> None:
                         "best_cost_seconds": round(table.best_cost, 2), "seed_noise": table.seed_noise},
               "wall_seconds": round(time.perf_counter() - t0, 1), "quick": args.quick}
     if args.json:
-        print(json.dumps(result, indent=2))
+        emit_json(result)
     if not args.quick:
         top = sorted(summary, key=lambda m: summary[m]["median_seconds"][gap] or math.inf)[:5]
-        plot(table, runs, budget, args.png, list(dict.fromkeys([BASELINE, "tpe+median", default, *top])))
+        shown = [m for m in dict.fromkeys([BASELINE, "tpe+median", default, *top]) if m in runs]  # those run
+        plot(table, runs, budget, args.png, shown)
         from bench import machine
         from render import render
 
@@ -339,7 +339,7 @@ def main() -> None:
         results = json.loads(args.results.read_text()) if args.results.exists() else {}
         results["replay"] = result
         args.results.write_text(json.dumps(results, indent=2))
-        (ROOT / "docs" / "benchmarks.md").write_text(render(results))
+        args.out.write_text(render(results))
         print(f"replay: {len(methods)} methods x {seeds} seeds in {result['wall_seconds']} s; default {default}; "
               f"wrote {args.png} and {args.results}", file=sys.stderr)
 

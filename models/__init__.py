@@ -1,7 +1,8 @@
-"""ModelConfig -> network, for 28x28 grey images. Knows nothing of Optuna or of training.
+"""ModelConfig -> network. Knows nothing of Optuna or of training.
 
-`build_model(cfg)` is the one entry point; `MODELS` maps each model name to its class,
-and `ACTIVATIONS` each activation name to its module.
+`build_model(cfg)` is the one entry point. `MODELS` maps each model name to its entry (its
+class, its memory estimate, the model-specific axes it reads): a new built-in model is its
+file plus one line here. `ACTIVATIONS` maps each activation name to its module.
 """
 
 from __future__ import annotations
@@ -9,26 +10,30 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models._config import ModelConfig
-from models._layers import ACTIVATIONS, activation
+from models import cnn, convnet, lenet, mlp
+from models._config import ModelConfig, ModelEntry, Shape
+from models._layers import ACTIVATIONS
 from models.cnn import CNN
 from models.convnet import ConvNet
 from models.lenet import LeNet5
 from models.mlp import MLP
 
-MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "lenet5": LeNet5, "cnn": CNN, "convnet": ConvNet}
+MODELS: dict[str, ModelEntry] = {"mlp": mlp.ENTRY, "lenet5": lenet.ENTRY, "cnn": cnn.ENTRY, "convnet": convnet.ENTRY}
 
-__all__ = ["ACTIVATIONS", "MODELS", "MLP", "LeNet5", "CNN", "ConvNet", "ModelConfig", "activation", "build_model",
-           "count_params", "planned_params"]
+__all__ = ["ACTIVATIONS", "CNN", "MLP", "MODELS", "ConvNet", "LeNet5", "ModelConfig", "ModelEntry", "Shape",
+           "build_model", "count_params", "entry", "planned_params"]
+
+
+def entry(name: str) -> ModelEntry:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODELS)}") from None
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
     """A freshly initialised network (weights drawn from torch's global RNG)."""
-    try:
-        factory = MODELS[cfg.name]
-    except KeyError:
-        raise ValueError(f"unknown model {cfg.name!r}: expected one of {', '.join(MODELS)}") from None
-    return factory(cfg)
+    return entry(cfg.model).factory(cfg)
 
 
 def count_params(model: nn.Module) -> int:

@@ -1,6 +1,10 @@
+"""Building blocks shared by the networks: activations by name, a convolution block, spatial sizes."""
+
 from __future__ import annotations
 
 from torch import nn
+
+from models._config import ModelConfig
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -18,3 +22,32 @@ def activation(name: str) -> nn.Module:
         return ACTIVATIONS[name]()
     except KeyError:
         raise ValueError(f"unknown activation {name!r}: expected one of {', '.join(ACTIVATIONS)}") from None
+
+
+def conv_block(c_in: int, c_out: int, kernel: int, cfg: ModelConfig, *, padding: int = 0,
+               pool: str = "") -> list[nn.Module]:
+    """Conv2d (no bias under batch norm: BN subtracts the mean anyway), optional BatchNorm2d,
+    the activation, and a 2x2 max-pool: `pool="first"` before the activation (4x less
+    activation work), `"last"` after it, `""` none."""
+    block: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, padding=padding, bias=not cfg.batch_norm)]
+    if cfg.batch_norm:
+        block.append(nn.BatchNorm2d(c_out))
+    act, pooled = [activation(cfg.activation)], [nn.MaxPool2d(2)]
+    return block + {"first": pooled + act, "last": act + pooled, "": act}[pool]
+
+
+def dense_block(n_in: int, n_out: int, cfg: ModelConfig) -> list[nn.Module]:
+    """Linear, the activation, and dropout when the config asks for it."""
+    return [nn.Linear(n_in, n_out), activation(cfg.activation), *([nn.Dropout(cfg.dropout)] if cfg.dropout > 0 else [])]
+
+
+def conv_size(size: int, kernel: int, padding: int = 0, pool: bool = False) -> int:
+    """A side's length after a stride-1 convolution (and a 2x2 max-pool)."""
+    out = size + 2 * padding - kernel + 1
+    return out // 2 if pool else out
+
+
+def too_small(name: str, cfg: ModelConfig, side: int) -> ValueError:
+    s = cfg.shape
+    return ValueError(f"{name} cannot take {s.height}x{s.width} images (its feature maps would shrink to "
+                      f"{side} pixels): choose the mlp or cnn model, or larger images")

@@ -3,8 +3,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models._config import ModelConfig
-from models._layers import activation as make_activation
+from models._config import ModelConfig, ModelEntry
+from models._layers import conv_block, conv_size, dense_block, too_small
 
 
 class ConvNet(nn.Module):
@@ -17,21 +17,28 @@ class ConvNet(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         c1, c2 = cfg.channels
-        activation, batch_norm = cfg.activation, cfg.batch_norm
-
-        def conv(c_in: int, c_out: int, k: int) -> list[nn.Module]:
-            block: list[nn.Module] = [nn.Conv2d(c_in, c_out, k, bias=not batch_norm)]
-            if batch_norm:
-                block.append(nn.BatchNorm2d(c_out))
-            return [*block, nn.MaxPool2d(2), make_activation(activation)]  # pool first: 4x less activation work
-
-        self.features = nn.Sequential(*conv(1, c1, 5), *conv(c1, c2, 3))  # 28 -> 24 -> 12 -> 10 -> 5
+        side = _side(cfg.shape.height), _side(cfg.shape.width)  # 28 -> 24 -> 12 -> 10 -> 5
+        if min(side) < 1:
+            raise too_small("the convnet", cfg, min(side))
+        # pool before the activation: 4x less activation work
+        self.features = nn.Sequential(*conv_block(cfg.shape.channels, c1, 5, cfg, pool="first"),
+                                      *conv_block(c1, c2, 3, cfg, pool="first"))
         hidden = cfg.widths[0]
-        head: list[nn.Module] = [nn.Flatten(), nn.Linear(c2 * 5 * 5, hidden), make_activation(activation)]
-        if cfg.dropout > 0:
-            head.append(nn.Dropout(cfg.dropout))
-        head.append(nn.Linear(hidden, cfg.num_classes))
-        self.classifier = nn.Sequential(*head)
+        self.classifier = nn.Sequential(nn.Flatten(), *dense_block(c2 * side[0] * side[1], hidden, cfg),
+                                        nn.Linear(hidden, cfg.shape.classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+    @staticmethod
+    def floats_per_image(cfg: ModelConfig) -> int:
+        h, w = cfg.shape.height, cfg.shape.width
+        c1, c2 = cfg.channels
+        return 4 * (c1 * (h - 4) * (w - 4) + c2 * (2 * _side(h)) * (2 * _side(w)) + sum(cfg.widths))
+
+
+def _side(size: int) -> int:
+    return conv_size(conv_size(size, 5, pool=True), 3, pool=True)
+
+
+ENTRY = ModelEntry(ConvNet, ConvNet.floats_per_image, reads=("channels", "hidden_size"))

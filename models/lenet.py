@@ -3,8 +3,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models._config import ModelConfig
-from models._layers import activation as make_activation
+from models._config import ModelConfig, ModelEntry
+from models._layers import conv_block, conv_size, dense_block, too_small
 
 
 class LeNet5(nn.Module):
@@ -13,23 +13,25 @@ class LeNet5(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        activation, dropout, batch_norm = cfg.activation, cfg.dropout, cfg.batch_norm
-
-        def conv(c_in: int, c_out: int, padding: int) -> list[nn.Module]:
-            block: list[nn.Module] = [nn.Conv2d(c_in, c_out, 5, padding=padding, bias=not batch_norm)]
-            if batch_norm:
-                block.append(nn.BatchNorm2d(c_out))
-            return [*block, make_activation(activation), nn.MaxPool2d(2)]
-
-        self.features = nn.Sequential(*conv(1, 6, 2), *conv(6, 16, 0))
-        head: list[nn.Module] = [nn.Flatten(), nn.Linear(16 * 5 * 5, 120), make_activation(activation)]
-        if dropout > 0:
-            head.append(nn.Dropout(dropout))
-        head += [nn.Linear(120, 84), make_activation(activation)]
-        if dropout > 0:
-            head.append(nn.Dropout(dropout))
-        head.append(nn.Linear(84, cfg.num_classes))
-        self.classifier = nn.Sequential(*head)
+        side = _side(cfg.shape.height), _side(cfg.shape.width)
+        if min(side) < 1:
+            raise too_small("LeNet-5", cfg, min(side))
+        self.features = nn.Sequential(*conv_block(cfg.shape.channels, 6, 5, cfg, padding=2, pool="last"),
+                                      *conv_block(6, 16, 5, cfg, pool="last"))
+        self.classifier = nn.Sequential(nn.Flatten(), *dense_block(16 * side[0] * side[1], 120, cfg),
+                                        *dense_block(120, 84, cfg), nn.Linear(84, cfg.shape.classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+    @staticmethod
+    def floats_per_image(cfg: ModelConfig) -> int:
+        s = cfg.shape
+        return 4 * (6 * s.height * s.width + 16 * (2 * _side(s.height)) * (2 * _side(s.width)))
+
+
+def _side(size: int) -> int:
+    return conv_size(conv_size(size, 5, 2, pool=True), 5, pool=True)
+
+
+ENTRY = ModelEntry(LeNet5, LeNet5.floats_per_image)

@@ -1,15 +1,85 @@
 """mnist-search: hyperparameter search for MNIST-style classifiers, on Optuna.
 
-Public API: study files (`load_study`, `StudySpec`), the typed parameters (`Params`,
-`AXES`), running (`run_study`, `RunOptions`), export and retraining (`best_config`,
-`load_config`, `retrain`), and the exceptions (`SearchError`, `StorageLost`).
+The public API, which cli.py uses and nothing more (tests/test_exported_members.py checks
+both): study files (`load_study`, `StudySpec`, `AXES`, `Params`), running (`run_study`,
+`run_workers`, `RunOptions`), stored studies (`load_stored_study`, `all_studies`, the
+trial readers), configs and retraining (`best_config`, `load_config`, `retrain`), the
+report and the dashboard, and the exceptions:
+
+    SearchError (exit 2)        bad input: a study file, a config, a flag, a path, a storage URL
+      StorageLost (exit 1)      the storage went away or was deleted mid-study
+    KeyboardInterrupt (130)
+      Terminated (143)          SIGTERM, handled like Ctrl-C
+
+Names are imported on first use (PEP 562), so `search --help` does not pay for torch,
+matplotlib or optuna-dashboard.
 """
 
-from search.errors import SearchError, StorageLost
-from search.export import best_config, load_config, retrain
-from search.params import AXES, Params
-from search.spec import StudySpec, load_study
-from search.study import RunOptions, run_study
+from __future__ import annotations
 
-__all__ = ["AXES", "Params", "RunOptions", "SearchError", "StorageLost", "StudySpec", "best_config", "load_config",
-           "load_study", "retrain", "run_study"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(["SearchError", "StorageLost", "Terminated", "exit_code"], "search.errors"),
+    **dict.fromkeys(["HEARTBEAT_S", "StorageURL", "mask_url", "storage_errors", "storage_url"], "search.storage"),
+    **dict.fromkeys(["AXES", "Params"], "search.params"),
+    **dict.fromkeys(["StudySpec", "load_study"], "search.spec"),
+    **dict.fromkeys(["RunOptions", "RunResult", "all_studies", "load_stored_study", "run_study"], "search.study"),
+    **dict.fromkeys(["run_workers", "threads_per_worker"], "search.workers"),
+    **dict.fromkeys(["best_or_none", "feasible", "last_value", "params_of", "pareto_front", "primary", "ranked",
+                     "study_facts", "trial_row", "trial_seconds"], "search.trials"),
+    **dict.fromkeys(["StudyRecord", "TrialRecord", "fail_reason"], "search.records"),
+    **dict.fromkeys(["TrainJob", "best_config", "load_config", "write_config"], "search.config"),
+    **dict.fromkeys(["load_weights", "retrain", "save_weights"], "search.export"),
+    **dict.fromkeys(["artifact_dir", "export_checkpoint"], "search.artifacts"),
+    **dict.fromkeys(["write_report"], "search.report"),
+    **dict.fromkeys(["check_address", "is_loopback", "serve"], "search.dashboard"),
+    **dict.fromkeys(["writable_dir", "writable_file"], "search._files"),
+    **dict.fromkeys(["fmt"], "search._format"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'search' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:  # what the names are, for type checkers and editors
+    from search._files import writable_dir, writable_file
+    from search._format import fmt
+    from search.artifacts import artifact_dir, export_checkpoint
+    from search.config import TrainJob, best_config, load_config, write_config
+    from search.dashboard import check_address, is_loopback, serve
+    from search.errors import SearchError, StorageLost, Terminated, exit_code
+    from search.export import load_weights, retrain, save_weights
+    from search.params import AXES, Params
+    from search.records import StudyRecord, TrialRecord, fail_reason
+    from search.report import write_report
+    from search.spec import StudySpec, load_study
+    from search.storage import HEARTBEAT_S, StorageURL, mask_url, storage_errors, storage_url
+    from search.study import RunOptions, RunResult, all_studies, load_stored_study, run_study
+    from search.trials import (
+        best_or_none,
+        feasible,
+        last_value,
+        params_of,
+        pareto_front,
+        primary,
+        ranked,
+        study_facts,
+        trial_row,
+        trial_seconds,
+    )
+    from search.workers import run_workers, threads_per_worker

@@ -8,6 +8,8 @@ from typing import Any, Iterable
 
 from search.errors import SearchError
 
+MAX_SEED = 2**31 - 1  # seeds of study files and configs: what torch and numpy accept everywhere
+
 
 def number(value: Any, where: str, key: str, low: float, high: float, low_open: bool = False,
            high_open: bool = False, integer: bool = False) -> Any:

@@ -18,8 +18,7 @@ import optuna
 from sqlalchemy import text
 
 from search import _optuna
-from search.storage import journal_path
-
+from search.storage import StorageURL
 
 LOCK_SUFFIX = ".search-lock"
 
@@ -51,15 +50,14 @@ def _db_lock(engine, acquire: str, release: str, params: dict) -> Iterator[None]
 
 def study_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str):
     """A context manager that serialises budget checks across the study's workers."""
-    if url.startswith("journal:"):
-        return _file_lock(Path(journal_path(url) + LOCK_SUFFIX))
+    parsed = StorageURL.parse(url)
+    if parsed.path is not None:  # a SQLite or journal file
+        return _file_lock(Path(str(parsed.path) + LOCK_SUFFIX))
     storage = _optuna.rdb_of(storage)  # load_study wraps RDBStorage in a cache
     if not isinstance(storage, optuna.storages.RDBStorage):
         return contextlib.nullcontext()
     engine = storage.engine
     backend = engine.url.get_backend_name()
-    if backend == "sqlite":
-        return _file_lock(Path(engine.url.database + LOCK_SUFFIX))
     if backend == "postgresql":
         return _db_lock(engine, "SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)",
                         {"k": _key(study_name)})

@@ -24,6 +24,16 @@ if int(optuna.__version__.split(".")[0]) != SUPPORTED_MAJOR:  # pragma: no cover
                       f"search/_optuna.py); found {optuna.__version__}: pip install 'optuna>=5,<6'")
 
 
+@contextlib.contextmanager
+def quiet_experimental() -> Iterator[None]:
+    """The one guard on Optuna's ExperimentalWarning: the features the service uses on
+    purpose (heartbeats, QMC and GP samplers, PatientPruner, metric names, the loop below)
+    would otherwise print a warning on every run."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
     return study._storage
 
@@ -53,7 +63,13 @@ def heartbeat_interval(storage: optuna.storages.BaseStorage) -> int | None:
     return None
 
 
-def system_attrs(trial: optuna.Trial) -> dict:
+def record_heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> None:
+    """One heartbeat of a running trial (a no-op for storages without heartbeats)."""
+    if isinstance(storage, BaseHeartbeat):
+        storage.record_heartbeat(trial_id)
+
+
+def trial_system_attrs(trial: optuna.Trial) -> dict:
     """A running trial's system attributes (`failed_trial` marks a retry)."""
     return trial.study._storage.get_trial_system_attrs(trial._trial_id)
 
@@ -69,8 +85,7 @@ def optimize_loop(study: optuna.Study) -> Iterator[None]:
     are only honoured inside it."""
     study._stop_flag = False
     study._thread_local.in_optimize_loop = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with quiet_experimental():
         try:
             yield
         finally:

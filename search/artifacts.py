@@ -16,13 +16,17 @@ import optuna
 import torch
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.engine import make_url
 
 from search import _dashboard, _optuna
-from search._files import writable_dir
-from search.storage import journal_path
-from search.spec import KEEP_CHECKPOINTS
-from search.trials import Failure, StudyInfo, curve, failure_of, feasible, last_value, ranked
+from search._files import writable_dir, writable_file
+from search.config import config_of, config_text, job_of
+from search.errors import SearchError
+from search.records import StudyRecord, curve, fail_reason
+from search.storage import StorageURL
+from search.trials import Failure, failure_of, feasible, last_value, ranked
+
+__all__ = ["CHECKPOINT", "Recorder", "SUFFIX", "artifact_dir", "checkpoints", "export_checkpoint", "open_store",
+           "prune_checkpoints", "stop_reason", "trial_note_text", "upload_files", "write_study_note"]
 
 SUFFIX = "-artifacts"
 CHECKPOINT = "checkpoint.pt"
@@ -32,17 +36,8 @@ def artifact_dir(url: str, explicit: str | None = None) -> Path | None:
     """The artifact folder for a storage: `explicit`, else beside its SQLite or journal file."""
     if explicit:
         return Path(explicit)
-    if url.startswith("journal:"):
-        path = Path(journal_path(url))
-    else:
-        try:
-            parsed = make_url(url)
-        except Exception:
-            return None
-        if parsed.get_backend_name() != "sqlite" or not parsed.database:
-            return None
-        path = Path(parsed.database.removeprefix("file:").split("?")[0])
-    return path.with_name(path.stem + SUFFIX)
+    path = StorageURL.parse(url).path
+    return None if path is None else path.with_name(path.stem + SUFFIX)
 
 
 def open_store(directory: Path | None, create: bool = True) -> FileSystemArtifactStore | None:
@@ -59,19 +54,18 @@ def open_store(directory: Path | None, create: bool = True) -> FileSystemArtifac
 def write_study_note(study: optuna.Study) -> None:
     """The study's note, from what the study stores: description, file, space, sampler,
     pruner, and the report's summary once `search report` ran."""
-    a = study.user_attrs
-    lines = [f"## {study.study_name}", "", str(a.get("description") or ""), "",
-             f"study file `{a.get('study_file', '-')}`; sampler **{a.get('sampler', '-')}**, pruner "
-             f"**{a.get('pruner', '-')}**; goal: {a.get('goal') or a.get('metric', '-')}; {a.get('train_size', '-')} "
-             "training images",
+    r = StudyRecord.of(study)
+    lines = [f"## {study.study_name}", "", r.description, "",
+             f"study file `{r.study_file}`; sampler **{r.sampler}**, pruner **{r.pruner}**; goal: {r.goal}; "
+             f"{r.train_size} training images",
              "", "| axis | searched as |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in (a.get("space") or {}).items()]
-    if a.get("report_note"):
-        lines += ["", a["report_note"]]
+    lines += [f"| {k} | {v} |" for k, v in r.space.items()]
+    if r.report_note:
+        lines += ["", r.report_note]
     _dashboard.set_study_note(study, "\n".join(lines) + "\n")
 
 
-def stop_reason(trial: FrozenTrial, info: StudyInfo) -> str:
+def stop_reason(trial: FrozenTrial, info: StudyRecord) -> str:
     epochs = len(curve(trial, "val_accuracy")) or len(trial.intermediate_values)
     if trial.state == TrialState.COMPLETE:
         what = (f"{info.metric} {trial.values[0]:.4g}" if len(trial.values) == 1 else
@@ -83,17 +77,15 @@ def stop_reason(trial: FrozenTrial, info: StudyInfo) -> str:
     failure = failure_of(trial)
     if failure is Failure.INTERRUPTED:
         return "interrupted (queued again with the same parameters)"
-    return f"failed: {trial.user_attrs.get('fail_reason', 'the worker stopped')}"
+    return f"failed: {fail_reason(trial) or 'the worker stopped'}"
 
 
-def trial_note_text(trial: FrozenTrial, info: StudyInfo) -> str:
-    from search.export import config_of, config_text, job_of
-
+def trial_note_text(trial: FrozenTrial, info: StudyRecord) -> str:
     config = {k: v for k, v in config_of(job_of(trial, info, "")).items() if k != "source"}
     lines = [f"### Trial {trial.number}: {stop_reason(trial, info)}", "",
              "Config (as `search export --trial` writes it):", "", "```yaml", config_text(config).rstrip(), "```", ""]
     rows = list(zip(curve(trial, "train_loss"), curve(trial, "val_loss"), curve(trial, "val_accuracy"),
-                    curve(trial, "epoch_seconds")))
+                    curve(trial, "epoch_seconds"), strict=True))
     if rows:
         lines += ["| epoch | train loss | val loss | val accuracy | seconds |", "|---|---|---|---|---|"]
         lines += [f"| {i} | {tl:.4f} | {vl:.4f} | {va:.4f} | {s:.2f} |" for i, (tl, vl, va, s) in enumerate(rows, 1)]
@@ -106,19 +98,19 @@ def trial_note_text(trial: FrozenTrial, info: StudyInfo) -> str:
 class Recorder:
     """Notes and checkpoints for one worker's trials (a checkpoint needs a store)."""
 
-    def __init__(self, store: FileSystemArtifactStore | None, keep: int = KEEP_CHECKPOINTS) -> None:
+    def __init__(self, store: FileSystemArtifactStore | None, keep: int = StudyRecord.keep_checkpoints) -> None:
         self.store = store
         self.keep = keep
         self.saved: dict[int, str] = {}  # trial id -> checkpoint artifact id, written by this worker
 
-    def save_checkpoint(self, study: optuna.Study, trial_id: int, model: torch.nn.Module, blob: dict[str, Any]) -> None:
-        """Write the trained model of a complete trial (loadable with weights_only=True)."""
+    def save_checkpoint(self, study: optuna.Study, trial_id: int, blob: dict[str, Any]) -> None:
+        """Write a complete trial's checkpoint (records.checkpoint; loadable with weights_only=True)."""
         if self.store is None or self.keep == 0:
             return
         fd, tmp = tempfile.mkstemp(suffix=".pt")
         os.close(fd)
         try:
-            torch.save({"state_dict": model.state_dict(), **blob}, tmp)
+            torch.save(blob, tmp)
             self.saved[trial_id] = _dashboard.upload(self.store, study, trial_id, Path(tmp), CHECKPOINT)
         finally:
             os.unlink(tmp)
@@ -126,7 +118,7 @@ class Recorder:
     def finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """After a trial finished: its note, then keep only the best `keep` checkpoints."""
         tid = _optuna.trial_id(trial)
-        _dashboard.set_trial_note(study, tid, trial_note_text(trial, StudyInfo.of(study)))
+        _dashboard.set_trial_note(study, tid, trial_note_text(trial, StudyRecord.of(study)))
         if self.store is None or tid not in self.saved:
             return
         artifact_id = self.saved.pop(tid)
@@ -162,3 +154,26 @@ def upload_files(study: optuna.Study, store: FileSystemArtifactStore, trial: Fro
             _dashboard.remove(store, study, _optuna.trial_id(trial), meta["artifact_id"])
     for path in paths:
         _dashboard.upload(store, study, _optuna.trial_id(trial), path, path.name)
+
+
+def export_checkpoint(study: optuna.Study, url: str, artifacts: str | None, trial_number: int,
+                      out: Path) -> Path | None:
+    """Copy the trial's stored checkpoint to `out` (None when the study kept none for it)."""
+    store = open_store(artifact_dir(url, artifacts), create=False)
+    artifact_id = checkpoints(study).get(trial_number) if store is not None else None
+    if store is None or artifact_id is None:
+        return None
+    writable_file(out, "the weights")
+    tmp = out.with_name(out.name + ".part")
+    try:
+        with store.open_reader(artifact_id) as src, open(tmp, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        tmp.replace(out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise SearchError(f"cannot copy the checkpoint of trial #{trial_number} to {out}: {e.strerror}") from None
+    except Exception:  # the artifact file is gone (pruned by another worker, or deleted by hand)
+        tmp.unlink(missing_ok=True)
+        return None
+    return out

@@ -6,28 +6,46 @@ the normalised images."""
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
 from search.data import MEAN, STD
 
+__all__ = ["Augment", "AugmentConfig", "BACKGROUND"]
+
 BACKGROUND = (0.0 - MEAN) / STD  # a black pixel after normalisation
 
 
-class Augment:
-    """`Augment(rotation=10, blur_sigma=1.0, shift=2, scale=0.1)(x)`: each image is rotated
-    by an angle drawn from [-rotation, rotation] degrees, moved by up to `shift` pixels on
-    each axis, zoomed by a factor drawn from [1 - scale, 1 + scale], and blurred with a
-    sigma drawn from [0, blur_sigma]. A zero turns its part off and draws no random numbers,
-    so runs recorded before shift and scale existed replay exactly."""
+class AugmentConfig(Protocol):
+    """What the augmentation reads of a config (search.train.TrainConfig has it all)."""
 
-    def __init__(self, rotation: float = 10.0, blur_sigma: float = 1.0, generator: torch.Generator | None = None,
-                 shift: float = 0.0, scale: float = 0.0):
-        self.rotation = float(rotation)
-        self.blur_sigma = float(blur_sigma)
-        self.shift = float(shift)
-        self.scale = float(scale)
+    @property
+    def rotation(self) -> float: ...
+
+    @property
+    def blur_sigma(self) -> float: ...
+
+    @property
+    def shift(self) -> float: ...
+
+    @property
+    def scale(self) -> float: ...
+
+
+class Augment:
+    """`Augment(cfg, generator)(x)`: each image is rotated by an angle drawn from
+    [-rotation, rotation] degrees, moved by up to `shift` pixels on each axis, zoomed by a
+    factor drawn from [1 - scale, 1 + scale], and blurred with a sigma drawn from
+    [0, blur_sigma]. A zero turns its part off and draws no random numbers, so runs
+    recorded before shift and scale existed replay exactly."""
+
+    def __init__(self, cfg: AugmentConfig, generator: torch.Generator | None = None):
+        self.rotation = float(cfg.rotation)
+        self.blur_sigma = float(cfg.blur_sigma)
+        self.shift = float(cfg.shift)
+        self.scale = float(cfg.scale)
         self.generator = generator
 
     def _uniform(self, n: int, low: float, high: float, device: torch.device) -> torch.Tensor:

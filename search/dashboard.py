@@ -15,8 +15,11 @@ from typing import Callable
 from search.errors import SearchError
 from search.storage import mask_url, open_storage
 
+__all__ = ["check_address", "is_loopback", "serve"]
+
 
 def is_loopback(host: str) -> bool:
+    """Whether serving on `host` keeps the dashboard on this machine (no warning needed)."""
     if host == "localhost":
         return True
     try:

@@ -18,12 +18,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models import Shape
 from search._files import read_bytes
 from search.errors import SearchError
+
+__all__ = ["DATASETS", "DEFAULT_DATASET", "Dataset", "FILES", "MAX_IDX", "MD5", "MEAN", "MIRRORS", "N_VAL", "STD", "SPLIT_SEED",
+           "SYSTEM_DIRS", "Split", "TRAIN_POOL", "download_dataset", "find_data_dir", "identify", "load_arrays",
+           "load_dataset", "parse_idx", "read_idx", "split_indices", "user_cache_dir"]
 
 SPLIT_SEED = 20_240_101
 N_VAL = 5_000
 MAX_IDX = 1 << 30  # the largest IDX file read (MNIST's training images: 47 MB)
+DEFAULT_DATASET = "mnist"  # what a study file or config that names no dataset trains on
 TRAIN_POOL = 55_000  # the 60,000 training images split 55,000 train / 5,000 validation
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -75,10 +81,13 @@ class Dataset:
     train: Split
     val: Split
     test: Split
+    classes: int  # labels are 0 .. classes - 1
 
     @property
-    def num_classes(self) -> int:
-        return 10
+    def shape(self) -> Shape:
+        """What the data fixes about a network: its input (channels, height, width) and classes."""
+        channels, height, width = self.train.x.shape[1:]
+        return Shape(channels, height, width, self.classes)
 
 
 # ---------------------------------------------------------------- IDX files
@@ -247,6 +256,7 @@ def _load(dataset: str, directory: Path, device: str) -> Dataset:
         train=_to_tensors(a["train_images"][train_idx], a["train_labels"][train_idx], dev),
         val=_to_tensors(a["train_images"][val_idx], a["train_labels"][val_idx], dev),
         test=_to_tensors(a["test_images"], a["test_labels"], dev),
+        classes=int(max(a["train_labels"].max(), a["test_labels"].max())) + 1,
     )
 
 

@@ -6,6 +6,8 @@ import torch
 
 from search.errors import SearchError
 
+__all__ = ["DEVICES", "resolve_device"]
+
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
 

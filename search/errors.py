@@ -6,6 +6,8 @@
       Terminated (143)      SIGTERM, or the parent of a worker died: handled like Ctrl-C
 """
 
+__all__ = ["INTERRUPT_EXIT", "SearchError", "StorageLost", "Terminated", "exit_code"]
+
 
 class SearchError(Exception):
     """Bad input from the user. The message is complete on its own: what, where, and what to do."""

@@ -10,33 +10,30 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from models import build_model, planned_params
+from models import Shape, build_model, entry, planned_params
 from search.data import Split
 from search.params import Params
 from search.trials import Failure, TrialFailed
 
-# Floats kept per image by a training step beyond the input (forward activations, their
-# gradients, batch-norm and activation copies), counted from the architectures.
-_CONV_FLOATS = {"lenet5": lambda c: 4 * (6 * 28 * 28 + 16 * 10 * 10),
-                "cnn": lambda c: 4 * (32 * 28 * 28 + 64 * 14 * 14 + 128 * 7 * 7),
-                "convnet": lambda c: 4 * (c.channels[0] * 24 * 24 + c.channels[1] * 10 * 10 + sum(c.widths))}
+__all__ = ["EVAL_BATCH", "build", "check_fits", "free_memory", "is_out_of_memory", "subset"]
+
 _OPTIMIZER_STATES = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 1}  # tensors kept per parameter
 EVAL_BATCH = 4096
 
 
-def build(params: Params, seed: int, device: torch.device, num_classes: int = 10) -> nn.Module:
-    """The network for `params`, its weights drawn from `seed`, on `device`."""
+def build(params: Params, seed: int, device: torch.device, shape: Shape) -> nn.Module:
+    """The network for `params` and data of `shape`, its weights drawn from `seed`, on `device`."""
     torch.manual_seed(seed)  # weights and dropout masks follow from the seed
-    return build_model(params.model_config(num_classes)).to(device)
+    return build_model(params.model_config(shape)).to(device)
 
 
-def check_fits(params: Params, device: torch.device, num_classes: int = 10, n_params: int | None = None) -> int:
+def check_fits(params: Params, device: torch.device, shape: Shape, n_params: int | None = None) -> int:
     """The model's parameter count (`n_params` when already counted); raises
     TrialFailed(TOO_LARGE) when training it would need more memory than `device` has free,
     before anything is allocated."""
-    cfg = params.model_config(num_classes)
+    cfg = params.model_config(shape)
     n = planned_params(cfg) if n_params is None else n_params
-    per_image = _CONV_FLOATS[cfg.name](cfg) if cfg.name in _CONV_FLOATS else 4 * (28 * 28 + sum(cfg.widths))
+    per_image = entry(cfg.model).floats_per_image(cfg)
     need = 4 * (n * (2 + _OPTIMIZER_STATES.get(params.optimizer, 2))
                 + per_image * params.batch_size + per_image // 2 * EVAL_BATCH)
     free = free_memory(device)

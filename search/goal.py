@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from search import _check
 from search.errors import SearchError
 
+__all__ = ["BOUND_OPS", "Bound", "Goal", "METRICS", "Metric", "measure", "parse_goal"]
+
 if TYPE_CHECKING:
     from search.train import EpochResult
 
@@ -49,6 +51,9 @@ def measure(history: Sequence[EpochResult], n_params: int) -> dict[str, float]:
             "train_seconds": round(sum(r.train_seconds for r in history), 4), "n_params": float(n_params)}
 
 
+BOUND_OPS = {">=": "floor", "<=": "ceiling"}  # how a bound is written -> its kind
+
+
 @dataclass(frozen=True)
 class Bound:
     """`floor` (metric >= value) or `ceiling` (metric <= value)."""
@@ -65,7 +70,9 @@ class Bound:
         return self.value - got if self.kind == "floor" else got - self.value
 
     def __str__(self) -> str:
-        return f"{self.metric} {'>=' if self.kind == 'floor' else '<='} {self.value:g}"
+        """How the goal prints it, and the name of its Optuna constraint: 'val_accuracy >= 0.99'."""
+        op = next(op for op, kind in BOUND_OPS.items() if kind == self.kind)
+        return f"{self.metric} {op} {self.value:g}"
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ class Goal:
         return {str(b): b.violation(measured) for b in self.bounds}
 
     def __str__(self) -> str:
-        text = ", ".join(f"{d} {m}" for m, d in zip(self.metrics, self.directions))
+        text = ", ".join(f"{d} {m}" for m, d in zip(self.metrics, self.directions, strict=True))
         return text + (f" subject to {', '.join(map(str, self.bounds))}" if self.bounds else "")
 
 

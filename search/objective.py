@@ -10,21 +10,21 @@ import optuna
 import torch
 
 from models import planned_params
-from search import _optuna
+from search import _optuna, records
 from search.artifacts import Recorder
+from search.config import trial_seed
 from search.data import Dataset
 from search.experiment import build, check_fits, is_out_of_memory, subset
 from search.goal import measure
+from search.params import Params
 from search.space import suggest_params
 from search.spec import StudySpec
 from search.train import Diverged, EpochResult, fit, warm_up
-from search.trials import CURVES, Failure, TrialFailed, curve_point
+from search.trials import Failure, TrialFailed
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
-
-def trial_seed(study_seed: int, trial_number: int) -> int:
-    return study_seed + trial_number
+__all__ = ["Objective", "WORKER"]
 
 
 class Objective:
@@ -41,26 +41,22 @@ class Objective:
         self.device = device
         self.train = subset(data.train, spec.train_size)
         self.fit = fit_fn  # the benchmarks swap in a no-op to measure the service's own overhead
-        warm_up()  # once per process, outside every trial's seconds
+        warm_up(Params().train_config(spec.seed))  # once per process, outside every trial's seconds
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         params = suggest_params(trial, self.spec)
         seed = trial_seed(self.spec.seed, trial.number)
-        n_params = planned_params(params.model_config(self.data.num_classes))
-        attrs = {"config": params.active(), "seed": seed, "device": str(self.device), "n_params": n_params,
-                 "worker": WORKER}
-        retry_of = _optuna.system_attrs(trial).get("failed_trial")
-        if retry_of is not None:  # a re-run of a trial whose worker died or was stopped
-            attrs["retry_of"] = retry_of
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        check_fits(params, self.device, self.data.num_classes, n_params)
-        curves: dict[str, list[float]] = {k: [] for k in CURVES}
-        goal, done, measured = self.spec.goal, [], None
+        shape = self.data.shape
+        n_params = planned_params(params.model_config(shape))
+        records.TrialStart(config=params.active(), seed=seed, device=str(self.device), n_params=n_params,
+                           worker=WORKER, retry_of=records.retry_of(_optuna.trial_system_attrs(trial))).write(trial)
+        check_fits(params, self.device, shape, n_params)
+        curves: dict[str, list[float]] = {k: [] for k in records.CURVES}
+        goal, done, measured, precision = self.spec.goal, [], None, None
 
         def on_epoch(r: EpochResult) -> None:
             done.append(r)
-            for key, value in curve_point(r).items():
+            for key, value in records.curve_point(r).items():
                 curves[key].append(value)
             if goal.curve is None:
                 return  # several objectives: Optuna takes no intermediate values
@@ -70,10 +66,9 @@ class Objective:
                 raise optuna.TrialPruned(f"pruned at epoch {r.epoch} with {goal.curve} {value:.4f}")
 
         try:
-            model = build(params, seed, self.device, self.data.num_classes)
-            self.fit(model, self.train, self.data.val, params.train_config(seed), on_epoch)
+            model = build(params, seed, self.device, shape)
             # the numerics fit chose by timing, which may differ in another run: export and retrain reuse them
-            trial.set_user_attr("precision", str(getattr(model, "precision", "fp32")))
+            precision = str(self.fit(model, self.train, self.data.val, params.train_config(seed), on_epoch).precision)
         except Diverged as e:
             raise TrialFailed(Failure.DIVERGED, str(e)) from None
         except (RuntimeError, MemoryError) as e:
@@ -81,16 +76,14 @@ class Objective:
                 raise
             raise TrialFailed(Failure.OUT_OF_MEMORY, str(e).splitlines()[0][:160]) from None
         finally:
-            # One write per curve per trial, not per epoch: storage round trips dominate a short trial.
-            if curves["train_loss"]:
-                for key, values in curves.items():
-                    trial.set_user_attr(key, values)
+            records.write_outcome(trial, curves, precision)
             measured = measure(done, n_params) if done else None
             if measured and goal.bounds:  # pruned trials too: TPE counts a pruned infeasible trial as infeasible
                 for name, violation in goal.violations(measured).items():
                     trial.set_constraint(name, violation)
+        assert measured is not None  # fit runs at least one epoch or raises
         values = goal.values(measured)
-        self.recorder.save_checkpoint(trial.study, _optuna.trial_id(trial), model, {
-            "params": params.active(), "dataset": self.spec.dataset, "seed": seed,
-            "source": {"study": self.spec.name, "trial": trial.number, "metric": self.spec.metric, "value": values[0]}})
+        source = {"study": self.spec.name, "trial": trial.number, "metric": self.spec.metric, "value": values[0]}
+        self.recorder.save_checkpoint(trial.study, _optuna.trial_id(trial), records.checkpoint(
+            model.state_dict(), params.active(), self.spec.dataset, seed, source=source))
         return values if goal.multi else values[0]

@@ -2,8 +2,11 @@
 
 `Params` is a frozen dataclass whose fields carry the defaults. `AXES` keeps, for each
 field, its kind, bounds, log scale, the condition under which it applies and a line of
-help; a test checks that the two agree. `Params.model_config()` and
-`Params.train_config(seed)` hand the network and the fit loop their configs whole.
+help; a test checks that the two agree. `Params.model_config(shape)` and
+`Params.train_config(seed)` hand the network and the fit loop their configs whole, copied
+field by field by name (the configs have no defaults of their own; a test fails when a
+field of `Params` reaches neither). A new training axis is its field here, its `AXES`
+entry and its use.
 
 Per-layer axes: `hidden_size` and `dropout` may be searched per hidden layer of the MLP
 (Optuna's `n_units_l{i}` / `dropout_l{i}`, conditional on `n_layers`); the sampled values
@@ -17,10 +20,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from models import ACTIVATIONS, MODELS, ModelConfig
+from models import ACTIVATIONS, MODELS, ModelConfig, Shape
 from search import _check
 from search.errors import SearchError
 from search.train import OPTIMIZERS, SCHEDULES, TrainConfig
+
+__all__ = ["AXES", "Axis", "DEFAULTS", "LAYER_KEY", "MAX_WIDTH", "Params", "layered"]
 
 MAX_WIDTH = 65536
 
@@ -55,21 +60,20 @@ class Params:
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
 
-    def model_config(self, num_classes: int = 10) -> ModelConfig:
-        widths = (self.hidden_size,) if self.model == "convnet" else self.layer_widths()
-        return ModelConfig(name=self.model, widths=widths, channels=tuple(self.channels), dropouts=self.dropouts,
-                           dropout=self.dropout, activation=self.activation, batch_norm=self.batch_norm,
-                           num_classes=num_classes)
+    def model_config(self, shape: Shape = Shape()) -> ModelConfig:
+        """The network's config; `shape` (input and classes) comes from the data."""
+        widths = self.layer_widths() if layered(self.model) else (self.hidden_size,)
+        return ModelConfig(widths=widths, shape=shape, **self._fields(ModelConfig, "widths", "shape"))
 
     def layer_widths(self) -> tuple[int, ...]:
         return self.widths or (self.hidden_size,) * self.n_layers
 
     def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(lr=self.lr, batch_size=self.batch_size, epochs=self.epochs, optimizer=self.optimizer,
-                           momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay,
-                           iterations=self.iterations, seed=seed, augment=self.augment, rotation=self.rotation,
-                           blur_sigma=self.blur_sigma, shift=self.shift, scale=self.scale, schedule=self.schedule,
-                           warmup_epochs=self.warmup_epochs, label_smoothing=self.label_smoothing)
+        return TrainConfig(seed=seed, **self._fields(TrainConfig, "seed"))
+
+    def _fields(self, config: type, *given: str) -> dict[str, Any]:
+        """This object's values for every field of `config` but those `given` by the caller."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(config) if f.name not in given}
 
     def active(self) -> dict[str, Any]:
         """The parameters that shape this model and run (momentum only under sgd, widths only
@@ -90,7 +94,7 @@ class Params:
             checked[key] = axis.check(value, where, f"{prefix}.{key}")
         params = cls(**checked)
         layers = len(params.layer_widths())
-        if params.model == "mlp" and params.dropouts and len(params.dropouts) != layers:
+        if layered(params.model) and params.dropouts and len(params.dropouts) != layers:
             raise SearchError(f"{where}: {prefix}.dropouts: {len(params.dropouts)} values for an MLP with {layers} "
                               "hidden layers; give one per layer")
         return params
@@ -110,6 +114,16 @@ class Params:
         for field, by_index in layers.items():
             values[field] = [by_index[i] for i in sorted(by_index)]
         return cls.from_dict(values, where)
+
+
+def layered(model: object) -> bool:
+    """A model of hidden layers counted by `n_layers` (the MLP): per-layer axes fill one value each."""
+    return isinstance(model, str) and model in MODELS and "n_layers" in MODELS[model].reads
+
+
+def _reading(axis: str) -> tuple[str, tuple[str, ...]]:
+    """The condition of a model-specific axis: the models whose entry reads it."""
+    return "model", tuple(name for name, e in MODELS.items() if axis in e.reads)
 
 
 LAYER_KEY = re.compile(r"(\w+)_l(\d+)")
@@ -144,7 +158,7 @@ class Axis:
             return False
         if self.name in ("hidden_size", "n_layers") and get("widths"):
             return False  # explicit widths replace hidden_size x n_layers
-        if self.name == "dropout" and get("dropouts") and get("model") == "mlp":
+        if self.name == "dropout" and get("dropouts") and layered(get("model")):
             return False
         return True
 
@@ -156,8 +170,11 @@ class Axis:
             return _check.boolean(value, where, key)
         if self.kind in ("ints", "floats"):
             return self._layers(value, where, key)
-        return _check.number(value, where, key, self.low, self.high, self.low_open, self.high_open,
-                             self.kind == "int")
+        return self._number(value, where, key, self.kind == "int")
+
+    def _number(self, value: Any, where: str, key: str, integer: bool) -> Any:
+        assert self.low is not None and self.high is not None, f"numeric axis {self.name} needs low and high"
+        return _check.number(value, where, key, self.low, self.high, self.low_open, self.high_open, integer)
 
     def encode(self, value: Any) -> Any:
         """A value as Optuna stores a categorical choice (lists as '512-256')."""
@@ -192,15 +209,13 @@ class Axis:
         if not isinstance(value, (list, tuple)) or len(value) > 64 or (self.length and len(value) != self.length):
             raise SearchError(f"{where}: {key}: expected {want}, got {_check.short(value)}")
         try:
-            return tuple(_check.number(v, where, key, self.low, self.high, self.low_open, self.high_open, integer)
-                         for v in value)
+            return tuple(self._number(v, where, key, integer) for v in value)
         except SearchError:
             raise SearchError(f"{where}: {key}: expected {want} (each {self.low:g}..{self.high:g}), "
                               f"got {_check.short(value)}") from None
 
 
-_MLP = ("model", ("mlp",))
-_DENSE = ("model", ("mlp", "convnet"))  # models with a dense hidden layer of `hidden_size`
+_WARMUP = ("schedule", tuple(name for name, s in SCHEDULES.items() if s.warmup))
 AXES: dict[str, Axis] = {a.name: a for a in [
     Axis("model", "choice", "network family", choices=tuple(MODELS)),
     Axis("lr", "float", "learning rate", low=0.0, high=10.0, low_open=True, log=True),
@@ -208,8 +223,8 @@ AXES: dict[str, Axis] = {a.name: a for a in [
     Axis("epochs", "int", "passes over the training split (the pruners' resource)", low=1, high=1000),
     Axis("hidden_size", "int", "width of every MLP hidden layer (per_layer: true samples one per layer), "
                                "or of the convnet's dense layer",
-         low=1, high=MAX_WIDTH, when=_DENSE, per_layer="widths"),
-    Axis("n_layers", "int", "MLP hidden layers (0: logistic regression)", low=0, high=16, when=_MLP),
+         low=1, high=MAX_WIDTH, when=_reading("hidden_size"), per_layer="widths"),
+    Axis("n_layers", "int", "MLP hidden layers (0: logistic regression)", low=0, high=16, when=_reading("n_layers")),
     Axis("activation", "choice", "non-linearity", choices=tuple(ACTIVATIONS)),
     Axis("dropout", "float", "dropout probability (per_layer: true samples one per MLP layer)",
          low=0.0, high=1.0, high_open=True, per_layer="dropouts"),
@@ -219,11 +234,11 @@ AXES: dict[str, Axis] = {a.name: a for a in [
     Axis("nesterov", "bool", "Nesterov momentum (SGD)", when=("optimizer", ("sgd",))),
     Axis("weight_decay", "float", "L2 penalty", low=0.0, high=1.0),
     Axis("channels", "ints", "the convnet's two convolutions, e.g. '24-32'", low=1, high=4096, length=2,
-         when=("model", ("convnet",))),
+         when=_reading("channels")),
     Axis("widths", "ints", "MLP hidden widths, e.g. '512-256' (replaces hidden_size x n_layers)",
-         low=1, high=MAX_WIDTH, when=_MLP),
+         low=1, high=MAX_WIDTH, when=_reading("widths")),
     Axis("dropouts", "floats", "MLP dropout per hidden layer, e.g. [0.3, 0.2] (replaces dropout)",
-         low=0.0, high=1.0, high_open=True, when=_MLP),
+         low=0.0, high=1.0, high_open=True, when=_reading("dropouts")),
     Axis("iterations", "int", "stop after this many steps (0: train for `epochs` full epochs)",
          low=0, high=10_000_000),
     Axis("augment", "bool", "random rotation, shift, zoom and Gaussian blur of training batches, on the device"),
@@ -235,6 +250,6 @@ AXES: dict[str, Axis] = {a.name: a for a in [
     Axis("schedule", "choice", "learning-rate schedule: constant, onecycle (up to lr, then down), cosine (down "
                                "to 0 after a linear warm-up)", choices=tuple(SCHEDULES)),
     Axis("warmup_epochs", "int", "epochs of linear warm-up (onecycle: 0 means its usual 30 % of the run)",
-         low=0, high=1000, when=("schedule", ("onecycle", "cosine"))),
+         low=0, high=1000, when=_WARMUP),
     Axis("label_smoothing", "float", "label smoothing of the training loss", low=0.0, high=1.0, high_open=True),
 ]}

@@ -1,16 +1,20 @@
 """Sampler and pruner names -> Optuna objects. Each registry entry is the one place that
-names an allowed choice, its options (checked in study files) and how to build it."""
+names an allowed choice, its options (checked in study files by `parse_named`), its policy
+(whether a pruner ranks trials) and how to build it from plain values: no StudySpec here."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import optuna
 
-if TYPE_CHECKING:
-    from search.spec import StudySpec
+from search import _check, _optuna
+from search.errors import SearchError
+from search.goal import Goal
+
+__all__ = ["COST_AWARE_SAMPLER", "DEFAULT_PRUNER", "DEFAULT_SAMPLER", "Entry", "Option", "PRUNERS", "SAMPLERS",
+           "check_pruner", "make_pruner", "make_sampler", "parse_named"]
 
 
 @dataclass(frozen=True)
@@ -29,58 +33,63 @@ class Entry:
     # the seed and gives trial k the k-th point, so every process must see the same order.
     fixed_seed: bool = False
     one_of: tuple[str, ...] = ()  # options of which at least one must be given
+    # Pruners: `ranks` compares a trial with the others in the objective's direction (median,
+    # successive halving, ...); `prunes` is False for the pruner that never stops a trial.
+    ranks: bool = True
+    prunes: bool = True
 
 
 _INT0, _INT1, _INT2, _BOOL = Option("int", 0), Option("int", 1), Option("int", 2), Option("bool")
 _PERCENT, _DELTA = Option("float", 0, 100), Option("float", 0, 1)
 _BOUND = Option("float", -1e12, 1e12)
 
-# build(options, spec, seed) -> sampler. `seed` (every sampler's option) is taken out
-# before: the study seeds the sampler itself (see study.open_study).
+# build(options, seed, grid) -> sampler; `grid` is the space's choices (the grid sampler's
+# points). `seed` (every sampler's option) is taken out before: see make_sampler.
 SAMPLERS: dict[str, Entry] = {
-    "tpe": Entry(lambda o, spec, seed: optuna.samplers.TPESampler(seed=seed, **o),
+    "tpe": Entry(lambda o, seed, grid: optuna.samplers.TPESampler(seed=seed, **o),
                  "tree-structured Parzen estimator (Optuna 5: multivariate, constant liar)",
                  {"seed": _INT0, "n_startup_trials": _INT0, "multivariate": _BOOL, "group": _BOOL,
                   "constant_liar": _BOOL}),
-    "gp": Entry(lambda o, spec, seed: optuna.samplers.GPSampler(seed=seed, **o),
+    "gp": Entry(lambda o, seed, grid: optuna.samplers.GPSampler(seed=seed, **o),
                 "Gaussian-process Bayesian optimisation (cost grows as trials^3)",
                 {"seed": _INT0, "n_startup_trials": _INT0}),
-    "qmc": Entry(lambda o, spec, seed: optuna.samplers.QMCSampler(seed=seed, scramble=True, **o),
+    "qmc": Entry(lambda o, seed, grid: optuna.samplers.QMCSampler(seed=seed, scramble=True, **o),
                  "scrambled Sobol quasi-random points (categorical axes: random)", {"seed": _INT0},
                  fixed_seed=True),  # one Sobol sequence per study, shared by workers and resumes
-    "random": Entry(lambda o, spec, seed: optuna.samplers.RandomSampler(seed=seed), "uniform random search",
+    "random": Entry(lambda o, seed, grid: optuna.samplers.RandomSampler(seed=seed), "uniform random search",
                     {"seed": _INT0}),
-    "nsga2": Entry(lambda o, spec, seed: optuna.samplers.NSGAIISampler(seed=seed, **o),
+    "nsga2": Entry(lambda o, seed, grid: optuna.samplers.NSGAIISampler(seed=seed, **o),
                    "genetic algorithm for Pareto fronts (honours floors and ceilings)",
                    {"seed": _INT0, "population_size": _INT2}),
-    "grid": Entry(lambda o, spec, seed: optuna.samplers.GridSampler(spec.grid(), seed=seed),
+    "grid": Entry(lambda o, seed, grid: optuna.samplers.GridSampler(grid, seed=seed),
                   "every combination of the choices, in random order", {"seed": _INT0}, fixed_seed=True),
 }
 
-# build(options, spec) -> pruner
+# build(options, max_epochs) -> pruner; `max_epochs` is the most epochs the space allows.
 PRUNERS: dict[str, Entry] = {
-    "median": Entry(lambda o, spec: optuna.pruners.MedianPruner(**{"n_startup_trials": 3, "n_warmup_steps": 1, **o}),
+    "median": Entry(lambda o, top: optuna.pruners.MedianPruner(**{"n_startup_trials": 3, "n_warmup_steps": 1, **o}),
                     "stop a trial below the median of earlier trials at the same epoch",
                     {"n_startup_trials": _INT0, "n_warmup_steps": _INT0}),
-    "successive_halving": Entry(lambda o, spec: optuna.pruners.SuccessiveHalvingPruner(**o),
+    "successive_halving": Entry(lambda o, top: optuna.pruners.SuccessiveHalvingPruner(**o),
                                 "asynchronous successive halving over epochs",
                                 {"min_resource": _INT1, "reduction_factor": _INT2}),
-    "hyperband": Entry(lambda o, spec: optuna.pruners.HyperbandPruner(max_resource=spec.max_epochs(), **o),
+    "hyperband": Entry(lambda o, top: optuna.pruners.HyperbandPruner(max_resource=top, **o),
                        "several successive-halving brackets (max resource: the space's most epochs)",
                        {"min_resource": _INT1, "reduction_factor": _INT2}),
-    "percentile": Entry(lambda o, spec: optuna.pruners.PercentilePruner(**{"percentile": 25.0, "n_startup_trials": 3,
-                                                                           "n_warmup_steps": 1, **o}),
+    "percentile": Entry(lambda o, top: optuna.pruners.PercentilePruner(**{"percentile": 25.0, "n_startup_trials": 3,
+                                                                          "n_warmup_steps": 1, **o}),
                         "stop a trial outside the best `percentile` % of earlier trials at the same epoch",
                         {"percentile": _PERCENT, "n_startup_trials": _INT0, "n_warmup_steps": _INT0}),
-    "patient": Entry(lambda o, spec: optuna.pruners.PatientPruner(
+    "patient": Entry(lambda o, top: optuna.pruners.PatientPruner(
         optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1), **{"patience": 2, **o}),
                      "the median rule, applied only after `patience` epochs without improvement",
                      {"patience": _INT0, "min_delta": _DELTA}),
-    "threshold": Entry(lambda o, spec: optuna.pruners.ThresholdPruner(**{"n_warmup_steps": 0, **o}),
+    "threshold": Entry(lambda o, top: optuna.pruners.ThresholdPruner(**{"n_warmup_steps": 0, **o}),
                        "stop a trial whose reported metric is below `lower` or above `upper` (no ranking: the "
                        "one pruner for a cost objective with a floor)",
-                       {"lower": _BOUND, "upper": _BOUND, "n_warmup_steps": _INT0}, one_of=("lower", "upper")),
-    "none": Entry(lambda o, spec: optuna.pruners.NopPruner(), "never prune"),
+                       {"lower": _BOUND, "upper": _BOUND, "n_warmup_steps": _INT0}, one_of=("lower", "upper"),
+                       ranks=False),
+    "none": Entry(lambda o, top: optuna.pruners.NopPruner(), "never prune", ranks=False, prunes=False),
 }
 
 
@@ -95,21 +104,63 @@ DEFAULT_PRUNER: dict[str, Any] = {"name": "successive_halving"}
 COST_AWARE_SAMPLER: dict[str, Any] = {"name": "tpe"}
 
 
-def make_sampler(spec: StudySpec, offset: int = 0) -> optuna.samplers.BaseSampler:
-    """The study's sampler, seeded with its seed (the file's `sampler.seed`, else the study
-    seed) plus `offset`: the trials so far and the worker, so that a resumed run or a second
-    worker does not replay the first one's random suggestions (except where the seed must
-    stay fixed, as for the grid)."""
-    entry = SAMPLERS[spec.sampler["name"]]
-    conf = {k: v for k, v in spec.sampler.items() if k not in ("name", "seed")}
-    base = spec.sampler.get("seed", spec.seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # QMCSampler, GPSampler
-        return entry.build(conf, spec, base if entry.fixed_seed else base + offset)
+def parse_named(raw: Any, registry: dict[str, Entry], where: str, key: str) -> dict[str, Any]:
+    """A study file's `sampler:` or `pruner:` (a name, or a mapping with name and options),
+    checked against the registry: {"name": ..., option: value, ...}."""
+    conf = {"name": raw} if isinstance(raw, str) else raw
+    if not isinstance(conf, dict) or "name" not in conf:
+        raise SearchError(f"{where}: {key}: expected a name or a mapping with name: ({', '.join(registry)}), "
+                          f"got {_check.short(raw)}")
+    name = _check.choice(conf["name"], registry, where, f"{key}.name")
+    options = registry[name].options
+    _check.keys(conf, {"name", *options}, where, key)
+    need = registry[name].one_of
+    if need and not any(k in conf for k in need):
+        raise SearchError(f"{where}: {key}: {name} needs {' or '.join(need)}, e.g. {{name: {name}, {need[0]}: 0.9}}")
+    out: dict[str, Any] = {"name": name}
+    for opt, v in conf.items():
+        if opt == "name":
+            continue
+        spec = options[opt]
+        if spec.kind == "bool":
+            out[opt] = _check.boolean(v, where, f"{key}.{opt}")
+        else:
+            out[opt] = _check.number(v, where, f"{key}.{opt}", spec.low, spec.high, integer=spec.kind == "int")
+    return out
 
 
-def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    conf = {k: v for k, v in spec.pruner.items() if k != "name"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # PatientPruner
-        return PRUNERS[spec.pruner["name"]].build(conf, spec)
+def check_pruner(goal: Goal, pruner: str, where: str) -> None:
+    """Pruning only where Optuna allows it and where it compares like with like (see search/goal.py)."""
+    entry = PRUNERS[pruner]
+    if not entry.prunes or goal.ranks_curve:
+        return
+    if goal.multi:
+        raise SearchError(f"{where}: pruner: {pruner}: a study with {len(goal.metrics)} objectives cannot prune "
+                          "(Optuna refuses trial.report for them); write pruner: none or leave it out")
+    if goal.curve is None:
+        raise SearchError(f"{where}: pruner: {pruner}: this study has no per-epoch metric to prune on; give a floor "
+                          "or ceiling on val_accuracy or val_loss, or write pruner: none")
+    if entry.ranks:
+        fixed = next(name for name, e in PRUNERS.items() if e.prunes and not e.ranks)
+        raise SearchError(f"{where}: pruner: {pruner} ranks trials by {goal.curve} in the direction of "
+                          f"{goal.metrics[0]} ({goal.directions[0]}), which is wrong here; use pruner: "
+                          f"{{name: {fixed}, lower: ...}} or none")
+
+
+def make_sampler(conf: dict[str, Any], study_seed: int, grid: dict[str, list[Any]],
+                 offset: int = 0) -> optuna.samplers.BaseSampler:
+    """The sampler `conf` names, seeded with its own `seed` option (else the study seed) plus
+    `offset`: the trials so far and the worker, so that a resumed run or a second worker
+    does not replay the first one's random suggestions (except where the seed must stay
+    fixed, as for the grid)."""
+    entry = SAMPLERS[conf["name"]]
+    options = {k: v for k, v in conf.items() if k not in ("name", "seed")}
+    base = conf.get("seed", study_seed)
+    with _optuna.quiet_experimental():  # QMCSampler, GPSampler
+        return entry.build(options, base if entry.fixed_seed else base + offset, grid)
+
+
+def make_pruner(conf: dict[str, Any], max_epochs: int) -> optuna.pruners.BasePruner:
+    options = {k: v for k, v in conf.items() if k != "name"}
+    with _optuna.quiet_experimental():  # PatientPruner
+        return PRUNERS[conf["name"]].build(options, max_epochs)

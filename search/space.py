@@ -6,8 +6,8 @@ from typing import Any
 
 import optuna
 
-from search.params import AXES, Axis, Params
-from search.spec import Choices, Dimension, Fixed, Range, StudySpec
+from search.params import AXES, Axis, Params, layered
+from search.spec import Choices, Fixed, Range, StudySpec
 
 
 def suggest_params(trial: optuna.Trial, spec: StudySpec) -> Params:
@@ -19,7 +19,7 @@ def suggest_params(trial: optuna.Trial, spec: StudySpec) -> Params:
     as in Optuna's PyTorch example.
     """
     values: dict[str, Any] = {}
-    layered: list[tuple[Axis, Dimension]] = []
+    per_layer: list[tuple[Axis, Range | Choices]] = []
     for name, axis in AXES.items():
         dim = spec.space.get(name, Fixed(axis.default))
         if not axis.applies(values):
@@ -28,11 +28,11 @@ def suggest_params(trial: optuna.Trial, spec: StudySpec) -> Params:
             values[name] = dim.value
         elif dim.per_layer:
             values[name] = axis.default
-            layered.append((axis, dim))
+            per_layer.append((axis, dim))
         else:
             values[name] = _suggest(trial, name, axis, dim)
-    for axis, dim in layered:
-        if values["model"] != "mlp":
+    for axis, dim in per_layer:
+        if not layered(values["model"]):
             if axis.applies(values):  # one value for a network without MLP layers (a convnet's dropout, width)
                 values[axis.name] = _suggest(trial, axis.name, axis, dim)
             continue

@@ -13,15 +13,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+import optuna
+
 from search import _check
 from search._files import load_yaml, read_yaml
-from search.data import DATASETS, TRAIN_POOL
+from search.data import DATASETS, DEFAULT_DATASET, TRAIN_POOL
 from search.errors import SearchError
 from search.goal import Goal, parse_goal
 from search.params import AXES, Axis
-from search.samplers import COST_AWARE_SAMPLER, DEFAULT_PRUNER, DEFAULT_SAMPLER, PRUNERS, SAMPLERS, Entry
+from search.records import StudyRecord
+from search.samplers import (
+    COST_AWARE_SAMPLER,
+    DEFAULT_PRUNER,
+    DEFAULT_SAMPLER,
+    PRUNERS,
+    SAMPLERS,
+    check_pruner,
+    make_pruner,
+    make_sampler,
+    parse_named,
+)
 
-KEEP_CHECKPOINTS = 3
+__all__ = ["Choices", "Fixed", "KEEP_CHECKPOINTS", "Range", "StudySpec", "TOP_KEYS", "apply_overrides",
+           "default_studies_dir", "load_study", "parse_space", "parse_study", "resolve_study_path"]
+
+KEEP_CHECKPOINTS = StudyRecord.keep_checkpoints  # checkpoints of the best N complete trials are kept
 
 
 @dataclass(frozen=True)
@@ -52,7 +68,7 @@ class StudySpec:
     name: str
     path: str
     description: str = ""
-    dataset: str = "mnist"
+    dataset: str = DEFAULT_DATASET
     goal: Goal = Goal()  # objectives, directions and constraints (search/goal.py)
     n_trials: int = 20
     timeout: float | None = None
@@ -108,6 +124,20 @@ class StudySpec:
     def grid(self) -> dict[str, list[Any]]:
         """The grid sampler's search space: every searched axis, as Optuna stores its choices."""
         return {k: [AXES[k].encode(v) for v in d.values] for k, d in self.space.items() if isinstance(d, Choices)}
+
+    def make_sampler(self, offset: int = 0) -> optuna.samplers.BaseSampler:
+        """The study's sampler, seeded from the study (see search.samplers.make_sampler)."""
+        return make_sampler(self.sampler, self.seed, self.grid(), offset)
+
+    def make_pruner(self) -> optuna.pruners.BasePruner:
+        return make_pruner(self.pruner, self.max_epochs())
+
+    def record(self) -> StudyRecord:
+        """What the storage keeps of this study file (search/records.py)."""
+        return StudyRecord(dataset=self.dataset, metric=self.metric, goal=str(self.goal), seed=self.seed,
+                           train_size=self.train_size, study_file=self.path, description=self.description,
+                           space=self.describe_space(), sampler=self.sampler["name"], pruner=self.pruner["name"],
+                           keep_checkpoints=self.keep_checkpoints, bounds=self.goal.bounds)
 
 
 # ---------------------------------------------------------------- loading
@@ -188,22 +218,22 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise SearchError(f"{where}: name: expected a non-empty string of at most 200 characters, got "
                           f"{_check.short(name)}")
-    dataset = _check.choice(doc.get("dataset", "mnist"), DATASETS, where, "dataset")
+    dataset = _check.choice(doc.get("dataset", DEFAULT_DATASET), DATASETS, where, "dataset")
     goal = parse_goal(doc, where)
     n_trials = _check.integer(doc.get("n_trials", 20), where, "n_trials", 1, 1_000_000)
     timeout = doc.get("timeout")
     if timeout is not None:
         timeout = _check.number(timeout, where, "timeout", 0, math.inf, low_open=True)
-    seed = _check.integer(doc.get("seed", 0), where, "seed", 0, 2**31 - 1)
+    seed = _check.integer(doc.get("seed", 0), where, "seed", 0, _check.MAX_SEED)
     train_size = _check.integer(doc.get("train_size", TRAIN_POOL), where, "train_size", 1, TRAIN_POOL)
     keep = _check.integer(doc.get("keep_checkpoints", KEEP_CHECKPOINTS), where, "keep_checkpoints", 0, 10_000)
     space = parse_space(doc.get("space"), where)
     cost_aware = goal.multi or bool(goal.bounds)  # QMC ignores constraints; TPE honours them
-    sampler = _parse_named(doc.get("sampler", COST_AWARE_SAMPLER if cost_aware else DEFAULT_SAMPLER), SAMPLERS,
-                           where, "sampler")
-    pruner = _parse_named(doc.get("pruner", DEFAULT_PRUNER if goal.ranks_curve else {"name": "none"}), PRUNERS,
-                          where, "pruner")
-    _check_pruner(goal, pruner["name"], where)
+    sampler = parse_named(doc.get("sampler", COST_AWARE_SAMPLER if cost_aware else DEFAULT_SAMPLER), SAMPLERS,
+                          where, "sampler")
+    pruner = parse_named(doc.get("pruner", DEFAULT_PRUNER if goal.ranks_curve else {"name": "none"}), PRUNERS,
+                         where, "pruner")
+    check_pruner(goal, pruner["name"], where)
     if sampler["name"] == "grid":
         bad = [k for k, d in space.items() if isinstance(d, Range) or getattr(d, "per_layer", False)]
         if bad:
@@ -213,23 +243,8 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
     if not isinstance(description, str):
         raise SearchError(f"{where}: description: expected text, got {_check.kind(description)}")
     return StudySpec(name=name, path=where, description=description, dataset=dataset, goal=goal, n_trials=n_trials,
-                     timeout=timeout, seed=seed, train_size=train_size, keep_checkpoints=keep, sampler=sampler, pruner=pruner, space=space)
-
-
-def _check_pruner(goal: Goal, pruner: str, where: str) -> None:
-    """Pruning only where Optuna allows it and where it compares like with like (see search/goal.py)."""
-    if pruner == "none" or goal.ranks_curve:
-        return
-    if goal.multi:
-        raise SearchError(f"{where}: pruner: {pruner}: a study with {len(goal.metrics)} objectives cannot prune "
-                          "(Optuna refuses trial.report for them); write pruner: none or leave it out")
-    if goal.curve is None:
-        raise SearchError(f"{where}: pruner: {pruner}: this study has no per-epoch metric to prune on; give a floor "
-                          "or ceiling on val_accuracy or val_loss, or write pruner: none")
-    if pruner != "threshold":
-        raise SearchError(f"{where}: pruner: {pruner} ranks trials by {goal.curve} in the direction of "
-                          f"{goal.metrics[0]} ({goal.directions[0]}), which is wrong here; use pruner: "
-                          "{name: threshold, lower: ...} or none")
+                     timeout=timeout, seed=seed, train_size=train_size, keep_checkpoints=keep, sampler=sampler,
+                     pruner=pruner, space=space)
 
 
 def parse_space(raw: Any, where: str) -> dict[str, Dimension]:
@@ -302,26 +317,3 @@ def _parse_dimension(axis: Axis, value: Any, where: str) -> Dimension:
     if log and low <= 0:
         raise SearchError(f"{where}: {key}: a log range needs low > 0, got {low}")
     return Range(low, high, log, step, per_layer)
-
-
-def _parse_named(raw: Any, registry: dict[str, Entry], where: str, key: str) -> dict[str, Any]:
-    conf = {"name": raw} if isinstance(raw, str) else raw
-    if not isinstance(conf, dict) or "name" not in conf:
-        raise SearchError(f"{where}: {key}: expected a name or a mapping with name: ({', '.join(registry)}), "
-                          f"got {_check.short(raw)}")
-    name = _check.choice(conf["name"], registry, where, f"{key}.name")
-    options = registry[name].options
-    _check.keys(conf, {"name", *options}, where, key)
-    need = registry[name].one_of
-    if need and not any(k in conf for k in need):
-        raise SearchError(f"{where}: {key}: {name} needs {' or '.join(need)}, e.g. {{name: {name}, {need[0]}: 0.9}}")
-    out: dict[str, Any] = {"name": name}
-    for opt, v in conf.items():
-        if opt == "name":
-            continue
-        spec = options[opt]
-        if spec.kind == "bool":
-            out[opt] = _check.boolean(v, where, f"{key}.{opt}")
-        else:
-            out[opt] = _check.number(v, where, f"{key}.{opt}", spec.low, spec.high, integer=spec.kind == "int")
-    return out

@@ -9,17 +9,22 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import optuna
 import sqlalchemy.event
 import sqlalchemy.exc
 from optuna.storages import BaseStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 from sqlalchemy.engine import make_url
 
+from search import _optuna
 from search.errors import SearchError, StorageLost
+
+__all__ = ["DEFAULT_STORAGE", "FileGuard", "GRACE_FACTOR", "HEARTBEAT_S", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL",
+           "first_line", "mask_url", "open_storage", "secrets_of", "storage_error", "storage_errors", "storage_url"]
 
 DEFAULT_STORAGE = "sqlite:///search.db"
 SQLITE_TIMEOUT_S = 60  # several workers on one SQLite file wait for the lock instead of failing
@@ -33,6 +38,42 @@ MAX_RETRY = 3  # a trial whose worker died is re-run with the same parameters at
 _SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|credential", re.I)
 _SECRET_IN_TEXT = re.compile(r"((?:[\w]*(?:pass|pwd|secret|token|key|auth|credential)[\w]*)\s*[=:]\s*)"
                              r"('[^']*'|\"[^\"]*\"|[^\s&;,@]+)", re.I)
+
+
+@dataclass(frozen=True)
+class StorageURL:
+    """A storage URL parsed once: which kind of storage, and the file behind it (SQLite and
+    journal storages), for the storage, the artifact folder, the study lock and the file guard."""
+
+    text: str  # as given (it may hold a password: show `masked`)
+    kind: str  # "journal" | "sqlite" | "server" (PostgreSQL, MySQL, ...) | "malformed"
+    path: Path | None = None  # the SQLite or journal file
+    backend: str = ""  # SQLAlchemy's backend name: sqlite, postgresql, mysql, ...
+
+    @classmethod
+    def parse(cls, url: str) -> StorageURL:
+        if url.startswith("journal:"):
+            rest = url[len("journal:"):]
+            return cls(url, "journal", Path(rest[2:] if rest.startswith("//") else rest))
+        try:
+            parsed = make_url(url)
+        except Exception:
+            return cls(url, "malformed")
+        backend = parsed.get_backend_name()
+        if backend != "sqlite":
+            return cls(url, "server", backend=backend)
+        db = parsed.database or ""
+        path = Path(db.removeprefix("file:").split("?")[0]) if db and db != ":memory:" else None
+        return cls(url, "sqlite", path, backend)
+
+    @property
+    def masked(self) -> str:
+        return mask_url(self.text)
+
+    @property
+    def is_file(self) -> bool:
+        """A SQLite or journal storage: a file on this machine (or a shared filesystem)."""
+        return self.path is not None
 
 
 def mask_url(url: str) -> str:
@@ -73,21 +114,19 @@ def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEA
     a read-only SQLite file is opened read-only. With `create=True` every file the
     storage writes is checked to be writable first.
     """
-    if url.startswith("journal:"):
-        return _journal_storage(url, create)
-    try:
-        parsed = make_url(url)
-    except Exception:
+    parsed = StorageURL.parse(url)
+    if parsed.kind == "journal":
+        return _journal_storage(parsed, create)
+    if parsed.kind == "malformed":
         raise SearchError(f"malformed storage URL {mask_url(url)!r}: expected e.g. sqlite:///search.db, "
-                          "postgresql+psycopg://user:PASSWORD@127.0.0.1:5432/db or journal:PATH") from None
+                          "postgresql+psycopg://user:PASSWORD@127.0.0.1:5432/db or journal:PATH")
     engine_kwargs: dict = {}
-    sqlite = parsed.get_backend_name() == "sqlite"
+    sqlite = parsed.kind == "sqlite"
     read_only = False
     if sqlite:
-        db = parsed.database
-        if not db or db == ":memory:":
+        path = parsed.path
+        if path is None:
             raise SearchError(f"storage URL {mask_url(url)!r} names no file: expected sqlite:///PATH.db")
-        path = Path(db)
         read_only = _check_sqlite_file(path, url, create)
         if read_only:  # nothing but reads: open the file itself read-only, no WAL set-up
             url = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
@@ -95,9 +134,8 @@ def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEA
     else:
         engine_kwargs["pool_pre_ping"] = True
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            beat = {}
+        with _optuna.quiet_experimental():
+            beat: dict[str, Any] = {}
             if heartbeat and not read_only:
                 interval = max(1, int(heartbeat))
                 beat = {"heartbeat_interval": interval, "grace_period": GRACE_FACTOR * interval,
@@ -183,7 +221,7 @@ class FileGuard:
     process would keep writing into the unlinked file, and claim trials it cannot keep)."""
 
     def __init__(self, url: str) -> None:
-        self.path = _storage_file(url)
+        self.path = StorageURL.parse(url).path
         self.url = url
         self.identity = self._identity()
 
@@ -202,16 +240,6 @@ class FileGuard:
                               "since then are lost with it; restore the file or start again")
 
 
-def _storage_file(url: str) -> Path | None:
-    if url.startswith("journal:"):
-        return Path(journal_path(url))
-    try:
-        parsed = make_url(url)
-    except Exception:
-        return None
-    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
-
-
 def _fast_sqlite(engine) -> None:
     """WAL journal + synchronous=NORMAL: a commit no longer waits for fsync, readers do not
     block the writer. Still safe against a crashed or killed process (the WAL is replayed);
@@ -227,10 +255,9 @@ def _fast_sqlite(engine) -> None:
     engine.dispose()  # connections opened while creating the schema predate the listener
 
 
-def _journal_storage(url: str, create: bool) -> BaseStorage:
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-    path = Path(journal_path(url))
+def _journal_storage(parsed: StorageURL, create: bool) -> BaseStorage:
+    url, path = parsed.text, parsed.path
+    assert path is not None
     if not str(path) or path.is_dir():
         raise SearchError(f"storage URL {url!r} names no file: expected journal:PATH (e.g. journal:search.log)")
     if not path.parent.is_dir():
@@ -244,12 +271,8 @@ def _journal_storage(url: str, create: bool) -> BaseStorage:
     return JournalStorage(JournalFileBackend(str(path)))
 
 
-def journal_path(url: str) -> str:
-    rest = url[len("journal:"):]
-    return rest[2:] if rest.startswith("//") else rest
-
-
 def storage_url(explicit: str | None) -> str:
+    """The storage URL in force: the flag, else SEARCH_STORAGE, else SQLite in the working directory."""
     return explicit or os.environ.get("SEARCH_STORAGE") or DEFAULT_STORAGE
 
 

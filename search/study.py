@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
 import time
-import warnings
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
+from typing import Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search import _optuna
+from search import _optuna, records
 from search._lock import study_lock
+from search._signals import heartbeat, raise_held, signals_held, sigterm_as_interrupt
 from search.artifacts import Recorder, artifact_dir, open_store, write_study_note
 from search.data import load_dataset
 from search.device import resolve_device
-from search.errors import SearchError, Terminated
+from search.errors import SearchError
 from search.objective import Objective
-from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec
 from search.storage import HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_errors
-from search.trials import FAIL_REASON, Failure, StudyInfo, TrialFailed, counts_toward_budget, study_facts
+from search.trials import Failure, TrialFailed, counts_toward_budget, study_facts
 
 
 @dataclass(frozen=True)
@@ -52,7 +49,8 @@ def open_study(spec: StudySpec, url: str, opts: RunOptions, *, worker_index: int
     spec = opts.apply(spec)
     storage = open_storage(url, heartbeat=opts.heartbeat)
     with storage_errors(url):
-        study = optuna.create_study(storage=storage, study_name=spec.name, directions=list(spec.goal.directions),
+        directions = [optuna.study.StudyDirection[d.upper()] for d in spec.goal.directions]
+        study = optuna.create_study(storage=storage, study_name=spec.name, directions=directions,
                                     load_if_exists=True)
         return _checked(study, spec, url, storage, worker_index)
 
@@ -62,33 +60,25 @@ def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_ind
     if stored != ", ".join(spec.goal.directions):
         raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created to {stored}, "
                           f"but {spec.path} says {spec.goal}: rename the study or use another storage")
-    want = StudyInfo(dataset=spec.dataset, metric=spec.metric, goal=str(spec.goal), seed=spec.seed,
-                     train_size=spec.train_size).attrs()
-    have = study.user_attrs
-    for key, value in want.items():
-        if key in have and have[key] != value:
-            raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created with {key}={have[key]!r}, "
-                              f"not {value!r}: rename the study or use another storage")
-        if key not in have:
-            study.set_user_attr(key, value)
-    described = {"study_file": spec.path, "description": spec.description, "space": spec.describe_space(),
-                 "sampler": spec.sampler["name"], "pruner": spec.pruner["name"],
-                 "keep_checkpoints": spec.keep_checkpoints}
-    for key, value in described.items():
-        if have.get(key) != value:  # the file may have grown since the study began: show its latest
-            study.set_user_attr(key, value)
+    record = spec.record()
+    mismatch = record.mismatch(study)
+    if mismatch is not None:
+        key, have, want = mismatch
+        raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created with {key}={have!r}, "
+                          f"not {want!r}: rename the study or use another storage")
+    record.write(study)
     if study.metric_names != list(spec.goal.metrics):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with _optuna.quiet_experimental():
             study.set_metric_names(list(spec.goal.metrics))  # the dashboard names the objectives
     write_study_note(study)
     # Offsetting the seed by the trials so far keeps a resumed run from replaying the first
     # run's random start-up suggestions; workers differ too.
-    sampler = make_sampler(spec, len(study.trials) + 100_003 * worker_index)
-    return optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=make_pruner(spec))
+    sampler = spec.make_sampler(len(study.trials) + 100_003 * worker_index)
+    return optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=spec.make_pruner())
 
 
 def load_stored_study(name: str, url: str) -> optuna.Study:
+    """The stored study `name` (read-only where the storage is), or one line naming the studies there."""
     storage = open_storage(url, create=False)
     with storage_errors(url):
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
@@ -103,67 +93,6 @@ class RunResult:
     study: optuna.Study
     ran: int  # trials finished by this run
     seconds: float
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[list[int]]:
-    """Hold SIGINT and SIGTERM for the block; the list says which arrived (main thread only)."""
-    held: list[int] = []
-
-    def hold(signum, frame):  # noqa: ARG001 - signal handler signature
-        held.append(signum)
-
-    try:
-        previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread
-        yield held
-        return
-    try:
-        yield held
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
-    """Record a heartbeat every interval while the trial runs (RDB storages only)."""
-    interval = _optuna.heartbeat_interval(storage)
-    if not interval:
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        while True:
-            with contextlib.suppress(Exception):  # a missed beat is retried next interval
-                storage.record_heartbeat(trial_id)
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def run_study(
@@ -191,7 +120,7 @@ def run_study(
                     recorder=recorder)
 
 
-def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], url: str, budget: int, *,
+def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float | list[float]], url: str, budget: int, *,
              timeout: float | None = None,
              on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
              recorder: Recorder | None = None) -> RunResult:
@@ -206,7 +135,7 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], ur
     with sigterm_as_interrupt(), _optuna.optimize_loop(study), storage_errors(url):
         while (deadline is None or time.monotonic() < deadline) and not _optuna.stop_requested(study):
             guard.check()
-            with _signals_held() as held:  # an interrupt between ask and the trial's own handler
+            with signals_held() as held:  # an interrupt between ask and the trial's own handler
                 with study_lock(storage, url, study.study_name):  # would leave the trial RUNNING
                     optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
                     done, running = budget_used(study)
@@ -214,7 +143,7 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], ur
             if held:
                 if trial is not None:
                     _fail_and_retry(study, _optuna.trial_id(trial), recorder)
-                raise Terminated() if held[0] == signal.SIGTERM else KeyboardInterrupt()
+                raise_held(held)
             if trial is None:
                 # Trials of other workers may still fail (and free budget) or go stale.
                 interval = _optuna.heartbeat_interval(storage)
@@ -238,17 +167,17 @@ def budget_used(study: optuna.Study) -> tuple[int, int]:
             sum(t.state == TrialState.RUNNING for t in trials))
 
 
-def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float],
+def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float | list[float]],
                recorder: Recorder) -> FrozenTrial:
     value, state = None, TrialState.COMPLETE
     try:
-        with _heartbeat(_optuna.storage_of(study), _optuna.trial_id(trial)):
+        with heartbeat(_optuna.storage_of(study), _optuna.trial_id(trial)):
             try:
                 value = objective(trial)
             except optuna.TrialPruned:
                 state = TrialState.PRUNED
             except TrialFailed as e:
-                trial.set_user_attr(FAIL_REASON, str(e))
+                records.write_fail_reason(_optuna.storage_of(study), _optuna.trial_id(trial), str(e))
                 state = TrialState.FAIL
         frozen = study.tell(trial, value, state=state, skip_if_finished=True)
     except KeyboardInterrupt:
@@ -264,7 +193,7 @@ def _fail_and_retry(study: optuna.Study, trial_id: int, recorder: Recorder) -> N
     storage = _optuna.storage_of(study)
     with contextlib.suppress(Exception):
         if storage.get_trial(trial_id).state == TrialState.RUNNING:
-            storage.set_trial_user_attr(trial_id, FAIL_REASON, Failure.INTERRUPTED.value)
+            records.write_fail_reason(storage, trial_id, Failure.INTERRUPTED.value)
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
             _queue_retry(study, storage.get_trial(trial_id))
             recorder.finished(study, storage.get_trial(trial_id))
@@ -273,20 +202,19 @@ def _fail_and_retry(study: optuna.Study, trial_id: int, recorder: Recorder) -> N
 def _queue_retry(study: optuna.Study, failed: FrozenTrial) -> None:
     """The same bookkeeping as Optuna's RetryHeartbeatStaleTrialCallback (so its
     `retried_trial_number` works), without copying the failed trial's user attributes."""
-    history = [*failed.system_attrs.get("retry_history", []), failed.number]
-    if len(history) > MAX_RETRY:
+    if records.retries(failed) >= MAX_RETRY:
         return
-    system_attrs = {"failed_trial": failed.system_attrs.get("failed_trial", failed.number), "retry_history": history}
     study.add_trial(optuna.create_trial(state=TrialState.WAITING, params=failed.params,
-                                        distributions=failed.distributions, system_attrs=system_attrs))
+                                        distributions=failed.distributions, system_attrs=records.retry_attrs(failed)))
 
 
 def all_studies(url: str) -> list[dict]:
+    """Every study in the storage, as `study_facts` describes it (what `search studies` lists)."""
     storage = open_storage(url, create=False)
     with storage_errors(url):
         return [study_facts(optuna.load_study(study_name=s.study_name, storage=storage))
                 for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
 
 
-__all__ = ["RunOptions", "RunResult", "run_study", "open_study", "load_stored_study", "optimize", "budget_used",
-           "all_studies"]
+__all__ = ["RunOptions", "RunResult", "all_studies", "budget_used", "load_stored_study", "open_study", "optimize",
+           "run_study"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -17,37 +17,38 @@ from torch import nn
 
 from search.augment import Augment
 from search.data import Split
-from search.precision import FP32
+from search.precision import FP32, Precision, channels_last
 from search.precision import choose as choose_precision
+
+__all__ = ["Diverged", "EpochResult", "FitResult", "OPTIMIZERS", "SCHEDULES", "Schedule", "TrainConfig", "evaluate",
+           "fit", "warm_up"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train: `Params.train_config(seed)` builds it; defaults live in `Params`."""
+    """How to train, with no defaults of its own: `Params.train_config(seed)` fills it field
+    by field (the defaults and the meaning of each field live in `search.params`)."""
 
     lr: float
     batch_size: int
     epochs: int
     optimizer: str
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    iterations: int = 0  # > 0: stop after this many steps (an iteration budget instead of epochs)
-    seed: int = 0
-    augment: bool = False  # random rotation, shift, zoom and blur of training batches (its own RNG: seed + 1)
-    rotation: float = 10.0
-    blur_sigma: float = 1.0
-    shift: float = 0.0
-    scale: float = 0.0
-    schedule: str = "constant"
-    warmup_epochs: int = 0
-    label_smoothing: float = 0.0
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    iterations: int  # > 0: stop after this many steps (an iteration budget instead of epochs)
+    augment: bool  # augment training batches (its own RNG: seed + 1)
+    rotation: float
+    blur_sigma: float
+    shift: float
+    scale: float
+    schedule: str
+    warmup_epochs: int
+    label_smoothing: float
+    seed: int
 
     def transform(self) -> Augment | None:
-        if not self.augment:
-            return None
-        return Augment(self.rotation, self.blur_sigma, torch.Generator().manual_seed(self.seed + 1), self.shift,
-                       self.scale)
+        return Augment(self, torch.Generator().manual_seed(self.seed + 1)) if self.augment else None
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,15 @@ class EpochResult:
     val_accuracy: float
     seconds: float  # training plus evaluation time of this epoch
     train_seconds: float = 0.0  # training steps only (what a retrain without validation pays)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What `fit` decided and measured: every epoch, and the numerics it trained with
+    (evaluate the model with the same ones)."""
+
+    history: list[EpochResult]
+    precision: Precision
 
 
 class Diverged(RuntimeError):
@@ -97,27 +107,35 @@ def _cosine(opt: torch.optim.Optimizer, cfg: TrainConfig, steps: int, per_epoch:
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-# Learning-rate schedules, stepped once per training step: name -> (optimizer, cfg, total
-# steps, steps per epoch) -> scheduler, or None for a constant rate.
-SCHEDULES: dict[str, Callable | None] = {"constant": None, "onecycle": _onecycle, "cosine": _cosine}
+@dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule, stepped once per training step: (optimizer, cfg, total
+    steps, steps per epoch) -> scheduler, or None for a constant rate."""
+
+    build: Callable[[torch.optim.Optimizer, TrainConfig, int, int], Any] | None
+    warmup: bool = False  # it reads warmup_epochs
 
 
-def warm_up() -> None:
+SCHEDULES: dict[str, Schedule] = {"constant": Schedule(None), "onecycle": Schedule(_onecycle, warmup=True),
+                                  "cosine": Schedule(_cosine, warmup=True)}
+
+
+def warm_up(cfg: TrainConfig) -> None:
     """Pay the process's one-off costs before any timed training: the first optimizer a
     process builds imports torch's optimizer machinery lazily (measured ~0.7 s here)."""
     p = nn.Parameter(torch.zeros(1))
-    for name, factory in OPTIMIZERS.items():
-        opt = factory([p], TrainConfig(lr=1e-3, batch_size=1, epochs=1, optimizer=name))
+    for factory in OPTIMIZERS.values():
+        opt = factory([p], cfg)
         p.grad = torch.zeros(1)
         opt.step()
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, data: Split, batch_size: int = 4096) -> tuple[float, float, torch.Tensor]:
+def evaluate(model: nn.Module, data: Split, precision: Precision = FP32,
+             batch_size: int = 4096) -> tuple[float, float, torch.Tensor]:
     """Mean loss, accuracy and the predicted labels over `data`, in large batches, with the
-    precision `fit` chose for the model (fp32 for a model it did not train)."""
+    precision `fit` chose for the model (`FitResult.precision`; fp32 for a model it did not train)."""
     model.eval()
-    precision = getattr(model, "precision", FP32)
     loss = torch.zeros((), device=data.x.device)
     preds = []
     for i in range(0, len(data), batch_size):
@@ -137,7 +155,7 @@ def fit(
     cfg: TrainConfig,
     on_epoch: Callable[[EpochResult], None] | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> list[EpochResult]:
+) -> FitResult:
     """Train `model` in place; call `on_epoch` after each epoch (it may raise to stop early).
 
     The augmentation (`cfg.augment`, or a given `transform`) is applied to training
@@ -148,8 +166,7 @@ def fit(
     transform = transform if transform is not None else cfg.transform()
     precision = choose_precision(model, train.x[:cfg.batch_size], train.y[:cfg.batch_size])
     if precision.channels_last:
-        model.to(memory_format=torch.channels_last)  # in place: the same parameters
-    model.precision = precision  # evaluate() runs the same numerics
+        channels_last(model)  # in place: the same parameters
     opt = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     # A trailing batch of one image would break batch norm; it is skipped.
@@ -157,7 +174,7 @@ def fit(
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     epochs = math.ceil(cfg.iterations / steps_per_epoch) if cfg.iterations else cfg.epochs
     steps_left = cfg.iterations or epochs * steps_per_epoch
-    make_schedule = SCHEDULES[cfg.schedule]
+    make_schedule = SCHEDULES[cfg.schedule].build
     schedule = make_schedule(opt, cfg, steps_left, steps_per_epoch) if make_schedule else None
     history = []
     for epoch in range(1, epochs + 1):
@@ -186,9 +203,9 @@ def fit(
         if not math.isfinite(train_loss):
             raise Diverged(f"training loss became {train_loss} in epoch {epoch}")
         trained = time.perf_counter() - t0
-        val_loss, val_acc = (evaluate(model, val)[:2] if val is not None else (math.nan, math.nan))
+        val_loss, val_acc = (evaluate(model, val, precision)[:2] if val is not None else (math.nan, math.nan))
         result = EpochResult(epoch, train_loss, summed, val_loss, val_acc, time.perf_counter() - t0, trained)
         history.append(result)
         if on_epoch is not None:
             on_epoch(result)
-    return history
+    return FitResult(history, precision)

@@ -1,25 +1,22 @@
-"""Stored trials -> typed facts: why a trial stopped, its curves, its parameters, its study.
-
-The one place that knows how the service writes a trial's user attributes; everything
-that reads trials back (budget, show, export, report, benchmarks) goes through it.
-"""
+"""Stored trials -> typed facts: why a trial stopped, its metrics, its parameters, which
+trials are best. The stored keys themselves are search/records.py's."""
 
 from __future__ import annotations
 
 import enum
 import math
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.data import TRAIN_POOL
 from search.errors import SearchError
+from search.params import Params
+from search.records import StudyRecord, TrialRecord, curve, fail_reason
 
-if TYPE_CHECKING:
-    from search.params import Params
-    from search.train import EpochResult
+__all__ = ["Failure", "TrialFailed", "best_first", "best_or_none", "best_trial", "counts_toward_budget", "directions",
+           "failure_of", "feasible", "last_value", "metric_of", "params_of", "pareto_front", "primary", "ranked",
+           "study_facts", "trial_row", "trial_seconds"]
 
 
 class Failure(enum.Enum):
@@ -36,9 +33,6 @@ class Failure(enum.Enum):
         return self is not Failure.INTERRUPTED
 
 
-FAIL_REASON = "fail_reason"  # the user attribute that records why a trial failed
-
-
 class TrialFailed(Exception):
     """A trial that ended without a value, for a known reason."""
 
@@ -49,7 +43,7 @@ class TrialFailed(Exception):
 
 def failure_of(trial: FrozenTrial) -> Failure | None:
     """The recorded reason of a failed trial (None: failed by a dead worker, or not failed)."""
-    text = str(trial.user_attrs.get(FAIL_REASON, ""))
+    text = str(fail_reason(trial) or "")
     return next((f for f in Failure if text == f.value or text.startswith(f.value + ":")), None)
 
 
@@ -61,22 +55,7 @@ def counts_toward_budget(trial: FrozenTrial) -> bool:
     return failure is not None and failure.counts
 
 
-# ---------------------------------------------------------------- curves
-
-# Per-epoch curves stored as user attributes (one list each), and the EpochResult field each holds.
-CURVES: dict[str, str] = {"train_loss": "train_loss", "train_loss_sum": "train_loss_sum", "val_loss": "val_loss",
-                          "val_accuracy": "val_accuracy", "epoch_seconds": "seconds",
-                          "epoch_train_seconds": "train_seconds"}
-
-
-def curve_point(result: EpochResult) -> dict[str, float]:
-    return {name: round(getattr(result, field), 5) for name, field in CURVES.items()}
-
-
-def curve(trial: FrozenTrial, name: str) -> list[float]:
-    if name not in CURVES:
-        raise KeyError(f"unknown curve {name!r}: expected one of {', '.join(CURVES)}")
-    return list(trial.user_attrs.get(name) or [])
+# ---------------------------------------------------------------- metrics
 
 
 def trial_seconds(trial: FrozenTrial) -> float:
@@ -91,16 +70,10 @@ def metric_of(trial: FrozenTrial, name: str) -> float | None:
         c = curve(trial, "epoch_train_seconds")
         return round(sum(c), 4) if c else None
     if name == "n_params":
-        n = trial.user_attrs.get("n_params")
+        n = TrialRecord.of(trial).n_params
         return float(n) if n is not None else None
     c = curve(trial, name)
     return c[-1] if c else None
-
-
-def bound_metrics(trial: FrozenTrial) -> list[str]:
-    """The metrics of the floors and ceilings a trial was checked against (constraint names
-    are written 'val_accuracy >= 0.99', see search/goal.py)."""
-    return [key.split()[0] for key in sorted(trial.constraints)]
 
 
 def primary(trial: FrozenTrial) -> float | None:
@@ -128,28 +101,7 @@ def last_value(trial: FrozenTrial) -> float | None:
 def params_of(trial: FrozenTrial) -> Params:
     """Every parameter of a stored trial, typed (the config recorded at its start overlaid
     with the sampled values; studies stored before per-layer axes read the same way)."""
-    from search.params import Params
-
-    return Params.from_trial(trial.user_attrs.get("config") or {}, trial.params, f"trial #{trial.number}")
-
-
-@dataclass(frozen=True)
-class StudyInfo:
-    """Study-level facts stored with the study, so that show/export/train need no study file."""
-
-    dataset: str = "mnist"
-    metric: str = "val_accuracy"  # the first objective
-    goal: str = "maximize val_accuracy"  # every objective and constraint, as search.goal.Goal prints it
-    seed: int = 0
-    train_size: int = TRAIN_POOL
-
-    @classmethod
-    def of(cls, study: optuna.Study) -> StudyInfo:
-        attrs = study.user_attrs
-        return cls(**{k: attrs[k] for k in asdict(cls()) if k in attrs})
-
-    def attrs(self) -> dict[str, Any]:
-        return asdict(self)
+    return Params.from_trial(TrialRecord.of(trial).config, trial.params, f"trial #{trial.number}")
 
 
 def directions(study: optuna.Study) -> list[str]:
@@ -187,24 +139,26 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
         complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
         if complete:
             raise SearchError(f"study {study.study_name!r}: none of its {len(complete)} complete trials meets "
-                              f"{StudyInfo.of(study).goal}: run more trials, or export one with --trial N")
+                              f"{StudyRecord.of(study).goal}: run more trials, or export one with --trial N")
         raise SearchError(f"study {study.study_name!r} has no completed trial yet: run it first "
                           f"(search run --study {study.study_name})")
     return best
 
 
 def study_facts(study: optuna.Study) -> dict[str, Any]:
+    """A study's record, trial counts by state and best value(s), as `search studies/show --json` print them."""
     trials = study.get_trials(deepcopy=False)
     states = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)}
     for t in trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
     best = best_or_none(study)
+    record = StudyRecord.of(study)
     return {
         "study": study.study_name,
         "direction": ", ".join(directions(study)),
-        "metrics": study.metric_names or [StudyInfo.of(study).metric],
+        "metrics": study.metric_names or [record.metric],
         "constrained": any(t.constraints for t in trials),
-        **StudyInfo.of(study).attrs(),
+        **record.identity(),
         "n_trials": len(trials),
         "states": states,
         "best_value": primary(best) if best else None,
@@ -232,5 +186,5 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
             "feasible": feasible(trial),
             "last_value": last_value(trial), "epochs": len(trial.intermediate_values),
             "seconds": round(trial_seconds(trial), 2), "params": trial.params,
-            "fail_reason": trial.user_attrs.get(FAIL_REASON),
+            "fail_reason": fail_reason(trial),
             "failure": failure.value if failure else None}

@@ -17,11 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from search._signals import sigterm_as_interrupt
 from search.data import find_data_dir
 from search.device import resolve_device
 from search.errors import SearchError, StorageLost, Terminated, exit_code
 from search.spec import StudySpec
-from search.study import RunOptions, budget_used, open_study, run_study, sigterm_as_interrupt
+from search.study import RunOptions, budget_used, open_study, run_study
 from search.trials import study_facts
 
 PARENT_CHECK_S = 1.0
@@ -30,12 +31,13 @@ PARENT_CHECK_S = 1.0
 @dataclass
 class WorkersResult:
     facts: dict[str, Any]
-    exit_codes: list[int]
+    exit_codes: list[int | None]  # None: still running (never, once run_workers returns)
     seconds: float
     errors: list[str]  # distinct error lines the workers reported
 
 
 def threads_per_worker(n_workers: int) -> int:
+    """CPU threads each of `n_workers` local workers gets: the cores shared out, at least one."""
     return max(1, (os.cpu_count() or 1) // n_workers)
 
 
@@ -155,4 +157,4 @@ def _progress(study, budget: int, done_before: int, start: float, procs) -> dict
     return facts
 
 
-__all__ = ["run_workers", "threads_per_worker", "WorkersResult"]
+__all__ = ["PARENT_CHECK_S", "WorkersResult", "run_workers", "threads_per_worker"]

@@ -8,9 +8,10 @@ import os
 import pytest
 import yaml
 
-from conftest import cli, one_line_error, write_study
 from search._files import MAX_YAML_SIZE
 from search.storage import mask_url
+
+from conftest import cli, one_line_error, write_study
 
 
 def _bomb(levels: int) -> str:

@@ -24,7 +24,7 @@ def test_bench_eval_section_runs_and_renders(tmp_path):
     assert set(results["eval"]) >= {"MLP 784-100-10", "LeNet-5"}
     md = (tmp_path / "b.md").read_text()
     assert "## 2. Evaluation throughput" in md and "Machine:" in md
-    for name, x in results["eval"].items():
+    for x in results["eval"].values():
         if isinstance(x, dict):
             assert f"{x['speedup']:.1f}x" in md
 

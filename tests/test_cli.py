@@ -7,9 +7,11 @@ import pytest
 import torch
 import yaml
 
-from conftest import MNIST, ROOT, cli, needs_mnist, one_line_error, trial_states, write_study
+from search.config import load_config
 from search.data import load_dataset
-from search.export import load_config, load_weights
+from search.export import load_weights
+
+from conftest import MNIST, cli, needs_mnist, one_line_error, trial_states, write_study
 
 pytestmark = needs_mnist
 
@@ -229,7 +231,7 @@ def test_per_layer_axes_through_export_train_and_report(tmp_path, db):
         assert {f"hidden_size_l{i}" for i in range(n)} | {f"dropout_l{i}" for i in range(n)} <= set(t.params)
         assert t.user_attrs["config"]["widths"] == [t.params[f"hidden_size_l{i}"] for i in range(n)]
         assert t.user_attrs["n_params"] == sum(a * b + b for a, b in zip([784, *t.user_attrs["config"]["widths"]],
-                                                                        [*t.user_attrs["config"]["widths"], 10]))
+                                                                        [*t.user_attrs["config"]["widths"], 10], strict=True))
     assert cli("export", "--study", "tiny", "--out", tmp_path / "b.yaml").exit_code == 0
     config = yaml.safe_load((tmp_path / "b.yaml").read_text())
     best = st.best_trial

@@ -13,11 +13,12 @@ import urllib.request
 import optuna
 import pytest
 import yaml
-from conftest import cli, finish, needs_mnist, search, write_study
 
 from search._optuna import study_id
 from search.goal import Bound, parse_goal
 from search.trials import best_or_none, feasible, metric_of, pareto_front
+
+from conftest import cli, finish, needs_mnist, search, write_study
 
 pytestmark = needs_mnist
 

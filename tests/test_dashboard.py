@@ -3,8 +3,8 @@
 import io
 import json
 import os
-import signal
 import shutil
+import signal
 import socket
 import time
 import urllib.request

@@ -1,14 +1,15 @@
 import gzip
-from pathlib import Path
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import MNIST, needs_mnist
 from search.data import FILES, N_VAL, find_data_dir, load_dataset, read_idx, split_indices
 from search.errors import SearchError
+
+from conftest import MNIST, needs_mnist
 
 pytestmark = needs_mnist
 
@@ -133,8 +134,9 @@ def test_download_rejects_a_file_with_the_wrong_checksum(mirror):
 
 
 def test_offline_download_is_one_clear_line(monkeypatch, tmp_path):
-    from pg import free_port
     from search import data
+
+    from pg import free_port
 
     monkeypatch.setitem(data.MIRRORS, "mnist", [f"http://127.0.0.1:{free_port()}/"])  # nothing listens
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -8,10 +8,11 @@ import optuna
 import pytest
 import torch
 
-from conftest import cli, finish, needs_mnist, search, trial_states, write_study
 from search import _dashboard
 from search.artifacts import CHECKPOINT, checkpoints
 from search.export import load_weights
+
+from conftest import cli, finish, needs_mnist, search, trial_states, write_study
 
 pytestmark = needs_mnist
 

@@ -6,10 +6,11 @@ import re
 import optuna
 import pytest
 
-from conftest import ROOT
 from search import _optuna
 from search._lock import study_lock
 from search.storage import open_storage
+
+from conftest import ROOT
 
 
 def test_the_pin_and_the_adapter_agree_with_the_installed_optuna():
@@ -30,7 +31,7 @@ def test_every_private_name_exists_on_real_objects(tmp_path):
     assert _optuna.heartbeat_interval(optuna.storages.InMemoryStorage()) is None
     trial = study.ask()
     assert storage.get_trial(_optuna.trial_id(trial)).number == trial.number
-    assert _optuna.system_attrs(trial) == {}
+    assert _optuna.trial_system_attrs(trial) == {}
     assert _optuna.stop_requested(study) is False
     with _optuna.optimize_loop(study):
         study.stop()  # refused outside optimize's loop: ours must count as one

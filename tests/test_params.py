@@ -6,15 +6,16 @@ import json
 import optuna
 import pytest
 
-from conftest import ROOT, cli
 from models import ACTIVATIONS, MODELS
 from search.errors import SearchError
 from search.params import AXES, Params
-from search.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from search.samplers import PRUNERS, SAMPLERS
 from search.space import suggest_params
 from search.spec import parse_study
 from search.train import OPTIMIZERS
 from search.trials import params_of
+
+from conftest import ROOT, cli
 
 
 def test_params_fields_and_the_axis_registry_agree():
@@ -31,16 +32,45 @@ def test_params_fields_and_the_axis_registry_agree():
         assert axis.help and not axis.help.endswith(".")
 
 
+def _another(axis):
+    """A valid value of `axis` other than its default."""
+    d = axis.default
+    if axis.kind == "choice":
+        return next(c for c in axis.choices if c != d)
+    if axis.kind == "bool":
+        return not d
+    if axis.kind in ("ints", "floats"):
+        n = axis.length or 2
+        return axis.check([3] * n if axis.kind == "ints" else [0.25] * n, "test", axis.name)
+    value = axis.low + (1 if axis.kind == "int" else 0.25) if axis.low is not None else 1
+    return value if value != d else value + 1
+
+
+def test_every_field_of_params_reaches_the_network_or_the_fit_loop():
+    """A training or model axis copied into neither config would be silently ignored."""
+    base = Params()
+    for name, axis in AXES.items():
+        changed = dataclasses.replace(base, **{name: _another(axis)})
+        if name == "dropouts":  # one per MLP layer
+            changed = dataclasses.replace(changed, n_layers=2)
+            base_cmp = dataclasses.replace(base, n_layers=2)
+        else:
+            base_cmp = base
+        reaches = (changed.train_config(0) != base_cmp.train_config(0)
+                   or changed.model_config() != base_cmp.model_config())
+        assert reaches, f"Params.{name} reaches neither TrainConfig nor ModelConfig"
+
+
 def test_choices_come_from_the_registries_that_build_them():
     assert AXES["model"].choices == tuple(MODELS)
     assert AXES["optimizer"].choices == tuple(OPTIMIZERS)
     assert AXES["activation"].choices == tuple(ACTIVATIONS)
     for name in SAMPLERS:
         spec = parse_study({"sampler": name, "space": {"lr": [1e-3, 1e-2]}}, "s.yaml")
-        assert isinstance(make_sampler(spec, 0), optuna.samplers.BaseSampler)
+        assert isinstance(spec.make_sampler(0), optuna.samplers.BaseSampler)
     for name, entry in PRUNERS.items():
         spec = parse_study({"pruner": {"name": name, **{k: 0.5 for k in entry.one_of[:1]}}, "space": {}}, "s.yaml")
-        assert isinstance(make_pruner(spec), optuna.pruners.BasePruner)
+        assert isinstance(spec.make_pruner(), optuna.pruners.BasePruner)
     # a new registry entry is accepted and named in errors without touching the parser
     with pytest.raises(SearchError, match="expected one of " + ", ".join(SAMPLERS)):
         parse_study({"sampler": "cmaes", "space": {}}, "s.yaml")

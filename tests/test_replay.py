@@ -76,7 +76,19 @@ def test_replay_json_quick():
     assert all(base["speedup"][g] == 1.0 for g in base["speedup"] if base["median_seconds"][g])
     bad = subprocess.run([sys.executable, str(ROOT / "bench" / "replay.py"), "--methods", "cmaes+none"],
                          capture_output=True, text=True, timeout=120)
-    assert bad.returncode != 0 and "unknown method 'cmaes+none'" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        f"replay: error: --methods 'cmaes+none': unknown; expected some of {', '.join(replay.METHODS)}"]
+
+
+def test_replay_of_methods_without_the_plots_usual_ones_writes_its_figures(tmp_path):
+    """A full (not --quick) run of a list lacking tpe+median plots what ran (it raised KeyError)."""
+    files = {"--results": tmp_path / "r.json", "--png": tmp_path / "a.png", "--out": tmp_path / "b.md"}
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "replay.py"), "--seeds", "2", "--methods",
+                        "tpe+hyperband", *[str(x) for kv in files.items() for x in kv]],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert set(json.loads(files["--results"].read_text())["replay"]["methods"]) == {"random+none", "tpe+hyperband"}
+    assert files["--png"].stat().st_size > 10_000 and "replay" in files["--out"].read_text().lower()
 
 
 @needs_mnist

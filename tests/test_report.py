@@ -50,7 +50,7 @@ def test_report_writes_every_file_with_numbers_from_the_storage(finished, tmp_pa
     rows = re.findall(r"^\| (\d+) \| ([0-9.]+) \|", md, re.M)
     ranked = sorted((t for t in st.trials if t.state.name == "COMPLETE"), key=lambda t: -t.value)
     assert [int(n) for n, _ in rows] == [t.number for t in ranked[:len(rows)]]
-    assert all(abs(float(v) - t.value) < 1e-4 for (_, v), t in zip(rows, ranked))
+    assert all(abs(float(v) - t.value) < 1e-4 for (_, v), t in zip(rows, ranked, strict=True))
     # a sentence per axis, computed from the trials: lr 1e-7 is pruned in k of n trials
     pruned_small = sum(t.params["lr"] == 1e-7 and t.state.name == "PRUNED" for t in st.trials)
     n_small = sum(t.params["lr"] == 1e-7 for t in st.trials)

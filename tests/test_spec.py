@@ -3,10 +3,11 @@ from pathlib import Path
 import optuna
 import pytest
 
-from conftest import ROOT
 from search.errors import SearchError
 from search.space import suggest_params
 from search.spec import Choices, Fixed, Range, load_study, parse_study
+
+from conftest import ROOT
 
 
 def parse(space=None, **top):

@@ -5,8 +5,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from conftest import ROOT, cli, needs_mnist
 from search.spec import load_study
+
+from conftest import ROOT, cli, needs_mnist
 
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
 FASHION = Path("/usr/share/datasets/fashion-mnist")

@@ -5,12 +5,14 @@ import math
 import pytest
 import torch
 
-from conftest import MNIST, needs_mnist
+from models import Shape
 from search.augment import BACKGROUND, Augment
 from search.data import load_dataset
 from search.experiment import build, subset
 from search.params import Params
 from search.train import evaluate, fit
+
+from conftest import MNIST, needs_mnist
 
 pytestmark = needs_mnist
 CPU = torch.device("cpu")
@@ -23,6 +25,12 @@ def data():
 
 def params(**overrides):
     return Params.from_dict(overrides, "test")
+
+
+def augment(seed=None, **axes):
+    """The augmentation a config with these axes trains with (its generator seeded with `seed`)."""
+    cfg = params(augment=True, **axes).train_config(0)
+    return Augment(cfg, None if seed is None else torch.Generator().manual_seed(seed))
 
 
 class Counting:
@@ -38,13 +46,13 @@ class Counting:
 
 def test_augmentation_keeps_shape_range_and_changes_pixels(data):
     x = data.train.x[:256]
-    out = Augment(rotation=15, blur_sigma=1.5, generator=torch.Generator().manual_seed(0))(x)
+    out = augment(0, rotation=15, blur_sigma=1.5)(x)
     assert out.shape == x.shape and out.dtype == x.dtype
     assert out.min() >= BACKGROUND - 1e-4 and out.max() <= x.max() + 1e-4
     assert (out - x).abs().mean() > 0.05  # it really moved pixels
     # corners stay background: rotation pads with black, not with zeros of the normalised scale
     assert torch.allclose(out[:, :, 0, 0], torch.full_like(out[:, :, 0, 0], BACKGROUND), atol=1e-4)
-    same = Augment(rotation=0, blur_sigma=0)(x)
+    same = augment(rotation=0, blur_sigma=0)(x)
     assert torch.allclose(same, x, atol=1e-6)
 
 
@@ -59,36 +67,37 @@ def _centre(x):
 def test_shift_moves_ink_by_up_to_shift_pixels_and_zoom_changes_its_extent(data):
     x = data.train.x[:512]
     r0, c0 = _centre(x)
-    out = Augment(rotation=0, blur_sigma=0, shift=3, generator=torch.Generator().manual_seed(0))(x)
+    out = augment(0, rotation=0, blur_sigma=0, shift=3)(x)
     r1, c1 = _centre(out)
     moved = torch.maximum((r1 - r0).abs(), (c1 - c0).abs())
     assert moved.max() <= 3.2 and moved.mean() > 1.0  # up to 3 pixels per axis, on average well above 0
-    big = Augment(rotation=0, blur_sigma=0, scale=0.3, generator=torch.Generator().manual_seed(0))(x)
+    big = augment(0, rotation=0, blur_sigma=0, scale=0.3)(x)
     ink = lambda t: (t > BACKGROUND + 0.5).sum((1, 2, 3)).float()  # noqa: E731
     ratio = ink(big) / ink(x)
     assert ratio.min() < 0.8 and ratio.max() > 1.2  # zoomed out and in
     # shift=0 and scale=0 draw no random numbers: rotation+blur runs replay as recorded before
-    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
-    assert torch.equal(Augment(10, 1.0, g())(x), Augment(10, 1.0, g(), shift=0, scale=0)(x))
+    assert torch.equal(augment(5, rotation=10, blur_sigma=1.0)(x), augment(5, rotation=10, shift=0, scale=0)(x))
+    assert not torch.equal(augment(5)(x), augment(5, shift=1)(x))
 
 
 def test_augmentation_is_applied_to_training_batches_only(data):
     p = params(epochs=2, batch_size=500, hidden_size=32)
-    model = build(p, 0, CPU)
+    model = build(p, 0, CPU, Shape())
     counting = Counting()
     train = subset(data.train, 3000)
-    history = fit(model, train, data.val, p.train_config(0), transform=counting)
+    fitted = fit(model, train, data.val, p.train_config(0), transform=counting)
     assert counting.calls == 2 * 6  # 6 steps per epoch, none during the two evaluations
-    assert len(history) == 2 and history[-1].val_accuracy == evaluate(model, data.val)[1]
+    history = fitted.history
+    assert len(history) == 2 and history[-1].val_accuracy == evaluate(model, data.val, fitted.precision)[1]
 
 
 def test_augmented_training_still_learns(data):
     p = params(epochs=1, batch_size=64, hidden_size=64, augment=True, rotation=10, blur_sigma=1.0)
     cfg = p.train_config(0)
     assert isinstance(cfg.transform(), Augment) and params().train_config(0).transform() is None
-    history = fit(build(p, 0, CPU), subset(data.train, 5000), data.val, cfg)  # the config's own augmentation
-    plain = fit(build(p, 0, CPU), subset(data.train, 5000), data.val, params(epochs=1, batch_size=64,
-                                                                             hidden_size=64).train_config(0))
+    history = fit(build(p, 0, CPU, Shape()), subset(data.train, 5000), data.val, cfg).history  # its own augmentation
+    plain = fit(build(p, 0, CPU, Shape()), subset(data.train, 5000), data.val,
+                params(epochs=1, batch_size=64, hidden_size=64).train_config(0)).history
     assert history[-1].val_accuracy > 0.8
     assert history[-1].train_loss != plain[-1].train_loss  # the augmented batches differ
 
@@ -96,15 +105,15 @@ def test_augmented_training_still_learns(data):
 def test_iteration_budget_stops_after_exactly_that_many_steps(data):
     p = params(iterations=7, batch_size=64, hidden_size=32, epochs=50)
     counting = Counting()
-    history = fit(build(p, 0, CPU), subset(data.train, 200), data.val, p.train_config(0),
-                  transform=counting)
+    history = fit(build(p, 0, CPU, Shape()), subset(data.train, 200), data.val, p.train_config(0),
+                  transform=counting).history
     assert counting.calls == 7
     assert len(history) == math.ceil(7 / math.ceil(200 / 64))  # two epochs of 4 steps, the second partial
 
 
 def test_summed_and_mean_training_loss(data):
     p = params(epochs=1, batch_size=100, hidden_size=32)
-    r = fit(build(p, 0, CPU), subset(data.train, 1000), None, p.train_config(0))[0]
+    r = fit(build(p, 0, CPU, Shape()), subset(data.train, 1000), None, p.train_config(0)).history[0]
     assert r.train_loss_sum == pytest.approx(r.train_loss * 10, rel=1e-4)  # 10 equal batches
     assert math.isnan(r.val_accuracy)
 
@@ -112,7 +121,7 @@ def test_summed_and_mean_training_loss(data):
 @pytest.mark.parametrize("widths", ["512-256", [512, 256]])
 def test_widths_build_the_described_mlp(widths):
     p = params(widths=widths, dropouts=[0.3, 0.1])
-    model = build(p, 0, CPU)
+    model = build(p, 0, CPU, Shape())
     assert [m.out_features for m in model if isinstance(m, torch.nn.Linear)] == [512, 256, 10]
     assert [m.p for m in model if isinstance(m, torch.nn.Dropout)] == [0.3, 0.1]
     assert p.active()["widths"] == [512, 256] and "hidden_size" not in p.active()
@@ -129,7 +138,7 @@ def _lrs(data, monkeypatch, **overrides):
         return real_step(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.Adam, "step", step)
-    history = fit(build(p, 0, CPU), subset(data.train, 3000), data.val, p.train_config(0))
+    history = fit(build(p, 0, CPU, Shape()), subset(data.train, 3000), data.val, p.train_config(0)).history
     monkeypatch.undo()
     return seen, history
 
@@ -151,9 +160,11 @@ def test_schedules_shape_the_learning_rate_over_the_run(data, monkeypatch):
 
 def test_label_smoothing_changes_the_training_loss_only(data):
     plain_p = params(epochs=1, hidden_size=32, lr=3e-3)
-    plain = fit(build(plain_p, 0, CPU), subset(data.train, 5000), data.val, plain_p.train_config(0))[0]
+    plain = fit(build(plain_p, 0, CPU, Shape()), subset(data.train, 5000), data.val,
+                plain_p.train_config(0)).history[0]
     smooth_p = params(epochs=1, hidden_size=32, lr=3e-3, label_smoothing=0.2)
-    smooth = fit(build(smooth_p, 0, CPU), subset(data.train, 5000), data.val, smooth_p.train_config(0))[0]
+    smooth = fit(build(smooth_p, 0, CPU, Shape()), subset(data.train, 5000), data.val,
+                 smooth_p.train_config(0)).history[0]
     assert smooth.train_loss > plain.train_loss + 0.1  # a smoothed target can never be met exactly
     assert smooth.val_accuracy > 0.8 and abs(smooth.val_accuracy - plain.val_accuracy) < 0.05
 
@@ -162,13 +173,13 @@ def test_the_fast_path_is_measured_and_keeps_accuracy(data):
     from search import precision
 
     x, y = data.train.x[:128], data.train.y[:128]
-    mlp = build(params(), 0, CPU)
+    mlp = build(params(), 0, CPU, Shape())
     assert precision.choose(mlp, x, y) == precision.FP32  # no convolution, nothing to gain
-    cnn = build(params(model="cnn"), 0, CPU)
+    cnn = build(params(model="cnn"), 0, CPU, Shape())
     before = [p.clone() for p in cnn.parameters()]
     rng = torch.get_rng_state()
     chosen = precision.choose(cnn, x, y)
-    assert all(torch.equal(a, b) for a, b in zip(before, cnn.parameters()))  # timed on a copy
+    assert all(torch.equal(a, b) for a, b in zip(before, cnn.parameters(), strict=True))  # timed on a copy
     assert torch.equal(rng, torch.get_rng_state())
     if chosen.bf16:
         assert precision.cpu_has_bf16()  # bf16 only where the CPU has bf16 instructions
@@ -177,10 +188,11 @@ def test_the_fast_path_is_measured_and_keeps_accuracy(data):
     p = params(model="lenet5", epochs=1, batch_size=64, lr=3e-3)
     results = {}
     for mode in (precision.FP32, fast):
-        model = build(p, 0, CPU)
+        model = build(p, 0, CPU, Shape())
         with precision.forced(mode):
-            results[mode] = fit(model, subset(data.train, 3000), data.val, p.train_config(0))[-1]
-        assert model.precision == mode
+            fitted = fit(model, subset(data.train, 3000), data.val, p.train_config(0))
+        results[mode] = fitted.history[-1]
+        assert fitted.precision == mode
     assert results[fast].val_accuracy > 0.8
     assert abs(results[fast].val_accuracy - results[precision.FP32].val_accuracy) < 0.03
 
@@ -193,6 +205,7 @@ def test_a_retrain_uses_the_numerics_its_trial_trained_with(tmp_path):
 
     import optuna
     import yaml
+
     from conftest import cli, write_study
 
     path = write_study(tmp_path, "conv", n_trials=1, train_size=1000,

@@ -22,10 +22,11 @@ sys.path.insert(0, str(ROOT / "bench" / "curves"))
 
 import optuna  # noqa: E402
 
-from table import AXES, grid_configs  # noqa: E402
 from search.spec import load_study  # noqa: E402
 from search.study import RunOptions, open_study  # noqa: E402
 from search.trials import params_of  # noqa: E402
+
+from table import AXES, grid_configs  # noqa: E402
 
 
 def main() -> None:
@@ -41,7 +42,7 @@ def main() -> None:
     missing = [c for c in grid_configs() if c not in have]
     study = open_study(load_study(str(ROOT / "bench" / "curves" / "mlp-curves-fill.yaml")), args.storage, RunOptions())
     for c in missing:
-        study.enqueue_trial(dict(zip(AXES, c)), skip_if_exists=True)
+        study.enqueue_trial(dict(zip(AXES, c, strict=True)), skip_if_exists=True)
     print(f"enqueued {len(missing)} configurations", file=sys.stderr)
 
 

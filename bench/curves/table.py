@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 import optuna  # noqa: E402
 
+from search.records import StudyRecord, TrialRecord, curve  # noqa: E402
 from search.spec import load_study  # noqa: E402
-from search.trials import StudyInfo, curve, failure_of, params_of  # noqa: E402
+from search.trials import failure_of, params_of  # noqa: E402
 
 AXES = ("lr", "batch_size", "hidden_size", "n_layers", "activation", "dropout", "optimizer")
 VALUES = ("val_accuracy", "val_loss", "train_loss", "seconds")
@@ -48,7 +49,7 @@ def rows(storage: str):
         if not summary.study_name.startswith("mlp-curves"):
             continue
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        train_size = StudyInfo.of(study).train_size
+        train_size = StudyRecord.of(study).train_size
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
                                                           optuna.trial.TrialState.FAIL)):
             failure = failure_of(t)
@@ -57,7 +58,7 @@ def rows(storage: str):
             p = params_of(t)
             key = tuple(getattr(p, a) for a in AXES)
             base = {a: getattr(p, a) for a in AXES} | {"train_size": train_size, "config_id": ids[key],
-                                                         "seed": t.user_attrs["seed"]}
+                                                         "seed": TrialRecord.of(t).seed}
             series = {"val_accuracy": curve(t, "val_accuracy"), "val_loss": curve(t, "val_loss"),
                       "train_loss": curve(t, "train_loss"), "seconds": curve(t, "epoch_seconds")}
             n = len(series["val_accuracy"])

@@ -13,17 +13,19 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from search import records
 from search._files import writable_dir
+from search.artifacts import open_store, upload_files, write_study_note
+from search.config import best_config, config_text
 from search.errors import SearchError
-from search.export import best_config, config_text
+from search.records import StudyRecord
 from search.report import _plots
 from search.report._evaluate import evaluation
-from search.report._render import Code, Image, Report, to_html, to_markdown
+from search.report._render import Block, Code, Image, Report, to_html, to_markdown
 from search.report._stats import TOP, axis_sentences, summary_table, top_table
-from search.artifacts import open_store, upload_files, write_study_note
 from search.trials import best_or_none, pareto_front, ranked, study_facts
 
-__all__ = ["Report", "write_report"]
+__all__ = ["PLOTS", "Report", "write_report"]
 
 PLOTS = [
     (_plots.plot_tradeoff, "tradeoff.png", "Trade-off: each complete trial's two metrics; the Pareto front (several "
@@ -52,18 +54,21 @@ def write_report(study: optuna.Study, out: Path, *, evaluate: bool = False, devi
     facts = study_facts(study)
     metric = facts["metric"] or "value"
     direction = facts["direction"].split(",")[0]
+    record = StudyRecord.of(study)
     report = Report(f"Study {study.study_name}")
-    report.add("Summary", summary_table(study, facts, trials))
+    summary = summary_table(record, facts, trials)
+    report.add("Summary", summary)
     front = pareto_front(study)
     if front:
         report.add(f"Pareto front ({len(front)} trials no other trial beats in every objective)",
-                   top_table(front, facts["metrics"]))
+                   top_table(front, facts["metrics"], record.bounds))
     if complete:
         report.add(f"Top trials (by {metric}{', those meeting the bounds first' if facts['constrained'] else ''})",
-                   top_table(ranked(study, TOP), facts["metrics"]))
+                   top_table(ranked(study, TOP), facts["metrics"], record.bounds))
     if best_or_none(study) is not None:
         report.add("Best config (`search export`)", Code(config_text(best_config(study))))
-    report.add("What each axis did", *axis_sentences(trials, direction, metric))
+    sentences = axis_sentences(trials, direction, metric)
+    report.add("What each axis did", *sentences)
     images = []
     for plot, name, caption in PLOTS:
         if plot(study, trials, metric, out / name):
@@ -77,15 +82,14 @@ def write_report(study: optuna.Study, out: Path, *, evaluate: bool = False, devi
     (out / "report.md").write_text(to_markdown(report, out))
     (out / "report.html").write_text(to_html(report))
     report.files += [out / "report.md", out / "report.html"]
-    _to_dashboard(study, report, artifacts if evaluate else None, out)
+    _to_dashboard(study, [summary], list(sentences), artifacts if evaluate else None, out)
     return report
 
 
-def _to_dashboard(study: optuna.Study, report: Report, artifacts: Path | None, out: Path) -> None:
-    summary = next(blocks for heading, blocks in report.sections if heading == "Summary")[0]
-    sentences = next(blocks for heading, blocks in report.sections if heading == "What each axis did")
-    note = Report("", [("Report (`search report`)", [summary]), ("What each axis did", sentences)])
-    study.set_user_attr("report_note", to_markdown(note, out).removeprefix("# \n").strip())
+def _to_dashboard(study: optuna.Study, summary: list[Block], sentences: list[Block], artifacts: Path | None,
+                  out: Path) -> None:
+    note = Report("", [("Report (`search report`)", summary), ("What each axis did", sentences)])
+    records.write_report_note(study, to_markdown(note, out).removeprefix("# \n").strip())
     write_study_note(study)
     store = open_store(artifacts)
     best = best_or_none(study)

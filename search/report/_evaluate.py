@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from search.export import best_job, retrain
+from search.config import best_job
+from search.export import retrain
 from search.report._plots import plt, save
 from search.report._render import Block, Image, Para, Table
 from search.report._stats import fmt
@@ -24,13 +25,14 @@ def evaluation(study: optuna.Study, out: Path, device: str, data_dir: str | None
     result = retrain(job, device=device, data_dir=data_dir)
     y = result.data.test.y.cpu().numpy()
     pred = result.test_pred.cpu().numpy()
-    names = CLASS_NAMES.get(job.dataset, [str(i) for i in range(10)])
-    cm = np.zeros((10, 10), dtype=int)
+    k = result.data.classes
+    names = CLASS_NAMES.get(job.dataset, [str(i) for i in range(k)])
+    cm = np.zeros((k, k), dtype=int)
     np.add.at(cm, (y, pred), 1)
     s = result.summary
     per_class = Table(["class", "test images", "accuracy"],
-                      [[names[i], str(cm[i].sum()), f"{cm[i, i] / max(cm[i].sum(), 1):.4f}"] for i in range(10)])
-    off = [(cm[i, j], i, j) for i in range(10) for j in range(10) if i != j and cm[i, j]]
+                      [[names[i], str(cm[i].sum()), f"{cm[i, i] / max(cm[i].sum(), 1):.4f}"] for i in range(k)])
+    off = [(cm[i, j], i, j) for i in range(k) for j in range(k) if i != j and cm[i, j]]
     pairs = Table(["true", "predicted as", "count"],
                   [[names[i], names[j], str(n)] for n, i, j in sorted(off, reverse=True)[:5]])
     plot_confusion(cm, names, out / "confusion.png")
@@ -51,13 +53,14 @@ def plot_confusion(cm: np.ndarray, names: list[str], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     shown = np.log1p(cm)
     ax.imshow(shown, cmap="Blues")
-    for i in range(10):
-        for j in range(10):
+    k = len(names)
+    for i in range(k):
+        for j in range(k):
             if cm[i, j]:
                 ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if shown[i, j] > shown.max() * 0.6 else "black")
-    ax.set_xticks(range(10), names, rotation=45, ha="right")
-    ax.set_yticks(range(10), names)
+    ax.set_xticks(range(k), names, rotation=45, ha="right")
+    ax.set_yticks(range(k), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     save(fig, path)

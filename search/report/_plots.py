@@ -16,19 +16,10 @@ import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 from optuna.visualization.matplotlib import plot_param_importances  # noqa: E402
 
+from search import _optuna  # noqa: E402
+from search.records import StudyRecord, curve  # noqa: E402
 from search.report._stats import fmt as _fmt  # noqa: E402
-from search.trials import (  # noqa: E402
-    best_first,
-    best_or_none,
-    curve,
-    feasible,
-    metric_of,
-    pareto_front,
-    primary,
-)
-
-
-
+from search.trials import best_first, best_or_none, feasible, metric_of, pareto_front, primary  # noqa: E402
 
 
 def save(fig, path: Path) -> bool:
@@ -79,37 +70,38 @@ def plot_tradeoff(study, trials, metric, path) -> bool:
     """Two metrics of every complete trial: the first two objectives with their Pareto front,
     or a cost objective against the metric of its floor/ceiling, the bound drawn."""
     names = study.metric_names or [metric]
-    bounded = sorted({k for t in trials for k in t.constraints})
+    bounds = StudyRecord.of(study).bounds
     if len(names) >= 2:
         x, y = names[1], names[0]
-    elif bounded:
-        x, y = names[0], bounded[0].split()[0]
+    elif bounds:
+        x, y = names[0], bounds[0].metric
     else:
         return False
-    comp = [t for t in trials if t.state == TrialState.COMPLETE]
-    pts = [(metric_of(t, x), metric_of(t, y), t) for t in comp]
-    pts = [p for p in pts if p[0] is not None and p[1] is not None]
+    def point(t) -> tuple[float, float] | None:  # None where either metric was not recorded
+        px, py = metric_of(t, x), metric_of(t, y)
+        return None if px is None or py is None else (px, py)
+
+    pts = [(p, t) for t in trials if t.state == TrialState.COMPLETE and (p := point(t)) is not None]
     if not pts:
         return False
     fig, ax = plt.subplots(figsize=(7, 4))
-    for ok, style in ((True, dict(color="tab:blue", label="complete")),
-                      (False, dict(color="tab:grey", marker="x", label="complete, misses a bound"))):
-        sel = [p for p in pts if feasible(p[2]) == ok]
+    for ok, color, marker, label in ((True, "tab:blue", "o", "complete"),
+                                     (False, "tab:grey", "x", "complete, misses a bound")):
+        sel = [p for p, t in pts if feasible(t) == ok]
         if sel:
-            ax.scatter([p[0] for p in sel], [p[1] for p in sel], zorder=3, **style)
+            ax.scatter([p[0] for p in sel], [p[1] for p in sel], zorder=3, color=color, marker=marker, label=label)
     front = pareto_front(study)
     if front:
-        fx = sorted((metric_of(t, x), metric_of(t, y)) for t in front)
+        fx = sorted(p for t in front if (p := point(t)) is not None)
         ax.step([p[0] for p in fx], [p[1] for p in fx], where="post", color="tab:green", lw=2,
                 label=f"Pareto front ({len(front)})")
     best = best_or_none(study)
-    if best is not None:
-        ax.scatter([metric_of(best, x)], [metric_of(best, y)], s=140, facecolors="none", edgecolors="tab:green",
-                   lw=2, zorder=4, label=f"exported (#{best.number})")
-    for key in bounded:
-        m, op, bound = key.split()
-        if m == y:
-            ax.axhline(float(bound), color="tab:red", ls="--", lw=1, label=key)
+    if best is not None and (p := point(best)) is not None:
+        ax.scatter([p[0]], [p[1]], s=140, facecolors="none", edgecolors="tab:green", lw=2, zorder=4,
+                   label=f"exported (#{best.number})")
+    for bound in bounds:
+        if bound.metric == y:
+            ax.axhline(bound.value, color="tab:red", ls="--", lw=1, label=str(bound))
     return _finish(fig, ax, x, y, path)
 
 
@@ -140,8 +132,7 @@ def plot_curves(study, trials, metric, path) -> bool:
 def plot_importances(study, trials, metric, path) -> bool:
     """Optuna's own importance plot (the default PED-ANOVA evaluator)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with _optuna.quiet_experimental(), warnings.catch_warnings():
             warnings.simplefilter("error", UserWarning)  # "too few trials": equal importances say nothing
             target = (lambda t: t.values[0]) if len(study.directions) > 1 else None  # the first objective
             if not optuna.importance.get_param_importances(study, target=target):
@@ -177,7 +168,7 @@ def plot_slices(study, trials, metric, path) -> bool:
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
+    for ax, name in zip(axes.flat, names, strict=False):
         pts = [t for t in complete if name in t.params]
         xs, labels = _numeric([t.params[name] for t in pts])
         ax.scatter(xs, [primary(t) for t in pts], c=[t.number for t in pts], cmap="viridis", s=18)
@@ -220,7 +211,7 @@ def plot_parallel(study, trials, metric, path) -> bool:
         if _is_log(study, name):
             xs = [math.log10(x) for x in xs]
         cols.append(xs)
-    cols.append([primary(t) for t in complete])
+    cols.append([t.values[0] for t in complete])
     data = np.array(cols, dtype=float)
     lo, hi = np.nanmin(data, 1, keepdims=True), np.nanmax(data, 1, keepdims=True)
     norm = (data - lo) / np.where(hi > lo, hi - lo, 1)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search._format import fmt
+from search.goal import Bound
+from search.records import StudyRecord, curve
 from search.report._render import Para, Table
-from search.trials import bound_metrics, curve, feasible, metric_of, primary, trial_seconds
+from search.trials import feasible, metric_of, trial_seconds
 
 TOP = 10
 
@@ -19,19 +20,17 @@ def duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def summary_table(study: optuna.Study, facts: dict, trials: list[FrozenTrial]) -> Table:
-    attrs = study.user_attrs
+def summary_table(record: StudyRecord, facts: dict, trials: list[FrozenTrial]) -> Table:
     starts = [t.datetime_start for t in trials if t.datetime_start]
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     wall = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
     compute = sum(trial_seconds(t) for t in trials)
     states = ", ".join(f"{n} {s.lower()}" for s, n in facts["states"].items() if n)
-    space = attrs.get("space") or {}
     rows = [
         ["dataset", str(facts["dataset"])],
-        ["description", str(attrs.get("description") or "-")],
-        ["search space", "; ".join(f"{k}: {v}" for k, v in space.items()) or "-"],
-        ["sampler / pruner", f"{attrs.get('sampler', '-')} / {attrs.get('pruner', '-')}"],
+        ["description", record.description or "-"],
+        ["search space", "; ".join(f"{k}: {v}" for k, v in record.space.items()) or "-"],
+        ["sampler / pruner", f"{record.sampler} / {record.pruner}"],
         ["goal", str(facts["goal"])],
         ["trials", f"{facts['n_trials']}: {states}"],
         ["wall time", f"{duration(wall)} (training and evaluation inside trials: {duration(compute)})"],
@@ -42,11 +41,11 @@ def summary_table(study: optuna.Study, facts: dict, trials: list[FrozenTrial]) -
     return Table(["", ""], rows)
 
 
-def top_table(ranked: list[FrozenTrial], metrics: list[str]) -> Table:
-    """The given trials (best first) with every objective, the metrics of their floors and
-    ceilings, and whether they meet them."""
+def top_table(ranked: list[FrozenTrial], metrics: list[str], bounds: tuple[Bound, ...] = ()) -> Table:
+    """The given trials (best first) with every objective, the metrics of the study's floors
+    and ceilings, and whether they meet them."""
     names = sorted({k for t in ranked for k in t.params})
-    bounded = [m for m in dict.fromkeys(m for t in ranked for m in bound_metrics(t)) if m not in metrics]
+    bounded = [m for m in dict.fromkeys(b.metric for b in bounds) if m not in metrics]
     constrained = any(t.constraints for t in ranked)
     header = ["#", *metrics, *bounded, *(["meets bounds"] if constrained else []), "epochs run",
               "train loss sum (first -> last epoch)", "val loss", "seconds", *names]
@@ -80,7 +79,7 @@ def _axis_sentence(name: str, trials: list[FrozenTrial], direction: str, metric:
     if len(values) <= 6:
         stats = []
         for v in values:
-            done = [primary(t) for t in complete if t.params[name] == v]
+            done = [t.values[0] for t in complete if t.params[name] == v]
             if done:
                 stats.append((statistics.mean(done), v, len(done)))
         if len(stats) >= 2:
@@ -97,7 +96,7 @@ def _axis_sentence(name: str, trials: list[FrozenTrial], direction: str, metric:
                 if k:
                     parts.append(f"{fmt(v)} {word} in {k} of {n} trials")
     else:
-        ranked = sorted(complete, key=lambda t: sign * primary(t), reverse=True)
+        ranked = sorted(complete, key=lambda t: sign * t.values[0], reverse=True)
         top = ranked[:max(1, len(ranked) // 4)]
         if top:
             lo, hi = min(t.params[name] for t in top), max(t.params[name] for t in top)

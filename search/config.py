@@ -1,0 +1,125 @@
+"""Stored trial <-> config file: the codec of what `search export` writes and `search train` reads.
+
+A config is self-contained (dataset, seed, training images, numerics, every parameter,
+where it came from), so retraining needs neither the study file nor the storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from search import _check
+from search._files import read_yaml
+from search.data import DATASETS, DEFAULT_DATASET, TRAIN_POOL
+from search.errors import SearchError
+from search.params import Params
+from search.precision import PRECISIONS
+from search.records import StudyRecord, TrialRecord
+from search.trials import best_trial, params_of, primary
+
+CONFIG_KEYS = ("dataset", "seed", "train_size", "precision", "params", "source")
+
+__all__ = ["CONFIG_KEYS", "TrainJob", "best_config", "best_job", "config_of", "config_text", "job_of",
+           "load_config", "trial_seed", "write_config"]
+
+
+def trial_seed(study_seed: int, trial_number: int) -> int:
+    """Trial k of a study seeded s trains with seed s + k (weights, batches, augmentation)."""
+    return study_seed + trial_number
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """A config file as data: what `search train` retrains."""
+
+    dataset: str
+    params: Params
+    seed: int
+    train_size: int = TRAIN_POOL
+    source: dict[str, Any] = field(default_factory=dict)
+    # The numerics the trial trained with (search/precision.py picks them by timing, which
+    # can differ between runs); a retrain on the same kind of device uses the same ones.
+    precision: str | None = None
+
+
+def best_job(study: optuna.Study, trial_number: int | None = None) -> TrainJob:
+    """The best trial (or trial `trial_number`) as a job, ready to retrain or to write out."""
+    trial = best_trial(study) if trial_number is None else _complete_trial(study, trial_number)
+    return job_of(trial, StudyRecord.of(study), study.study_name)
+
+
+def job_of(trial: optuna.trial.FrozenTrial, info: StudyRecord, study_name: str) -> TrainJob:
+    """A stored trial as the job that retrains it (what its note shows and export writes)."""
+    source = {"study": study_name, "trial": trial.number, "metric": info.metric, "value": primary(trial)}
+    record = TrialRecord.of(trial)
+    seed = record.seed if record.seed is not None else trial_seed(info.seed, trial.number)
+    return TrainJob(dataset=info.dataset, params=params_of(trial), seed=int(seed), train_size=info.train_size,
+                    source=source, precision=record.precision)
+
+
+def best_config(study: optuna.Study, trial_number: int | None = None) -> dict[str, Any]:
+    """The config of the best trial (or of trial `trial_number`), as `search export` writes it."""
+    return config_of(best_job(study, trial_number))
+
+
+def config_of(job: TrainJob) -> dict[str, Any]:
+    return {"dataset": job.dataset, "seed": job.seed, "train_size": job.train_size,
+            **({"precision": job.precision} if job.precision else {}),
+            "params": job.params.active(), "source": job.source}
+
+
+def _complete_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    trials = study.get_trials(deepcopy=False)
+    if not 0 <= number < len(trials):
+        raise SearchError(f"study {study.study_name!r} has no trial #{number} (it has trials 0..{len(trials) - 1})")
+    trial = trials[number]
+    if trial.state != optuna.trial.TrialState.COMPLETE:
+        raise SearchError(f"trial #{number} of {study.study_name!r} is {trial.state.name.lower()}, not complete: "
+                          "export a completed trial")
+    return trial
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    """Mappings as blocks, lists on one line: `widths: [512, 256]`."""
+
+
+_ConfigDumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+
+
+def config_text(config: dict[str, Any]) -> str:
+    """A config as YAML, per-layer lists on one line ([512, 256])."""
+    return yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False)
+
+
+def write_config(config: dict[str, Any], out: Path) -> None:
+    """The config as YAML under a header that says how to retrain it."""
+    header = "# Exported by `search export`; retrain with: search train --config " + str(out) + "\n"
+    try:
+        out.write_text(header + config_text(config))
+    except OSError as e:
+        raise SearchError(f"cannot write {out}: {e.strerror}") from None
+
+
+def load_config(path: Path) -> TrainJob:
+    """A config file checked whole (one line naming the file and key on any mistake) -> the job."""
+    if not path.exists():
+        raise SearchError(f"config {path} does not exist: write one with `search export --out {path}`")
+    doc = read_yaml(path, "config")
+    where = str(path)
+    _check.mapping(doc, where, "", "a mapping with dataset, seed, params")
+    _check.keys(doc, CONFIG_KEYS, where, "")
+    dataset = _check.choice(doc.get("dataset", DEFAULT_DATASET), DATASETS, where, "dataset")
+    seed = _check.integer(doc.get("seed", 0), where, "seed", 0, _check.MAX_SEED)
+    train_size = _check.integer(doc.get("train_size", TRAIN_POOL), where, "train_size", 1, TRAIN_POOL)
+    params = Params.from_dict(doc.get("params", {}), where)
+    source = doc.get("source") or {}
+    _check.mapping(source, where, "source", "a mapping (study, trial, metric, value)")
+    precision = doc.get("precision")
+    if precision is not None:
+        precision = _check.choice(precision, [str(p) for p in PRECISIONS], where, "precision")
+    return TrainJob(dataset, params, seed, train_size, source, precision)

@@ -1,0 +1,227 @@
+"""Trials and studies <-> the keys the service stores: the one module that names them.
+
+A trial's user attributes are written when it starts (`TrialStart`), after training
+(`write_outcome`: curves and numerics) or when it fails (`write_fail_reason`), and read
+back whole as a `TrialRecord`. A study's user attributes are a `StudyRecord`: its identity
+(dataset, goal, seed, training images) fixed when the study is created, the rest refreshed
+from the study file on every run, the report's note added by `search report`. Floors and
+ceilings are stored with their metric (`bounds`); studies stored before that read them
+back from the goal's text, here and nowhere else. Optuna's own retry bookkeeping (system
+attributes) is named here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from search.data import DEFAULT_DATASET, TRAIN_POOL
+from search.goal import BOUND_OPS, Bound
+
+__all__ = ["CURVES", "FAILED_TRIAL", "FAIL_REASON", "PRECISION", "RETRY_HISTORY", "StudyRecord", "TrialRecord",
+           "TrialStart", "checkpoint", "checkpoint_parts", "curve", "curve_point", "fail_reason", "retries",
+           "retry_attrs", "retry_of", "write_fail_reason", "write_outcome", "write_report_note"]
+
+if TYPE_CHECKING:
+    from search.train import EpochResult
+
+# ---------------------------------------------------------------- trials
+
+FAIL_REASON = "fail_reason"  # why a trial failed: '<Failure value>: <detail>'
+PRECISION = "precision"  # the numerics fit chose ('fp32', 'channels_last+bf16', ...)
+# Optuna's retry bookkeeping (RetryHeartbeatStaleTrialCallback's system attributes)
+FAILED_TRIAL = "failed_trial"  # on a retry: the number of the trial it re-runs
+RETRY_HISTORY = "retry_history"  # on a retry: every trial number it re-runs, oldest first
+
+# Per-epoch curves stored as user attributes (one list each), and the EpochResult field each holds.
+CURVES: dict[str, str] = {"train_loss": "train_loss", "train_loss_sum": "train_loss_sum", "val_loss": "val_loss",
+                          "val_accuracy": "val_accuracy", "epoch_seconds": "seconds",
+                          "epoch_train_seconds": "train_seconds"}
+
+
+@dataclass(frozen=True)
+class TrialStart:
+    """What a trial records as it starts, before any training: enough to retrain it."""
+
+    config: dict[str, Any]  # every parameter, fixed or sampled (Params.active())
+    seed: int
+    device: str
+    n_params: int
+    worker: str  # host:pid
+    retry_of: int | None = None  # a re-run of this trial (its worker died or was stopped)
+
+    def write(self, trial: optuna.Trial) -> None:
+        for key, value in asdict(self).items():
+            if value is not None:
+                trial.set_user_attr(key, value)
+
+
+def curve_point(result: EpochResult) -> dict[str, float]:
+    """One epoch as the curves store it (5 digits)."""
+    return {name: round(getattr(result, attr), 5) for name, attr in CURVES.items()}
+
+
+def write_outcome(trial: optuna.Trial, curves: Mapping[str, list[float]], precision: str | None) -> None:
+    """After training (or its interruption): one write per curve per trial, not per epoch
+    (storage round trips dominate a short trial), and the numerics fit chose."""
+    if any(curves.values()):
+        for key, values in curves.items():
+            trial.set_user_attr(key, values)
+    if precision is not None:
+        trial.set_user_attr(PRECISION, precision)
+
+
+def write_fail_reason(storage: optuna.storages.BaseStorage, trial_id: int, reason: str) -> None:
+    storage.set_trial_user_attr(trial_id, FAIL_REASON, reason)
+
+
+def retry_of(system_attrs: Mapping[str, Any]) -> int | None:
+    """The trial a running trial re-runs, from Optuna's system attributes (None: a new trial)."""
+    return system_attrs.get(FAILED_TRIAL)
+
+
+def retry_attrs(failed: FrozenTrial) -> dict[str, Any]:
+    """The system attributes of a retry of `failed`, as Optuna's RetryHeartbeatStaleTrialCallback
+    writes them (so that its `retried_trial_number` works)."""
+    history = [*failed.system_attrs.get(RETRY_HISTORY, []), failed.number]
+    return {FAILED_TRIAL: failed.system_attrs.get(FAILED_TRIAL, failed.number), RETRY_HISTORY: history}
+
+
+def retries(trial: FrozenTrial) -> int:
+    """How often this trial's parameters have been re-run before it."""
+    return len(trial.system_attrs.get(RETRY_HISTORY, []))
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """Everything the service stored on a trial, typed (None where it was never written:
+    a trial cut off before it started, or stored by an older version)."""
+
+    config: dict[str, Any]
+    seed: int | None
+    device: str | None
+    n_params: int | None
+    worker: str | None
+    retry_of: int | None
+    precision: str | None
+    fail_reason: str | None
+    curves: dict[str, list[float]]
+
+    @classmethod
+    def of(cls, trial: FrozenTrial) -> TrialRecord:
+        a = trial.user_attrs
+        return cls(config=dict(a.get("config") or {}), seed=a.get("seed"), device=a.get("device"),
+                   n_params=a.get("n_params"), worker=a.get("worker"), retry_of=a.get("retry_of"),
+                   precision=a.get(PRECISION), fail_reason=a.get(FAIL_REASON),
+                   curves={name: list(a.get(name) or []) for name in CURVES})
+
+
+def curve(trial: FrozenTrial, name: str) -> list[float]:
+    """One stored per-epoch curve of a trial (empty before its first epoch)."""
+    if name not in CURVES:
+        raise KeyError(f"unknown curve {name!r}: expected one of {', '.join(CURVES)}")
+    return list(trial.user_attrs.get(name) or [])
+
+
+def fail_reason(trial: FrozenTrial) -> str | None:
+    """Why a failed trial failed, as stored ('<Failure value>: <detail>'); None when not recorded."""
+    return trial.user_attrs.get(FAIL_REASON)
+
+
+# ---------------------------------------------------------------- studies
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """Study-level facts stored with the study, so that show, export, train, the report and
+    the dashboard need no study file. Defaults are what a study stored before a key existed
+    reads as."""
+
+    # identity: fixed when the study is created; a run whose file disagrees is refused
+    dataset: str = DEFAULT_DATASET
+    metric: str = "val_accuracy"  # the first objective
+    goal: str = "maximize val_accuracy"  # every objective and bound, as search.goal.Goal prints it
+    seed: int = 0
+    train_size: int = TRAIN_POOL
+    # description: the study file's latest words, written on every run
+    study_file: str = "-"
+    description: str = ""
+    space: dict[str, str] = field(default_factory=dict)  # axis -> how it is searched
+    sampler: str = "-"
+    pruner: str = "-"
+    keep_checkpoints: int = 3
+    bounds: tuple[Bound, ...] = ()  # floors and ceilings, each with its metric
+    # written by `search report`: its summary, shown in the dashboard's note
+    report_note: str = ""
+
+    IDENTITY: ClassVar[tuple[str, ...]] = ("dataset", "metric", "goal", "seed", "train_size")
+    DESCRIPTION: ClassVar[tuple[str, ...]] = ("study_file", "description", "space", "sampler", "pruner",
+                                              "keep_checkpoints", "bounds")
+
+    @classmethod
+    def of(cls, study: optuna.Study) -> StudyRecord:
+        attrs = study.user_attrs
+        values = {f.name: attrs[f.name] for f in fields(cls) if f.name in attrs}
+        values["bounds"] = (tuple(Bound(m, kind, float(v)) for m, kind, v in attrs["bounds"]) if "bounds" in attrs
+                            else _bounds_in_goal(str(values.get("goal", ""))))
+        return cls(**values)
+
+    def stored(self, name: str) -> Any:
+        """A field as it is stored (bounds as [metric, kind, value] lists)."""
+        value = getattr(self, name)
+        return [[b.metric, b.kind, b.value] for b in value] if name == "bounds" else value
+
+    def mismatch(self, study: optuna.Study) -> tuple[str, Any, Any] | None:
+        """(key, stored, ours) for the first identity key the stored study holds otherwise."""
+        have = study.user_attrs
+        return next(((k, have[k], self.stored(k)) for k in self.IDENTITY if k in have and have[k] != self.stored(k)),
+                    None)
+
+    def write(self, study: optuna.Study) -> None:
+        """Store the identity keys the study lacks and every description key that changed."""
+        have = study.user_attrs
+        for key in self.IDENTITY:
+            if key not in have:
+                study.set_user_attr(key, self.stored(key))
+        for key in self.DESCRIPTION:
+            if have.get(key) != self.stored(key):  # the file may have grown since the study began
+                study.set_user_attr(key, self.stored(key))
+
+    def identity(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.IDENTITY}
+
+
+def write_report_note(study: optuna.Study, text: str) -> None:
+    study.set_user_attr("report_note", text)
+
+
+def _bounds_in_goal(goal: str) -> tuple[Bound, ...]:
+    """A study stored before bounds had their own key: 'minimize train_seconds subject to
+    val_accuracy >= 0.991, ...' (Goal's text) -> its bounds."""
+    _, sep, rest = goal.partition(" subject to ")
+    bounds = []
+    for part in rest.split(", ") if sep else []:
+        metric, op, value = part.split()
+        bounds.append(Bound(metric, BOUND_OPS[op], float(value)))
+    return tuple(bounds)
+
+
+# ---------------------------------------------------------------- checkpoint files
+
+
+def checkpoint(state_dict: Mapping[str, Any], params: Mapping[str, Any], dataset: str, seed: int,
+               **more: Any) -> dict[str, Any]:
+    """A checkpoint file's contents (a study's kept checkpoint, `search train --save`):
+    the weights, the parameters that rebuild the network, the data and seed it trained on,
+    and what more the writer adds (`source`, `summary`). Loadable with weights_only=True."""
+    return {"state_dict": dict(state_dict), "params": dict(params), "dataset": dataset, "seed": seed, **more}
+
+
+def checkpoint_parts(blob: Any) -> tuple[dict[str, Any], Any] | None:
+    """(weights, parameters) of a loaded checkpoint; None when it is not one of ours."""
+    if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict) or "params" not in blob:
+        return None
+    return blob["state_dict"], blob["params"]
