@@ -130,12 +130,12 @@ def bench_epoch(quick: bool) -> dict:
         tut = tutorial_epoch(build(p, 0, torch.device("cpu"), Shape()), images[:n_tut], labels[:n_tut])
         tut_ips = n_tut / tut
         model = build(p, 0, torch.device("cpu"), Shape())
-        fit(model, subset(data.train, 2000), None, p.train_config(0))  # warm-up
+        fit(model, subset(data.train, 2000), None, p, 0)  # warm-up
         train = subset(data.train, 11000) if quick else data.train
         runs = []
         for _ in range(1 if quick else 3):
             t = time.perf_counter()
-            fit(model, train, None, p.train_config(0))
+            fit(model, train, None, p, 0)
             runs.append(time.perf_counter() - t)
         ours = statistics.median(runs)
         ours_ips = len(train) / ours
@@ -175,9 +175,9 @@ def bench_conv(quick: bool) -> dict:
         for label, mode in (("fp32", precision.FP32), ("fast", chosen)):
             model = build(p, 0, torch.device("cpu"), Shape())
             with precision.forced(mode):
-                fit(model, subset(data.train, 512), None, p.train_config(0))  # warm-up
+                fit(model, subset(data.train, 512), None, p, 0)  # warm-up
                 t = time.perf_counter()
-                fit(model, train, None, p.train_config(0))
+                fit(model, train, None, p, 0)
                 row[f"{label}_images_per_s"] = n / (time.perf_counter() - t)
         row["fp32_speedup"] = row["fp32_images_per_s"] / tut
         row["fast_speedup"] = row["fast_images_per_s"] / tut
@@ -270,7 +270,7 @@ def bench_eval(quick: bool) -> dict:
 # ---------------------------------------------------------------- 3. service overhead
 
 
-def _null_fit(model, train, val, cfg, on_epoch=None, transform=None):
+def _null_fit(model, train, val, cfg, seed, on_epoch=None, transform=None):
     """Reports `cfg.epochs` epochs without training: what is left is the service's overhead."""
     from search.precision import FP32
     from search.train import EpochResult, FitResult

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from models import cnn, convnet, lenet, mlp
-from models._config import ModelConfig, ModelEntry, Shape
+from models._config import ModelAxes, ModelConfig, ModelEntry, Shape
 from models._layers import ACTIVATIONS
 from models.cnn import CNN
 from models.convnet import ConvNet
@@ -20,7 +20,7 @@ from models.mlp import MLP
 
 MODELS: dict[str, ModelEntry] = {"mlp": mlp.ENTRY, "lenet5": lenet.ENTRY, "cnn": cnn.ENTRY, "convnet": convnet.ENTRY}
 
-__all__ = ["ACTIVATIONS", "CNN", "MLP", "MODELS", "ConvNet", "LeNet5", "ModelConfig", "ModelEntry", "Shape",
+__all__ = ["ACTIVATIONS", "CNN", "MLP", "MODELS", "ConvNet", "LeNet5", "ModelAxes", "ModelConfig", "ModelEntry", "Shape",
            "build_model", "count_params", "entry", "planned_params"]
 
 

@@ -3,7 +3,7 @@ and one registry entry per model: its class, its memory estimate and the axes it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from torch import nn
@@ -24,20 +24,26 @@ class Shape:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """What a network is made of, with no defaults of its own: `Params.model_config(shape)`
-    fills it field by field (the defaults live in `search.params.Params`). `widths` is the
-    MLP's hidden layers (784-512-256-10: widths=(512, 256)) or the convnet's dense layer
-    (widths[0]); `dropouts` is per MLP layer, () meaning `dropout` for every layer."""
+class ModelAxes:
+    """The model axes a network reads as they are, each declared here once with its default
+    (`search.params.Params` is a ModelAxes; the axis registry there adds bounds and help)."""
 
-    model: str
-    widths: tuple[int, ...]
-    channels: tuple[int, ...]
-    dropouts: tuple[float, ...]
-    dropout: float
-    activation: str
-    batch_norm: bool
-    shape: Shape
+    model: str = "mlp"
+    channels: tuple[int, ...] = (24, 32)  # convnet: channels of its two convolutions
+    dropouts: tuple[float, ...] = ()  # MLP dropout per hidden layer; () means `dropout` for every layer
+    dropout: float = 0.0
+    activation: str = "relu"
+    batch_norm: bool = False
+
+
+@dataclass(frozen=True)
+class ModelConfig(ModelAxes):
+    """What a network is made of: its axes, plus what is resolved for it. `widths` is the
+    MLP's hidden layers (784-512-256-10: widths=(512, 256)) or the convnet's dense layer
+    (widths[0]); `shape` (input and classes) comes from the data."""
+
+    widths: tuple[int, ...] = field(kw_only=True)
+    shape: Shape = field(kw_only=True)
 
     def layer_dropouts(self) -> tuple[float, ...]:
         return self.dropouts if self.dropouts else (self.dropout,) * len(self.widths)

@@ -56,13 +56,12 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
         val = None
     else:
         train, val = subset(data.train, job.train_size), data.val
-    cfg = job.params.train_config(job.seed)
-    warm_up(cfg)  # outside train_seconds
+    warm_up(job.params)  # outside train_seconds
     model = build(job.params, job.seed, dev, data.shape)
     same = Precision.parse(job.precision) if job.precision and dev.type == "cpu" else None
     start = time.perf_counter()
     with forced(same) if same is not None else contextlib.nullcontext():
-        fitted = fit(model, train, val, cfg, on_epoch)
+        fitted = fit(model, train, val, job.params, job.seed, on_epoch)
     seconds = time.perf_counter() - start
     test_loss, test_acc, pred = evaluate(model, data.test, fitted.precision)
     last = fitted.history[-1]

@@ -41,7 +41,7 @@ class Objective:
         self.device = device
         self.train = subset(data.train, spec.train_size)
         self.fit = fit_fn  # the benchmarks swap in a no-op to measure the service's own overhead
-        warm_up(Params().train_config(spec.seed))  # once per process, outside every trial's seconds
+        warm_up(Params())  # once per process, outside every trial's seconds
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         params = suggest_params(trial, self.spec)
@@ -68,7 +68,7 @@ class Objective:
         try:
             model = build(params, seed, self.device, shape)
             # the numerics fit chose by timing, which may differ in another run: export and retrain reuse them
-            precision = str(self.fit(model, self.train, self.data.val, params.train_config(seed), on_epoch).precision)
+            precision = str(self.fit(model, self.train, self.data.val, params, seed, on_epoch).precision)
         except Diverged as e:
             raise TrialFailed(Failure.DIVERGED, str(e)) from None
         except (RuntimeError, MemoryError) as e:

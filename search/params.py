@@ -1,12 +1,13 @@
 """Axis registry + `Params`: the one typed parameter object from a study file to the fit loop.
 
-`Params` is a frozen dataclass whose fields carry the defaults. `AXES` keeps, for each
-field, its kind, bounds, log scale, the condition under which it applies and a line of
-help; a test checks that the two agree. `Params.model_config(shape)` and
-`Params.train_config(seed)` hand the network and the fit loop their configs whole, copied
-field by field by name (the configs have no defaults of their own; a test fails when a
-field of `Params` reaches neither). A new training axis is its field here, its `AXES`
-entry and its use.
+`Params` is composed of the fit loop's `TrainConfig` (search/train.py) and the networks'
+`ModelAxes` (models/_config.py), where each axis is declared once with its default, plus
+the MLP's layer axes declared here. `AXES` keeps, for each field, its kind, bounds, log
+scale, the condition under which it applies and a line of help; a test checks that the two
+agree. `fit` takes a Params as its TrainConfig; `Params.model_config(shape)` resolves the
+layer widths and hands the network its config whole. A new training axis is its
+TrainConfig field, its `AXES` entry and its use; a field of Params that reaches neither
+the fit loop nor the network fails a test.
 
 Per-layer axes: `hidden_size` and `dropout` may be searched per hidden layer of the MLP
 (Optuna's `n_units_l{i}` / `dropout_l{i}`, conditional on `n_layers`); the sampled values
@@ -20,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from models import ACTIVATIONS, MODELS, ModelConfig, Shape
+from models import ACTIVATIONS, MODELS, ModelAxes, ModelConfig, Shape
 from search import _check
 from search.errors import SearchError
 from search.train import OPTIMIZERS, SCHEDULES, TrainConfig
@@ -31,49 +32,22 @@ MAX_WIDTH = 65536
 
 
 @dataclass(frozen=True)
-class Params:
-    """Every hyperparameter of one trial or config, with its default."""
+class Params(ModelAxes, TrainConfig):
+    """Every hyperparameter of one trial or config, with its default: the training axes
+    (TrainConfig), the model axes (ModelAxes) and the MLP's layer widths."""
 
-    model: str = "mlp"
-    lr: float = 1e-3
-    batch_size: int = 128
-    epochs: int = 5
     hidden_size: int = 128
     n_layers: int = 1
-    activation: str = "relu"
-    dropout: float = 0.0
-    batch_norm: bool = False
-    optimizer: str = "adam"
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    channels: tuple[int, ...] = (24, 32)  # convnet: channels of its two convolutions
     widths: tuple[int, ...] = ()  # MLP hidden widths, one per layer; () means hidden_size x n_layers
-    dropouts: tuple[float, ...] = ()  # MLP dropout per hidden layer; () means `dropout` for every layer
-    iterations: int = 0  # > 0: an iteration budget instead of `epochs`
-    augment: bool = False
-    rotation: float = 10.0
-    blur_sigma: float = 1.0
-    shift: float = 0.0
-    scale: float = 0.0
-    schedule: str = "constant"  # learning-rate schedule over the whole run
-    warmup_epochs: int = 0
-    label_smoothing: float = 0.0
 
     def model_config(self, shape: Shape = Shape()) -> ModelConfig:
         """The network's config; `shape` (input and classes) comes from the data."""
         widths = self.layer_widths() if layered(self.model) else (self.hidden_size,)
-        return ModelConfig(widths=widths, shape=shape, **self._fields(ModelConfig, "widths", "shape"))
+        axes = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelAxes)}
+        return ModelConfig(widths=widths, shape=shape, **axes)
 
     def layer_widths(self) -> tuple[int, ...]:
         return self.widths or (self.hidden_size,) * self.n_layers
-
-    def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(seed=seed, **self._fields(TrainConfig, "seed"))
-
-    def _fields(self, config: type, *given: str) -> dict[str, Any]:
-        """This object's values for every field of `config` but those `given` by the caller."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(config) if f.name not in given}
 
     def active(self) -> dict[str, Any]:
         """The parameters that shape this model and run (momentum only under sgd, widths only

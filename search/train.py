@@ -26,29 +26,30 @@ __all__ = ["Diverged", "EpochResult", "FitResult", "OPTIMIZERS", "SCHEDULES", "S
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train, with no defaults of its own: `Params.train_config(seed)` fills it field
-    by field (the defaults and the meaning of each field live in `search.params`)."""
+    """How to train: every training axis with its default, declared here once. `Params`
+    (search/params.py) is a TrainConfig (and a ModelAxes): a new training axis is its field
+    here, its entry in `search.params.AXES` (bounds, help) and its use in `fit`."""
 
-    lr: float
-    batch_size: int
-    epochs: int
-    optimizer: str
-    momentum: float
-    nesterov: bool
-    weight_decay: float
-    iterations: int  # > 0: stop after this many steps (an iteration budget instead of epochs)
-    augment: bool  # augment training batches (its own RNG: seed + 1)
-    rotation: float
-    blur_sigma: float
-    shift: float
-    scale: float
-    schedule: str
-    warmup_epochs: int
-    label_smoothing: float
-    seed: int
+    lr: float = 1e-3
+    batch_size: int = 128
+    epochs: int = 5
+    optimizer: str = "adam"
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    iterations: int = 0  # > 0: an iteration budget instead of `epochs`
+    augment: bool = False  # augment training batches (search/augment.py; its own RNG: seed + 1)
+    rotation: float = 10.0
+    blur_sigma: float = 1.0
+    shift: float = 0.0
+    scale: float = 0.0
+    schedule: str = "constant"  # learning-rate schedule over the whole run
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
 
-    def transform(self) -> Augment | None:
-        return Augment(self, torch.Generator().manual_seed(self.seed + 1)) if self.augment else None
+    def transform(self, seed: int) -> Augment | None:
+        """The augmentation of a run seeded `seed` (None without `augment`)."""
+        return Augment(self, torch.Generator().manual_seed(seed + 1)) if self.augment else None
 
 
 @dataclass(frozen=True)
@@ -153,22 +154,24 @@ def fit(
     train: Split,
     val: Split | None,
     cfg: TrainConfig,
+    seed: int,
     on_epoch: Callable[[EpochResult], None] | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> FitResult:
-    """Train `model` in place; call `on_epoch` after each epoch (it may raise to stop early).
+    """Train `model` in place with batches (and augmentation) drawn from `seed`; call
+    `on_epoch` after each epoch (it may raise to stop early).
 
     The augmentation (`cfg.augment`, or a given `transform`) is applied to training
     batches only, never to evaluation. With `cfg.iterations`, training stops after that
     many steps; the last epoch may be partial.
     """
     device = train.x.device
-    transform = transform if transform is not None else cfg.transform()
+    transform = transform if transform is not None else cfg.transform(seed)
     precision = choose_precision(model, train.x[:cfg.batch_size], train.y[:cfg.batch_size])
     if precision.channels_last:
         channels_last(model)  # in place: the same parameters
     opt = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(seed)
     # A trailing batch of one image would break batch norm; it is skipped.
     n = len(train) - (len(train) % cfg.batch_size == 1)
     steps_per_epoch = math.ceil(n / cfg.batch_size)

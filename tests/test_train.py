@@ -29,8 +29,7 @@ def params(**overrides):
 
 def augment(seed=None, **axes):
     """The augmentation a config with these axes trains with (its generator seeded with `seed`)."""
-    cfg = params(augment=True, **axes).train_config(0)
-    return Augment(cfg, None if seed is None else torch.Generator().manual_seed(seed))
+    return Augment(params(augment=True, **axes), None if seed is None else torch.Generator().manual_seed(seed))
 
 
 class Counting:
@@ -85,7 +84,7 @@ def test_augmentation_is_applied_to_training_batches_only(data):
     model = build(p, 0, CPU, Shape())
     counting = Counting()
     train = subset(data.train, 3000)
-    fitted = fit(model, train, data.val, p.train_config(0), transform=counting)
+    fitted = fit(model, train, data.val, p, 0, transform=counting)
     assert counting.calls == 2 * 6  # 6 steps per epoch, none during the two evaluations
     history = fitted.history
     assert len(history) == 2 and history[-1].val_accuracy == evaluate(model, data.val, fitted.precision)[1]
@@ -93,11 +92,10 @@ def test_augmentation_is_applied_to_training_batches_only(data):
 
 def test_augmented_training_still_learns(data):
     p = params(epochs=1, batch_size=64, hidden_size=64, augment=True, rotation=10, blur_sigma=1.0)
-    cfg = p.train_config(0)
-    assert isinstance(cfg.transform(), Augment) and params().train_config(0).transform() is None
-    history = fit(build(p, 0, CPU, Shape()), subset(data.train, 5000), data.val, cfg).history  # its own augmentation
+    assert isinstance(p.transform(0), Augment) and params().transform(0) is None
+    history = fit(build(p, 0, CPU, Shape()), subset(data.train, 5000), data.val, p, 0).history  # its own augmentation
     plain = fit(build(p, 0, CPU, Shape()), subset(data.train, 5000), data.val,
-                params(epochs=1, batch_size=64, hidden_size=64).train_config(0)).history
+                params(epochs=1, batch_size=64, hidden_size=64), 0).history
     assert history[-1].val_accuracy > 0.8
     assert history[-1].train_loss != plain[-1].train_loss  # the augmented batches differ
 
@@ -105,7 +103,7 @@ def test_augmented_training_still_learns(data):
 def test_iteration_budget_stops_after_exactly_that_many_steps(data):
     p = params(iterations=7, batch_size=64, hidden_size=32, epochs=50)
     counting = Counting()
-    history = fit(build(p, 0, CPU, Shape()), subset(data.train, 200), data.val, p.train_config(0),
+    history = fit(build(p, 0, CPU, Shape()), subset(data.train, 200), data.val, p, 0,
                   transform=counting).history
     assert counting.calls == 7
     assert len(history) == math.ceil(7 / math.ceil(200 / 64))  # two epochs of 4 steps, the second partial
@@ -113,7 +111,7 @@ def test_iteration_budget_stops_after_exactly_that_many_steps(data):
 
 def test_summed_and_mean_training_loss(data):
     p = params(epochs=1, batch_size=100, hidden_size=32)
-    r = fit(build(p, 0, CPU, Shape()), subset(data.train, 1000), None, p.train_config(0)).history[0]
+    r = fit(build(p, 0, CPU, Shape()), subset(data.train, 1000), None, p, 0).history[0]
     assert r.train_loss_sum == pytest.approx(r.train_loss * 10, rel=1e-4)  # 10 equal batches
     assert math.isnan(r.val_accuracy)
 
@@ -138,7 +136,7 @@ def _lrs(data, monkeypatch, **overrides):
         return real_step(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.Adam, "step", step)
-    history = fit(build(p, 0, CPU, Shape()), subset(data.train, 3000), data.val, p.train_config(0)).history
+    history = fit(build(p, 0, CPU, Shape()), subset(data.train, 3000), data.val, p, 0).history
     monkeypatch.undo()
     return seen, history
 
@@ -161,10 +159,10 @@ def test_schedules_shape_the_learning_rate_over_the_run(data, monkeypatch):
 def test_label_smoothing_changes_the_training_loss_only(data):
     plain_p = params(epochs=1, hidden_size=32, lr=3e-3)
     plain = fit(build(plain_p, 0, CPU, Shape()), subset(data.train, 5000), data.val,
-                plain_p.train_config(0)).history[0]
+                plain_p, 0).history[0]
     smooth_p = params(epochs=1, hidden_size=32, lr=3e-3, label_smoothing=0.2)
     smooth = fit(build(smooth_p, 0, CPU, Shape()), subset(data.train, 5000), data.val,
-                 smooth_p.train_config(0)).history[0]
+                 smooth_p, 0).history[0]
     assert smooth.train_loss > plain.train_loss + 0.1  # a smoothed target can never be met exactly
     assert smooth.val_accuracy > 0.8 and abs(smooth.val_accuracy - plain.val_accuracy) < 0.05
 
@@ -190,7 +188,7 @@ def test_the_fast_path_is_measured_and_keeps_accuracy(data):
     for mode in (precision.FP32, fast):
         model = build(p, 0, CPU, Shape())
         with precision.forced(mode):
-            fitted = fit(model, subset(data.train, 3000), data.val, p.train_config(0))
+            fitted = fit(model, subset(data.train, 3000), data.val, p, 0)
         results[mode] = fitted.history[-1]
         assert fitted.precision == mode
     assert results[fast].val_accuracy > 0.8
