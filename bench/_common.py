@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
+from typing import Any, Callable, NoReturn
 
 
 def fail(script: str, message: str) -> NoReturn:
@@ -25,3 +25,15 @@ def choose(script: str, flag: str, given: str, known: list[str] | dict) -> list[
 
 def emit_json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
+
+
+def guarded(script: str, main: Callable[[], None]) -> None:
+    """Run a bench script's main: the package's one-line errors (a bad storage URL, a missing
+    file) end as one line with their exit code, as in the CLI, never as a traceback."""
+    from search import SearchError, exit_code
+
+    try:
+        main()
+    except SearchError as e:
+        print(f"{script}: error: {e}", file=sys.stderr)
+        raise SystemExit(exit_code(e)) from None

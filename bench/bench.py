@@ -40,7 +40,7 @@ from search.experiment import build, subset  # noqa: E402
 from search.params import Params  # noqa: E402
 from search.train import evaluate, fit  # noqa: E402
 
-from _common import choose, emit_json  # noqa: E402
+from _common import choose, emit_json, guarded  # noqa: E402
 
 MNIST = Path(os.environ.get("SEARCH_DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
 RESULTS = ROOT / "bench" / "results.json"
@@ -520,4 +520,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded("bench", main)

@@ -38,7 +38,7 @@ import optuna  # noqa: E402
 from search.space import suggest_params  # noqa: E402
 from search.spec import StudySpec, parse_study  # noqa: E402
 
-from _common import choose, emit_json  # noqa: E402
+from _common import choose, emit_json, guarded  # noqa: E402
 
 TABLE = ROOT / "bench" / "data" / "mlp-curves.csv.gz"
 AXES = ("lr", "batch_size", "hidden_size", "n_layers", "activation", "dropout", "optimizer")
@@ -345,4 +345,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded("replay", main)

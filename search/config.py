@@ -25,7 +25,7 @@ from search.trials import best_trial, params_of, primary
 CONFIG_KEYS = ("dataset", "seed", "train_size", "precision", "params", "source")
 
 __all__ = ["CONFIG_KEYS", "TrainJob", "best_config", "best_job", "config_of", "config_text", "job_of",
-           "load_config", "trial_seed", "write_config"]
+           "load_config", "source_of", "trial_seed", "write_config"]
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
@@ -55,11 +55,16 @@ def best_job(study: optuna.Study, trial_number: int | None = None) -> TrainJob:
 
 def job_of(trial: optuna.trial.FrozenTrial, info: StudyRecord, study_name: str) -> TrainJob:
     """A stored trial as the job that retrains it (what its note shows and export writes)."""
-    source = {"study": study_name, "trial": trial.number, "metric": info.metric, "value": primary(trial)}
+    source = source_of(study_name, trial.number, info.metric, primary(trial))
     record = TrialRecord.of(trial)
     seed = record.seed if record.seed is not None else trial_seed(info.seed, trial.number)
     return TrainJob(dataset=info.dataset, params=params_of(trial), seed=int(seed), train_size=info.train_size,
                     source=source, precision=record.precision)
+
+
+def source_of(study: str, trial: int, metric: str, value: float | None) -> dict[str, Any]:
+    """Where a config or checkpoint came from: its study, trial and value, as configs write it."""
+    return {"study": study, "trial": trial, "metric": metric, "value": value}
 
 
 def best_config(study: optuna.Study, trial_number: int | None = None) -> dict[str, Any]:

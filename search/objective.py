@@ -12,7 +12,7 @@ import torch
 from models import planned_params
 from search import _optuna, records
 from search.artifacts import Recorder
-from search.config import trial_seed
+from search.config import source_of, trial_seed
 from search.data import Dataset
 from search.experiment import build, check_fits, is_out_of_memory, subset
 from search.goal import measure
@@ -83,7 +83,7 @@ class Objective:
                     trial.set_constraint(name, violation)
         assert measured is not None  # fit runs at least one epoch or raises
         values = goal.values(measured)
-        source = {"study": self.spec.name, "trial": trial.number, "metric": self.spec.metric, "value": values[0]}
+        source = source_of(self.spec.name, trial.number, self.spec.metric, values[0])
         self.recorder.save_checkpoint(trial.study, _optuna.trial_id(trial), records.checkpoint(
             model.state_dict(), params.active(), self.spec.dataset, seed, source=source))
         return values if goal.multi else values[0]

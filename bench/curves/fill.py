@@ -17,15 +17,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 sys.path.insert(0, str(ROOT / "bench" / "curves"))
 
 import optuna  # noqa: E402
 
 from search.spec import load_study  # noqa: E402
+from search.storage import open_storage  # noqa: E402
 from search.study import RunOptions, open_study  # noqa: E402
 from search.trials import params_of  # noqa: E402
 
+from _common import guarded  # noqa: E402
 from table import AXES, grid_configs  # noqa: E402
 
 
@@ -35,9 +37,10 @@ def main() -> None:
     args = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     have = set()
-    for s in optuna.get_all_study_summaries(args.storage, include_best_trial=False):
+    storage = open_storage(args.storage, create=False)  # a bad URL or a missing file: one line, exit 2
+    for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
         if s.study_name in ("mlp-curves", "mlp-curves-fill"):
-            for t in optuna.load_study(study_name=s.study_name, storage=args.storage).trials:
+            for t in optuna.load_study(study_name=s.study_name, storage=storage).trials:
                 have.add(tuple(getattr(params_of(t), a) for a in AXES))
     missing = [c for c in grid_configs() if c not in have]
     study = open_study(load_study(str(ROOT / "bench" / "curves" / "mlp-curves-fill.yaml")), args.storage, RunOptions())
@@ -47,4 +50,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded("fill", main)

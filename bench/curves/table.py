@@ -19,13 +19,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import optuna  # noqa: E402
 
 from search.records import StudyRecord, TrialRecord, curve  # noqa: E402
 from search.spec import load_study  # noqa: E402
+from search.storage import open_storage  # noqa: E402
 from search.trials import failure_of, params_of  # noqa: E402
+
+from _common import guarded  # noqa: E402
 
 AXES = ("lr", "batch_size", "hidden_size", "n_layers", "activation", "dropout", "optimizer")
 VALUES = ("val_accuracy", "val_loss", "train_loss", "seconds")
@@ -42,9 +45,10 @@ def grid_configs() -> list[tuple]:
     return sorted(configs, key=lambda c: tuple(str(v) for v in c))
 
 
-def rows(storage: str):
+def rows(url: str):
     ids = {c: i for i, c in enumerate(grid_configs())}
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = open_storage(url, create=False)  # a bad URL or a missing file: one line, exit 2
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
         if not summary.study_name.startswith("mlp-curves"):
             continue
@@ -84,4 +88,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded("table", main)
