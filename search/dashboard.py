@@ -12,6 +12,9 @@ import ipaddress
 import socket
 from typing import Callable
 
+import optuna_dashboard
+
+from search.artifacts import artifact_dir, open_store
 from search.errors import SearchError
 from search.storage import mask_url, open_storage
 
@@ -52,10 +55,6 @@ def check_address(host: str, port: int) -> None:
 
 def serve(url: str, host: str, port: int, artifacts: str | None = None, say: Callable[[str], None] = print) -> None:
     """Serve until interrupted."""
-    import optuna_dashboard
-
-    from search.artifacts import artifact_dir, open_store
-
     storage = open_storage(url, create=False)
     folder = artifact_dir(url, artifacts)
     store = open_store(folder, create=False)

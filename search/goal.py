@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from search import _check
 from search.errors import SearchError
+from search.train import EpochResult
 
 __all__ = ["BOUND_OPS", "Bound", "Goal", "METRICS", "Metric", "measure", "parse_goal"]
 
-if TYPE_CHECKING:
-    from search.train import EpochResult
 
 
 @dataclass(frozen=True)

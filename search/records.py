@@ -13,20 +13,19 @@ attributes) is named here too.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping
 
 import optuna
 from optuna.trial import FrozenTrial
 
 from search.data import DEFAULT_DATASET, TRAIN_POOL
 from search.goal import BOUND_OPS, Bound
+from search.train import EpochResult
 
 __all__ = ["CURVES", "FAILED_TRIAL", "FAIL_REASON", "PRECISION", "RETRY_HISTORY", "StudyRecord", "TrialRecord",
            "TrialStart", "checkpoint", "checkpoint_parts", "curve", "curve_point", "fail_reason", "retries",
            "retry_attrs", "retry_of", "write_fail_reason", "write_outcome", "write_report_note"]
 
-if TYPE_CHECKING:
-    from search.train import EpochResult
 
 # ---------------------------------------------------------------- trials
 

@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from typing import Any, Callable
 
 from search._signals import sigterm_as_interrupt
@@ -126,8 +127,6 @@ def run_workers(
 
 
 def _join_any(procs, timeout: float) -> None:
-    from multiprocessing.connection import wait
-
     alive = [p.sentinel for p in procs if p.is_alive()]
     if alive:
         wait(alive, timeout)
