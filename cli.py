@@ -119,9 +119,10 @@ def run(
                             TimeElapsedColumn(), console=out, transient=True)
         task = None
 
-        def on_start(st, remaining: int) -> None:
+        def on_start(st, remaining: int, data: str) -> None:
             nonlocal task
             _say(f"study {spec.name} in {mask_url(url)}: {len(st.trials)} trials stored, {remaining} to run")
+            _say(f"data {data}")
             if remaining:
                 progress.start()
                 task = progress.add_task("trials", total=remaining)

@@ -1,7 +1,7 @@
-"""Batched, on-device augmentation for 28x28 grey images: random rotation, shift and zoom
-(one affine resampling) and Gaussian blur, written with plain torch ops (torchvision is not
-needed). Applied to training batches only; it keeps shapes, labels and the value range of
-the normalised images."""
+"""Batched, on-device augmentation for images of any size and channel count: random
+rotation, shift and zoom (one affine resampling) and Gaussian blur, written with plain torch
+ops (torchvision is not needed). Applied to training batches only; it keeps shapes, labels
+and the value range of the normalised images."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from search.data import MEAN, STD
+from search.data import MNIST_NORM
 
 __all__ = ["Augment", "AugmentConfig", "BACKGROUND"]
 
-BACKGROUND = (0.0 - MEAN) / STD  # a black pixel after normalisation
+BACKGROUND = MNIST_NORM.background[0]  # a black pixel of MNIST after normalisation
 
 
 class AugmentConfig(Protocol):
@@ -41,19 +41,26 @@ class Augment:
     [0, blur_sigma]. A zero turns its part off and draws no random numbers, so runs
     recorded before shift and scale existed replay exactly."""
 
-    def __init__(self, cfg: AugmentConfig, generator: torch.Generator | None = None):
+    def __init__(self, cfg: AugmentConfig, generator: torch.Generator | None = None,
+                 background: tuple[float, ...] = (BACKGROUND,)):
         self.rotation = float(cfg.rotation)
         self.blur_sigma = float(cfg.blur_sigma)
         self.shift = float(cfg.shift)
         self.scale = float(cfg.scale)
         self.generator = generator
+        # a black pixel after normalisation, per channel: the padding of both resamplings
+        self.background: float | torch.Tensor = (background[0] if len(background) == 1 else
+                                                 torch.tensor(background).view(1, -1, 1, 1))
 
     def _uniform(self, n: int, low: float, high: float, device: torch.device) -> torch.Tensor:
         u = torch.rand(n, generator=self.generator)
         return (low + (high - low) * u).to(device)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x - BACKGROUND  # so that the zero padding of both ops is the background
+        background = self.background
+        if isinstance(background, torch.Tensor):
+            background = background.to(x.device, x.dtype)
+        x = x - background  # so that the zero padding of both ops is the background
         n, dev = len(x), x.device
         degrees = self._uniform(n, -self.rotation, self.rotation, dev) if self.rotation > 0 else None
         moves = self._uniform(2 * n, -self.shift, self.shift, dev).view(n, 2) if self.shift > 0 else None
@@ -62,7 +69,7 @@ class Augment:
             x = _affine(x, degrees, moves, zoom)
         if self.blur_sigma > 0:
             x = _blur(x, self._uniform(len(x), 0.0, self.blur_sigma, x.device))
-        return x + BACKGROUND
+        return x + background
 
 
 def _affine(x: torch.Tensor, degrees: torch.Tensor | None, moves: torch.Tensor | None,

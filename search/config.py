@@ -15,7 +15,7 @@ import yaml
 
 from search import _check
 from search._files import read_yaml
-from search.data import DATASETS, DEFAULT_DATASET, TRAIN_POOL
+from search.data import DEFAULT_DATASET, TRAIN_POOL, DataSource, parse_dataset, stored_source
 from search.errors import SearchError
 from search.params import Params
 from search.precision import PRECISIONS
@@ -37,7 +37,7 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
 class TrainJob:
     """A config file as data: what `search train` retrains."""
 
-    dataset: str
+    dataset: DataSource
     params: Params
     seed: int
     train_size: int = TRAIN_POOL
@@ -58,7 +58,7 @@ def job_of(trial: optuna.trial.FrozenTrial, info: StudyRecord, study_name: str) 
     source = source_of(study_name, trial.number, info.metric, primary(trial))
     record = TrialRecord.of(trial)
     seed = record.seed if record.seed is not None else trial_seed(info.seed, trial.number)
-    return TrainJob(dataset=info.dataset, params=params_of(trial), seed=int(seed), train_size=info.train_size,
+    return TrainJob(dataset=stored_source(info.dataset), params=params_of(trial), seed=int(seed), train_size=info.train_size,
                     source=source, precision=record.precision)
 
 
@@ -73,7 +73,7 @@ def best_config(study: optuna.Study, trial_number: int | None = None) -> dict[st
 
 
 def config_of(job: TrainJob) -> dict[str, Any]:
-    return {"dataset": job.dataset, "seed": job.seed, "train_size": job.train_size,
+    return {"dataset": job.dataset.stored(), "seed": job.seed, "train_size": job.train_size,
             **({"precision": job.precision} if job.precision else {}),
             "params": job.params.active(), "source": job.source}
 
@@ -118,7 +118,7 @@ def load_config(path: Path) -> TrainJob:
     where = str(path)
     _check.mapping(doc, where, "", "a mapping with dataset, seed, params")
     _check.keys(doc, CONFIG_KEYS, where, "")
-    dataset = _check.choice(doc.get("dataset", DEFAULT_DATASET), DATASETS, where, "dataset")
+    dataset = parse_dataset(doc.get("dataset", DEFAULT_DATASET), where, path.parent)
     seed = _check.integer(doc.get("seed", 0), where, "seed", 0, _check.MAX_SEED)
     train_size = _check.integer(doc.get("train_size", TRAIN_POOL), where, "train_size", 1, TRAIN_POOL)
     params = Params.from_dict(doc.get("params", {}), where)

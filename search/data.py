@@ -1,8 +1,12 @@
 """Datasets -> tensors resident on the device, split train / validation / test.
 
-IDX files are read directly (gzip or not); no torchvision and no per-sample Dataset.
-The 60,000 training images split 55,000 train / 5,000 validation with a fixed seed that
-does not depend on the study, so every trial and every retrain sees the same split.
+Known datasets (MNIST, Fashion-MNIST) are IDX files found or downloaded by name; the
+user's own images come from search/sources.py (class folders, .npz, IDX by path). No
+torchvision and no per-sample Dataset. The training images split train / validation with
+a fixed seed that does not depend on the study (MNIST: 55,000 / 5,000), so every trial and
+every retrain sees the same split; data without a test part has one carved out the same way.
+Normalisation: MNIST's published mean and std for the known datasets (as always), the
+per-channel mean and std of the training split for the user's own.
 """
 
 from __future__ import annotations
@@ -14,29 +18,26 @@ import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from models import Shape
 from search._files import read_bytes
+from search._idx import FILES, MAX_IDX, find_file, has_all, parse_idx, read_idx
 from search.errors import SearchError
+from search.sources import Arrays, DataSource, parse_source, read_source
 
-__all__ = ["DATASETS", "DEFAULT_DATASET", "Dataset", "FILES", "MAX_IDX", "MD5", "MEAN", "MIRRORS", "N_VAL", "STD", "SPLIT_SEED",
-           "SYSTEM_DIRS", "Split", "TRAIN_POOL", "download_dataset", "find_data_dir", "identify", "load_arrays",
-           "load_dataset", "parse_idx", "read_idx", "split_indices", "user_cache_dir"]
+__all__ = ["CLASS_NAMES", "DATASETS", "DEFAULT_DATASET", "DataSource", "Dataset", "FILES", "MAX_IDX", "MD5", "MEAN",
+           "MIRRORS", "MNIST_NORM", "N_VAL", "Norm", "SPLIT_SEED", "STD", "SYSTEM_DIRS", "Split", "TRAIN_POOL",
+           "download_dataset", "find_data_dir", "identify", "load_arrays", "load_dataset", "locate", "parse_dataset",
+           "parse_idx", "read_idx", "source", "split_indices", "stored_source", "user_cache_dir"]
 
 SPLIT_SEED = 20_240_101
 N_VAL = 5_000
-MAX_IDX = 1 << 30  # the largest IDX file read (MNIST's training images: 47 MB)
 DEFAULT_DATASET = "mnist"  # what a study file or config that names no dataset trains on
 TRAIN_POOL = 55_000  # the 60,000 training images split 55,000 train / 5,000 validation
-FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
 # md5 of the uncompressed files; a download must match, and the small test-label file
 # tells which dataset a directory holds.
 MD5 = {
@@ -62,26 +63,72 @@ SYSTEM_DIRS = {"mnist": [Path("/usr/share/datasets/mnist")],
                "fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")]}
 # Per-pixel statistics of the MNIST training set; close enough for its cousins too.
 MEAN, STD = 0.1307, 0.3081
+CLASS_NAMES = {"mnist": tuple(str(i) for i in range(10)),
+               "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                                 "Bag", "Ankle boot")}
+
+
+@dataclass(frozen=True)
+class Norm:
+    """Per-channel mean and std of pixel values in 0..1: images are stored as (x - mean) / std."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def background(self) -> tuple[float, ...]:
+        """A black pixel after normalisation, per channel (what augmentation pads with)."""
+        return tuple((0.0 - m) / s for m, s in zip(self.mean, self.std, strict=True))
+
+    def apply(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, H, W) -> normalised float32."""
+        x = images.float() / 255.0
+        if len(self.mean) == 1:  # python scalars: MNIST's numbers exactly as they always were
+            return (x - self.mean[0]) / self.std[0]
+        shape = (1, len(self.mean), 1, 1)
+        return (x - torch.tensor(self.mean).view(shape)) / torch.tensor(self.std).view(shape)
+
+    @classmethod
+    def of(cls, images: np.ndarray) -> Norm:
+        """Measured on uint8 images (N, C, H, W), in float64 (a std of 0 becomes 1)."""
+        x = images.astype(np.float64) / 255.0
+        mean = x.mean(axis=(0, 2, 3))
+        std = x.std(axis=(0, 2, 3))
+        return cls(tuple(round(float(m), 6) for m in mean), tuple(round(float(v), 6) if v > 0 else 1.0 for v in std))
+
+
+MNIST_NORM = Norm((MEAN,), (STD,))
 
 
 @dataclass(frozen=True)
 class Split:
-    """Normalised float images (N, 1, 28, 28) and int64 labels, on one device."""
+    """Normalised float images (N, C, H, W) and int64 labels, on one device, with the
+    normalisation that made them."""
 
     x: torch.Tensor
     y: torch.Tensor
+    norm: Norm
 
     def __len__(self) -> int:
         return len(self.y)
 
+    def take(self, x: torch.Tensor, y: torch.Tensor) -> Split:
+        """Other images of the same data (a subset, train and validation joined)."""
+        return Split(x, y, self.norm)
+
 
 @dataclass(frozen=True)
 class Dataset:
-    name: str
+    name: str  # the source, as messages and the report show it
     train: Split
     val: Split
     test: Split
-    classes: int  # labels are 0 .. classes - 1
+    class_names: tuple[str, ...]  # label i is class_names[i]
+    carved: bool = False  # the test part was carved out of the data's only part
+
+    @property
+    def classes(self) -> int:
+        return len(self.class_names)
 
     @property
     def shape(self) -> Shape:
@@ -89,46 +136,18 @@ class Dataset:
         channels, height, width = self.train.x.shape[1:]
         return Shape(channels, height, width, self.classes)
 
+    def facts(self) -> dict[str, Any]:
+        """What a study stores of its data, so that export, train and the report use exactly it."""
+        return {"shape": list(self.train.x.shape[1:]), "classes": list(self.class_names),
+                "mean": list(self.train.norm.mean), "std": list(self.train.norm.std),
+                "images": [len(self.train), len(self.val), len(self.test)], "test": "carved" if self.carved else "given"}
 
-# ---------------------------------------------------------------- IDX files
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (gzip-compressed or not) into a numpy array of its own shape."""
-    raw = read_bytes(path, "IDX file", MAX_IDX, "replace it with a good copy")
-    try:
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise SearchError(f"{path}: cannot read IDX file ({e}); replace it with a good copy") from None
-    return parse_idx(raw, path)
-
-
-def parse_idx(raw: bytes, path: Path | str = "<bytes>") -> np.ndarray:
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise SearchError(f"{path}: not an IDX file of unsigned bytes (bad magic {raw[:4].hex() or 'empty'}); "
-                          "replace it with a good copy")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise SearchError(f"{path}: corrupt IDX header ({ndim} dimensions); replace it with a good copy")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape))
-    if len(raw) != expected:
-        raise SearchError(f"{path}: corrupt IDX file: header says {shape} = {expected} bytes, file has {len(raw)}; "
-                          "replace it with a good copy")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
-
-
-def _find_file(directory: Path, stem: str) -> Path | None:
-    for name in (stem, stem + ".gz"):
-        if (directory / name).is_file():
-            return directory / name
-    return None
-
-
-def _has_all(directory: Path) -> bool:
-    return all(_find_file(directory, stem) for stem in FILES.values())
+    def describe(self) -> str:
+        c, h, w = self.train.x.shape[1:]
+        test = "carved out of the data with the fixed split seed" if self.carved else "the data's own"
+        return (f"{self.name}: {h}x{w}" + ("" if c == 1 else f"x{c}") + f", {self.classes} classes, "
+                f"{len(self.train):,} train / {len(self.val):,} validation / {len(self.test):,} test images "
+                f"(test: {test})")
 
 
 # ---------------------------------------------------------------- lookup
@@ -141,7 +160,7 @@ def user_cache_dir(dataset: str) -> Path:
 
 def identify(directory: Path) -> str | None:
     """Which known dataset a directory holds, from its test labels' checksum (None: unknown)."""
-    path = _find_file(directory, FILES["test_labels"])
+    path = find_file(directory, FILES["test_labels"])
     try:
         raw = read_bytes(path, "IDX file", MAX_IDX) if path else b""
         digest = hashlib.md5(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).hexdigest()
@@ -166,17 +185,17 @@ def find_data_dir(dataset: str, data_dir: str | Path | None = None, download: bo
             raise SearchError(f"data directory {d} does not exist: pass --data-dir (or SEARCH_DATA_DIR) "
                               f"pointing at the folder with the four {dataset} IDX files")
         for option in (d / dataset, d):
-            if option.is_dir() and _has_all(option) and identify(option) in (dataset, None):
+            if option.is_dir() and has_all(option) and identify(option) in (dataset, None):
                 return option
-        held = identify(d) if _has_all(d) else None
+        held = identify(d) if has_all(d) else None
         if held is None:
-            missing = [stem for stem in FILES.values() if not _find_file(d, stem)]
+            missing = [stem for stem in FILES.values() if not find_file(d, stem)]
             raise SearchError(f"data directory {d} lacks {missing[0]}[.gz] ({len(missing)} of 4 {dataset} "
                               "IDX files missing): put the files there or point --data-dir elsewhere")
         download = False  # a directory was given: look in the usual places too, but fetch nothing
         note = f"{d} holds {held}, not {dataset}; "
     for c in candidates:
-        if c.is_dir() and _has_all(c):
+        if c.is_dir() and has_all(c):
             return c
     if download:
         return download_dataset(dataset, user_cache_dir(dataset))
@@ -189,7 +208,7 @@ def download_dataset(dataset: str, target: Path) -> Path:
     """Fetch the four files into `target`, checking each one's md5; fail with one line."""
     target.mkdir(parents=True, exist_ok=True)
     for key, stem in FILES.items():
-        if _find_file(target, stem):
+        if find_file(target, stem):
             continue
         errors = []
         for mirror in MIRRORS[dataset]:
@@ -216,11 +235,12 @@ def download_dataset(dataset: str, target: Path) -> Path:
 # ---------------------------------------------------------------- tensors
 
 
-def _to_tensors(images: np.ndarray, labels: np.ndarray, device: torch.device) -> Split:
-    x = torch.from_numpy(images.copy()).to(device)
-    # Normalising once costs 4x the memory of uint8 but nothing per step.
-    x = ((x.float() / 255.0 - MEAN) / STD).unsqueeze(1)
-    return Split(x.contiguous(), torch.from_numpy(labels.astype(np.int64)).to(device))
+def _to_tensors(images: np.ndarray, labels: np.ndarray, device: torch.device, norm: Norm) -> Split:
+    """uint8 (N, C, H, W) -> normalised, resident. Normalising once costs 4x the memory of
+    uint8 but nothing per step."""
+    x = norm.apply(torch.from_numpy(images.copy()).to(device))  # a copy: writable, canonical strides (oneDNN
+    # picks its convolution by strides: a size-1 axis with stride 1 changed LeNet-5's numerics)
+    return Split(x.contiguous(), torch.from_numpy(labels.astype(np.int64)).to(device), norm)
 
 
 def _check_pair(images: np.ndarray, labels: np.ndarray, where: Path) -> None:
@@ -232,7 +252,7 @@ def _check_pair(images: np.ndarray, labels: np.ndarray, where: Path) -> None:
 
 
 def load_arrays(directory: Path) -> dict[str, np.ndarray]:
-    arrays = {key: read_idx(_find_file(directory, stem) or directory / stem) for key, stem in FILES.items()}
+    arrays = {key: read_idx(find_file(directory, stem) or directory / stem) for key, stem in FILES.items()}
     _check_pair(arrays["train_images"], arrays["train_labels"], directory)
     _check_pair(arrays["test_images"], arrays["test_labels"], directory)
     if len(arrays["train_labels"]) <= N_VAL:
@@ -241,9 +261,19 @@ def load_arrays(directory: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def split_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
-    perm = np.random.default_rng(SPLIT_SEED).permutation(n)
-    return perm[N_VAL:], np.sort(perm[:N_VAL])  # train stays shuffled: its first n are a fair sample
+def split_indices(n: int, n_val: int = N_VAL, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) indices of n images: the held out sorted, the kept shuffled (its first
+    n are a fair sample), from a seed no study changes."""
+    perm = np.random.default_rng(seed).permutation(n)
+    return perm[n_val:], np.sort(perm[:n_val])
+
+
+def _held_out(n: int, fraction: float, what: str, where: str) -> int:
+    k = round(n * fraction)
+    if not 1 <= k < n:
+        raise SearchError(f"{where}: {n} images leave {k} for {what} at a fraction of {fraction:g}; give more images "
+                          f"or another dataset.{what.split()[0]}_fraction")
+    return k
 
 
 @functools.lru_cache(maxsize=4)
@@ -251,16 +281,65 @@ def _load(dataset: str, directory: Path, device: str) -> Dataset:
     a = load_arrays(directory)
     dev = torch.device(device)
     train_idx, val_idx = split_indices(len(a["train_labels"]))
+    images = {k: v[:, None] for k, v in a.items() if k.endswith("images")}
     return Dataset(
         name=dataset,
-        train=_to_tensors(a["train_images"][train_idx], a["train_labels"][train_idx], dev),
-        val=_to_tensors(a["train_images"][val_idx], a["train_labels"][val_idx], dev),
-        test=_to_tensors(a["test_images"], a["test_labels"], dev),
-        classes=int(max(a["train_labels"].max(), a["test_labels"].max())) + 1,
+        train=_to_tensors(images["train_images"][train_idx], a["train_labels"][train_idx], dev, MNIST_NORM),
+        val=_to_tensors(images["train_images"][val_idx], a["train_labels"][val_idx], dev, MNIST_NORM),
+        test=_to_tensors(images["test_images"], a["test_labels"], dev, MNIST_NORM),
+        class_names=CLASS_NAMES[dataset],
     )
 
 
-def load_dataset(dataset: str, data_dir: str | Path | None, device: torch.device | str) -> Dataset:
+@functools.lru_cache(maxsize=4)
+def _load_source(src: DataSource, device: str) -> Dataset:
+    a: Arrays = read_source(src)
+    x, y, carved = a.train_x, a.train_y, a.test_x is None
+    if carved:  # one part only: carve the test images out first, with the fixed seed
+        keep, test = split_indices(len(y), _held_out(len(y), src.test_fraction, "test images", src.path),
+                                   SPLIT_SEED + 1)
+        test_x, test_y, x, y = x[test], y[test], x[np.sort(keep)], y[np.sort(keep)]
+    else:
+        test_x, test_y = a.test_x, a.test_y
+    train_idx, val_idx = split_indices(len(y), _held_out(len(y), src.val_fraction, "val images", src.path))
+    norm = Norm.of(x[train_idx])
+    dev = torch.device(device)
+    assert test_x is not None and test_y is not None
+    return Dataset(name=str(src), train=_to_tensors(x[train_idx], y[train_idx], dev, norm),
+                   val=_to_tensors(x[val_idx], y[val_idx], dev, norm), test=_to_tensors(test_x, test_y, dev, norm),
+                   class_names=a.class_names, carved=carved)
+
+
+def source(dataset: str | DataSource) -> DataSource:
+    """A known dataset's name as a source (sources pass through)."""
+    if isinstance(dataset, DataSource):
+        return dataset
+    if dataset not in DATASETS:
+        raise SearchError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
+    return DataSource(name=dataset)
+
+
+def locate(dataset: str | DataSource, data_dir: str | Path | None) -> None:
+    """Check, cheaply, that the dataset can be found (before workers start)."""
+    src = source(dataset)
+    if src.known:
+        find_data_dir(src.name, data_dir)
+
+
+def load_dataset(dataset: str | DataSource, data_dir: str | Path | None, device: torch.device | str) -> Dataset:
     """The dataset on `device`, read once per process and kept resident."""
-    directory = find_data_dir(dataset, data_dir).resolve()
-    return _load(dataset, directory, str(device))
+    src = source(dataset)
+    if not src.known:
+        return _load_source(src, str(device))
+    directory = find_data_dir(src.name, data_dir).resolve()
+    return _load(src.name, directory, str(device))
+
+
+def parse_dataset(raw: Any, where: str, base: Path) -> DataSource:
+    """A study file's or config's `dataset:` (see search/sources.py)."""
+    return parse_source(raw, where, base, DATASETS)
+
+
+def stored_source(stored: str | dict[str, Any]) -> DataSource:
+    """The source a study stored (`DataSource.stored()`: a name, or a mapping with an absolute path)."""
+    return parse_source(stored, "the stored study", Path("/"), DATASETS)

@@ -16,7 +16,7 @@ from models import Shape
 from search import records
 from search._files import read_bytes
 from search.config import TrainJob
-from search.data import Dataset, Split, load_dataset
+from search.data import Dataset, load_dataset
 from search.device import resolve_device
 from search.errors import SearchError
 from search.experiment import build, check_fits, subset
@@ -52,7 +52,7 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
     except TrialFailed as e:
         raise SearchError(f"cannot train this config: {e}; choose a smaller model") from None
     if full:
-        train = Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
+        train = data.train.take(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
         val = None
     else:
         train, val = subset(data.train, job.train_size), data.val
@@ -66,7 +66,7 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
     test_loss, test_acc, pred = evaluate(model, data.test, fitted.precision)
     last = fitted.history[-1]
     summary = {
-        "dataset": job.dataset,
+        "dataset": str(job.dataset),
         "model": job.params.model,
         "train_images": len(train),
         "epochs": len(fitted.history),
@@ -86,7 +86,7 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
 
 def save_weights(result: TrainResult, job: TrainJob, path: Path) -> None:
     """The retrained model as a checkpoint file, written atomically (`search train --save`)."""
-    blob = records.checkpoint(result.model.state_dict(), job.params.active(), job.dataset, job.seed,
+    blob = records.checkpoint(result.model.state_dict(), job.params.active(), job.dataset.stored(), job.seed,
                               summary={k: v for k, v in result.summary.items() if k != "source"})
     tmp = path.with_name(path.name + ".part")
     try:

@@ -140,7 +140,8 @@ class StudyRecord:
     reads as."""
 
     # identity: fixed when the study is created; a run whose file disagrees is refused
-    dataset: str = DEFAULT_DATASET
+    dataset: str | dict[str, Any] = DEFAULT_DATASET  # a known name, or the user's files (DataSource.stored())
+    data: dict[str, Any] = field(default_factory=dict)  # shape, classes, mean, std, images (Dataset.facts())
     metric: str = "val_accuracy"  # the first objective
     goal: str = "maximize val_accuracy"  # every objective and bound, as search.goal.Goal prints it
     seed: int = 0
@@ -156,7 +157,7 @@ class StudyRecord:
     # written by `search report`: its summary, shown in the dashboard's note
     report_note: str = ""
 
-    IDENTITY: ClassVar[tuple[str, ...]] = ("dataset", "metric", "goal", "seed", "train_size")
+    IDENTITY: ClassVar[tuple[str, ...]] = ("dataset", "data", "metric", "goal", "seed", "train_size")
     DESCRIPTION: ClassVar[tuple[str, ...]] = ("study_file", "description", "space", "sampler", "pruner",
                                               "keep_checkpoints", "bounds")
 
@@ -174,16 +175,17 @@ class StudyRecord:
         return [[b.metric, b.kind, b.value] for b in value] if name == "bounds" else value
 
     def mismatch(self, study: optuna.Study) -> tuple[str, Any, Any] | None:
-        """(key, stored, ours) for the first identity key the stored study holds otherwise."""
+        """(key, stored, ours) for the first identity key the stored study holds otherwise
+        (`data` only once both sides have read it)."""
         have = study.user_attrs
-        return next(((k, have[k], self.stored(k)) for k in self.IDENTITY if k in have and have[k] != self.stored(k)),
-                    None)
+        return next(((k, have[k], self.stored(k)) for k in self.IDENTITY
+                     if k in have and have[k] != self.stored(k) and (k != "data" or self.data)), None)
 
     def write(self, study: optuna.Study) -> None:
         """Store the identity keys the study lacks and every description key that changed."""
         have = study.user_attrs
         for key in self.IDENTITY:
-            if key not in have:
+            if key not in have and (key != "data" or self.data):
                 study.set_user_attr(key, self.stored(key))
         for key in self.DESCRIPTION:
             if have.get(key) != self.stored(key):  # the file may have grown since the study began
@@ -211,7 +213,7 @@ def _bounds_in_goal(goal: str) -> tuple[Bound, ...]:
 # ---------------------------------------------------------------- checkpoint files
 
 
-def checkpoint(state_dict: Mapping[str, Any], params: Mapping[str, Any], dataset: str, seed: int,
+def checkpoint(state_dict: Mapping[str, Any], params: Mapping[str, Any], dataset: str | dict[str, Any], seed: int,
                **more: Any) -> dict[str, Any]:
     """A checkpoint file's contents (a study's kept checkpoint, `search train --save`):
     the weights, the parameters that rebuild the network, the data and seed it trained on,

@@ -17,7 +17,7 @@ import optuna
 
 from search import _check
 from search._files import load_yaml, read_yaml
-from search.data import DATASETS, DEFAULT_DATASET, TRAIN_POOL
+from search.data import DEFAULT_DATASET, TRAIN_POOL, DataSource, parse_dataset
 from search.errors import SearchError
 from search.goal import Goal, parse_goal
 from search.params import AXES, Axis
@@ -68,7 +68,7 @@ class StudySpec:
     name: str
     path: str
     description: str = ""
-    dataset: str = DEFAULT_DATASET
+    dataset: DataSource = DataSource(name=DEFAULT_DATASET)
     goal: Goal = Goal()  # objectives, directions and constraints (search/goal.py)
     n_trials: int = 20
     timeout: float | None = None
@@ -132,9 +132,11 @@ class StudySpec:
     def make_pruner(self) -> optuna.pruners.BasePruner:
         return make_pruner(self.pruner, self.max_epochs())
 
-    def record(self) -> StudyRecord:
-        """What the storage keeps of this study file (search/records.py)."""
-        return StudyRecord(dataset=self.dataset, metric=self.metric, goal=str(self.goal), seed=self.seed,
+    def record(self, data: dict[str, Any] | None = None) -> StudyRecord:
+        """What the storage keeps of this study file (search/records.py), and of its data's
+        facts (`Dataset.facts()`) when they have been read."""
+        return StudyRecord(dataset=self.dataset.stored(), data=data or {}, metric=self.metric, goal=str(self.goal),
+                           seed=self.seed,
                            train_size=self.train_size, study_file=self.path, description=self.description,
                            space=self.describe_space(), sampler=self.sampler["name"], pruner=self.pruner["name"],
                            keep_checkpoints=self.keep_checkpoints, bounds=self.goal.bounds)
@@ -218,7 +220,7 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise SearchError(f"{where}: name: expected a non-empty string of at most 200 characters, got "
                           f"{_check.short(name)}")
-    dataset = _check.choice(doc.get("dataset", DEFAULT_DATASET), DATASETS, where, "dataset")
+    dataset = parse_dataset(doc.get("dataset", DEFAULT_DATASET), where, Path(path).parent)
     goal = parse_goal(doc, where)
     n_trials = _check.integer(doc.get("n_trials", 20), where, "n_trials", 1, 1_000_000)
     timeout = doc.get("timeout")

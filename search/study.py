@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Any, Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search import _optuna, records
+from search import _check, _optuna, records
 from search._lock import study_lock
 from search._signals import heartbeat, raise_held, signals_held, sigterm_as_interrupt
 from search.artifacts import Recorder, artifact_dir, open_store, write_study_note
@@ -44,24 +44,33 @@ class RunOptions:
                        seed=spec.seed if self.seed is None else self.seed)
 
 
-def open_study(spec: StudySpec, url: str, opts: RunOptions, *, worker_index: int = 0) -> optuna.Study:
-    """Create the study or load it to resume; refuse if the stored one is a different experiment."""
+def open_study(spec: StudySpec, url: str, opts: RunOptions, *, worker_index: int = 0,
+               data: dict[str, Any] | None = None) -> optuna.Study:
+    """Create the study or load it to resume; refuse if the stored one is a different
+    experiment (another dataset, goal, seed, ... or, given the data's facts, other data)."""
     spec = opts.apply(spec)
     storage = open_storage(url, heartbeat=opts.heartbeat)
     with storage_errors(url):
         directions = [optuna.study.StudyDirection[d.upper()] for d in spec.goal.directions]
         study = optuna.create_study(storage=storage, study_name=spec.name, directions=directions,
                                     load_if_exists=True)
-        return _checked(study, spec, url, storage, worker_index)
+        return _checked(study, spec, url, storage, worker_index, data)
 
 
-def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_index: int) -> optuna.Study:
+def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_index: int,
+             data: dict[str, Any] | None) -> optuna.Study:
     stored = ", ".join(d.name.lower() for d in study.directions)
     if stored != ", ".join(spec.goal.directions):
         raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created to {stored}, "
                           f"but {spec.path} says {spec.goal}: rename the study or use another storage")
-    record = spec.record()
+    record = spec.record(data)
     mismatch = record.mismatch(study)
+    if mismatch is not None and mismatch[0] == "data":
+        have, want = mismatch[1], mismatch[2]
+        sub = next(k for k in want if have.get(k) != want[k])
+        raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created on other data than {spec.dataset} "
+                          f"holds now ({sub}: {_check.short(have.get(sub))} then, {_check.short(want[sub])} now): "
+                          "restore the data, or rename the study")
     if mismatch is not None:
         key, have, want = mismatch
         raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created with {key}={have!r}, "
@@ -102,7 +111,7 @@ def run_study(
     *,
     worker_index: int = 0,
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
-    on_start: Callable[[optuna.Study, int], None] | None = None,
+    on_start: Callable[[optuna.Study, int, str], None] | None = None,
 ) -> RunResult:
     """Run trials until the study holds its budget of finished trials or the timeout
     passes. Several processes may call this on one study at once: they share the budget
@@ -111,11 +120,11 @@ def run_study(
     spec = opts.apply(spec)
     dev = resolve_device(opts.device)
     data = load_dataset(spec.dataset, opts.data_dir, dev)  # fail on bad data before touching storage
-    study = open_study(spec, url, opts, worker_index=worker_index)
+    study = open_study(spec, url, opts, worker_index=worker_index, data=data.facts())
     recorder = Recorder(open_store(artifact_dir(url, opts.artifacts)), spec.keep_checkpoints)
     objective = Objective(spec, data, dev, recorder=recorder)
     if on_start is not None:
-        on_start(study, max(spec.n_trials - budget_used(study)[0], 0))
+        on_start(study, max(spec.n_trials - budget_used(study)[0], 0), data.describe())
     return optimize(study, objective, url, spec.n_trials, timeout=spec.timeout, on_trial=on_trial,
                     recorder=recorder)
 

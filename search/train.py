@@ -47,9 +47,13 @@ class TrainConfig:
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
 
-    def transform(self, seed: int) -> Augment | None:
-        """The augmentation of a run seeded `seed` (None without `augment`)."""
-        return Augment(self, torch.Generator().manual_seed(seed + 1)) if self.augment else None
+    def transform(self, seed: int, background: tuple[float, ...] | None = None) -> Augment | None:
+        """The augmentation of a run seeded `seed` on data whose black pixel normalises to
+        `background` (per channel; MNIST's by default), None without `augment`."""
+        if not self.augment:
+            return None
+        generator = torch.Generator().manual_seed(seed + 1)
+        return Augment(self, generator) if background is None else Augment(self, generator, background)
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,7 @@ def fit(
     many steps; the last epoch may be partial.
     """
     device = train.x.device
-    transform = transform if transform is not None else cfg.transform(seed)
+    transform = transform if transform is not None else cfg.transform(seed, train.norm.background)
     precision = choose_precision(model, train.x[:cfg.batch_size], train.y[:cfg.batch_size])
     if precision.channels_last:
         channels_last(model)  # in place: the same parameters

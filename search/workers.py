@@ -19,7 +19,7 @@ from multiprocessing.connection import wait
 from typing import Any, Callable
 
 from search._signals import sigterm_as_interrupt
-from search.data import find_data_dir
+from search.data import locate
 from search.device import resolve_device
 from search.errors import SearchError, StorageLost, Terminated, exit_code
 from search.spec import StudySpec
@@ -85,7 +85,7 @@ def run_workers(
     """
     spec = opts.apply(spec)
     resolve_device(opts.device)
-    find_data_dir(spec.dataset, opts.data_dir)
+    locate(spec.dataset, opts.data_dir)
     study = open_study(spec, url, opts)  # creates it once, checks the storage
     done_before = budget_used(study)[0]
     ctx = multiprocessing.get_context("spawn")  # no fork: torch threads and DB connections don't survive it

@@ -45,7 +45,7 @@ def test_forms_of_an_axis():
     ({"activation": "swish2"}, {}, r"space\.activation: unknown value 'swish2'"),
     ({"dropout": 1.0}, {}, r"space\.dropout: expected a number >= 0 and < 1"),
     ({"lr": {"low": 0.1}}, {}, r"space\.lr: a range needs both low and high"),
-    ({}, {"dataset": "cifar10"}, r"dataset: unknown value 'cifar10'"),
+    ({}, {"dataset": "cifar10"}, r"dataset: unknown dataset 'cifar10'; expected one of mnist, fashion-mnist, or your "),
     ({}, {"sampler": "cmaes"}, r"sampler\.name: unknown value 'cmaes'"),
     ({}, {"pruner": {"name": "median", "patience": 3}}, r"pruner\.patience: unknown key"),
     ({}, {"n_trials": 0}, r"n_trials: expected an integer >= 1"),

@@ -13,20 +13,14 @@ from search.report._plots import plt, save
 from search.report._render import Block, Image, Para, Table
 from search.report._stats import fmt
 
-CLASS_NAMES = {
-    "mnist": [str(i) for i in range(10)],
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                      "Ankle boot"],
-}
-
 
 def evaluation(study: optuna.Study, out: Path, device: str, data_dir: str | None) -> tuple[list[Block], list[Path]]:
     job = best_job(study)
     result = retrain(job, device=device, data_dir=data_dir)
     y = result.data.test.y.cpu().numpy()
     pred = result.test_pred.cpu().numpy()
-    k = result.data.classes
-    names = CLASS_NAMES.get(job.dataset, [str(i) for i in range(k)])
+    names = list(result.data.class_names)
+    k = len(names)
     cm = np.zeros((k, k), dtype=int)
     np.add.at(cm, (y, pred), 1)
     s = result.summary

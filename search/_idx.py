@@ -1,0 +1,58 @@
+"""IDX files (MNIST's format, gzip-compressed or not) -> numpy arrays of their own shape."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from search._files import read_bytes
+from search.errors import SearchError
+
+MAX_IDX = 1 << 30  # the largest IDX file read (MNIST's training images: 47 MB)
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file (gzip-compressed or not) into a numpy array of its own shape."""
+    raw = read_bytes(path, "IDX file", MAX_IDX, "replace it with a good copy")
+    try:
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise SearchError(f"{path}: cannot read IDX file ({e}); replace it with a good copy") from None
+    return parse_idx(raw, path)
+
+
+def parse_idx(raw: bytes, path: Path | str = "<bytes>") -> np.ndarray:
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise SearchError(f"{path}: not an IDX file of unsigned bytes (bad magic {raw[:4].hex() or 'empty'}); "
+                          "replace it with a good copy")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise SearchError(f"{path}: corrupt IDX header ({ndim} dimensions); replace it with a good copy")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        raise SearchError(f"{path}: corrupt IDX file: header says {shape} = {expected} bytes, file has {len(raw)}; "
+                          "replace it with a good copy")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def find_file(directory: Path, stem: str) -> Path | None:
+    """`stem` or `stem.gz` in the directory."""
+    for name in (stem, stem + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def has_all(directory: Path) -> bool:
+    return all(find_file(directory, stem) for stem in FILES.values())

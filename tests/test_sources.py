@@ -1,0 +1,156 @@
+"""The user's own images (search/sources.py) on real data: scikit-learn's 1,797 8x8 digits
+as class folders of PNGs and as an .npz, and MNIST images written as IDX, .npz and PNG
+folders, which must give the same trial results; bad data is one line, exit 2."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from search.data import load_dataset, parse_dataset
+
+from conftest import MNIST, cli, needs_mnist
+
+sklearn = pytest.importorskip("sklearn.datasets", reason="scikit-learn (its digits) is a test dependency")
+
+
+def _digits():
+    d = sklearn.load_digits()
+    return np.round(d.images * 255 / 16).astype(np.uint8), d.target.astype(np.int64)  # 0..16 -> 0..255
+
+
+def write_folders(root, images, labels, names=None):
+    for i, (x, y) in enumerate(zip(images, labels, strict=True)):
+        folder = root / (names[y] if names else str(y))
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(x).save(folder / f"{i:05d}.png")
+    return root
+
+
+def study(tmp_path, dataset, name="own", **space):
+    doc = {"dataset": dataset, "n_trials": 2, "seed": 0, "sampler": {"name": "random"}, "pruner": "none",
+           "space": {"model": "mlp", "epochs": 2, "batch_size": 64, "lr": 3e-3, "hidden_size": 32, **space}}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(scope="module")
+def digit_folders(tmp_path_factory):
+    images, labels = _digits()
+    return write_folders(tmp_path_factory.mktemp("digits") / "digits", images, labels)
+
+
+def test_class_folders_of_8x8_pngs_read_with_their_shape_classes_and_statistics(digit_folders):
+    src = parse_dataset({"path": str(digit_folders)}, "s.yaml", digit_folders.parent)
+    assert src.format == "folder"
+    d = load_dataset(src, None, "cpu")
+    images, labels = _digits()
+    assert d.shape.channels == 1 and (d.shape.height, d.shape.width, d.classes) == (8, 8, 10)
+    assert d.carved and len(d.train) + len(d.val) + len(d.test) == 1797
+    assert len(d.test) == round(1797 / 7) and len(d.val) == round((1797 - len(d.test)) / 12)
+    # per-channel statistics of the training split, and the images normalised with them
+    m, s = d.train.norm.mean[0], d.train.norm.std[0]
+    assert 0.2 < m < 0.4 and abs(d.train.x.mean().item()) < 0.02 and abs(d.train.x.std().item() - 1) < 0.02
+    assert abs(m - images.mean() / 255) < 0.01  # the training split's mean is near the whole set's
+    assert sorted(np.bincount(np.concatenate([d.train.y.numpy(), d.val.y.numpy(), d.test.y.numpy()]))) == sorted(
+        np.bincount(labels))
+
+
+def test_a_study_on_own_images_runs_shows_exports_and_retrains_exactly(tmp_path, digit_folders):
+    path = study(tmp_path, {"path": "digits"})
+    (tmp_path / "digits").symlink_to(digit_folders)  # relative to the study file
+    r = cli("run", "--study", path)
+    assert r.exit_code == 0, r.output
+    assert "data folder:" in r.output and "8x8, 10 classes" in r.output and "carved out" in r.output
+    shown = json.loads(cli("show", "--study", "own", "--json").stdout)
+    assert shown["best_value"] > 0.5 and shown["dataset"]["format"] == "folder"
+    assert cli("export", "--study", "own", "--out", tmp_path / "b.yaml").exit_code == 0
+    config = yaml.safe_load((tmp_path / "b.yaml").read_text())
+    assert config["dataset"] == {"path": str(digit_folders.resolve()), "format": "folder"}
+    trained = json.loads(cli("train", "--config", tmp_path / "b.yaml", "--json").stdout)
+    assert trained["val_accuracy"] == shown["best_value"]  # the trial, reproduced exactly on CPU
+    assert trained["test_accuracy"] > 0.5
+    report = cli("report", "--study", "own", "--out", tmp_path / "rep", "--evaluate")
+    assert report.exit_code == 0, report.output
+
+
+def test_npz_in_every_layout_reads_the_same(tmp_path):
+    images, labels = _digits()
+    x_train, y_train, x_test, y_test = images[:1500], labels[:1500], images[1500:], labels[1500:]
+    layouts = {"nhw": x_train, "nhwc": x_train[..., None], "nchw": x_train[:, None]}
+    read = {}
+    for name, x in layouts.items():
+        test = {"nhw": x_test, "nhwc": x_test[..., None], "nchw": x_test[:, None]}[name]
+        np.savez(tmp_path / f"{name}.npz", x_train=x, y_train=y_train, x_test=test, y_test=y_test)
+        d = load_dataset(parse_dataset({"path": f"{name}.npz"}, "s.yaml", tmp_path), None, "cpu")
+        assert not d.carved and len(d.test) == 297 and d.shape.height == 8
+        read[name] = d.train.x
+    assert all(np.array_equal(read["nhw"], x) for x in read.values())
+
+
+@needs_mnist
+def test_the_same_mnist_images_as_idx_npz_and_png_folders_give_the_same_trials(tmp_path):
+    from search._idx import read_idx
+
+    x = read_idx(MNIST / "train-images-idx3-ubyte.gz")[:4000]
+    y = read_idx(MNIST / "train-labels-idx1-ubyte.gz")[:4000]
+    xt = read_idx(MNIST / "t10k-images-idx3-ubyte.gz")[:500]
+    yt = read_idx(MNIST / "t10k-labels-idx1-ubyte.gz")[:500]
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    for stem, a in (("train-images-idx3-ubyte", x), ("train-labels-idx1-ubyte", y), ("t10k-images-idx3-ubyte", xt),
+                    ("t10k-labels-idx1-ubyte", yt)):
+        header = bytes([0, 0, 8, a.ndim]) + b"".join(n.to_bytes(4, "big") for n in a.shape)
+        (idx / f"{stem}.gz").write_bytes(gzip.compress(header + a.tobytes()))
+    np.savez(tmp_path / "m.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
+    write_folders(tmp_path / "png" / "train", x, y)
+    write_folders(tmp_path / "png" / "test", xt, yt)
+    values = {}
+    for name, dataset in (("idx", {"path": "idx", "format": "idx"}), ("npz", {"path": "m.npz"}),
+                          ("png", {"path": "png"})):
+        r = cli("run", "--study", study(tmp_path, dataset, name))
+        assert r.exit_code == 0, r.output
+        values[name] = [t["value"] for t in json.loads(cli("show", "--study", name, "--json").stdout)["trials"]]
+    assert values["idx"] == values["npz"] == values["png"] and values["idx"][0] > 0.8
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("mixed", "image of 9x8, but"),
+    ("unreadable", "cannot read the image"),
+    ("empty", "class '3' has no images"),
+    ("labels", "train labels go from 0 to 9, outside the 3 classes"),
+    ("no_x_train", "has x, y; expected x_train and y_train"),
+    ("float", "holds float64 values; expected unsigned bytes"),
+    ("missing", "does not exist (paths are relative to the file's folder)"),
+])
+def test_bad_data_is_one_line_naming_the_file(tmp_path, damage, message):
+    images, labels = _digits()
+    if damage in ("mixed", "unreadable", "empty"):
+        root = write_folders(tmp_path / "bad", images[:200], labels[:200])
+        if damage == "mixed":
+            Image.fromarray(np.zeros((8, 9), np.uint8)).save(root / "1" / "odd.png")
+        elif damage == "unreadable":
+            (root / "2" / "broken.png").write_bytes(b"not a png")
+        else:
+            for f in (root / "3").iterdir():
+                f.unlink()
+        dataset = {"path": "bad"}
+    elif damage == "missing":
+        dataset = {"path": "nowhere"}
+    else:
+        arrays = {"labels": dict(x_train=images, y_train=labels, x_test=images[:10], y_test=labels[:10]),
+                  "no_x_train": dict(x=images, y=labels),
+                  "float": dict(x_train=images / 255.0, y_train=labels)}[damage]
+        np.savez(tmp_path / "bad.npz", **arrays)
+        dataset = {"path": "bad.npz", **({"classes": ["a", "b", "c"]} if damage == "labels" else {})}
+    r = cli("run", "--study", study(tmp_path, dataset))
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in r.output, lines
+    assert not (tmp_path / "search.db").exists() or "own" not in cli("studies", "--json").stdout  # nothing stored
