@@ -17,7 +17,7 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 @pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
 def test_shipped_study_runs_short(path, db):
     spec = load_study(str(path))
-    if spec.dataset == "fashion-mnist" and not FASHION.is_dir():
+    if spec.dataset.name == "fashion-mnist" and not FASHION.is_dir():
         pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
     sets = ["n_trials=2", "train_size=1000", "epochs=1"]
     if "iterations" in spec.space:
@@ -29,7 +29,7 @@ def test_shipped_study_runs_short(path, db):
     assert r.exit_code == 0, r.output
     study = optuna.load_study(study_name=spec.name, storage=f"sqlite:///{db}")
     assert len(study.trials) == 2
-    assert study.user_attrs["dataset"] == spec.dataset and study.user_attrs["train_size"] == 1000
+    assert study.user_attrs["dataset"] == spec.dataset.stored() and study.user_attrs["train_size"] == 1000
     for t in study.trials:
         assert t.state.name in ("COMPLETE", "PRUNED"), t.user_attrs.get("fail_reason")
         # the fixed axes of the file reached the trial
