@@ -119,10 +119,11 @@ def run(
                             TimeElapsedColumn(), console=out, transient=True)
         task = None
 
-        def on_start(st, remaining: int, data: str) -> None:
+        def on_start(st, remaining: int, header: list[str]) -> None:
             nonlocal task
             _say(f"study {spec.name} in {mask_url(url)}: {len(st.trials)} trials stored, {remaining} to run")
-            _say(f"data {data}")
+            for line in header:  # the data, and the code a study file names
+                _say(line)
             if remaining:
                 progress.start()
                 task = progress.add_task("trials", total=remaining)

@@ -4,7 +4,7 @@ and one registry entry per model: its class, its memory estimate and the axes it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from torch import nn
 
@@ -34,6 +34,7 @@ class ModelAxes:
     dropout: float = 0.0
     activation: str = "relu"
     batch_norm: bool = False
+    model_args: tuple[tuple[str, Any], ...] = ()  # a model factory's own arguments (model: module:callable)
 
 
 @dataclass(frozen=True)

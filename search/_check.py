@@ -45,10 +45,12 @@ def boolean(value: Any, where: str, key: str) -> bool:
     return value
 
 
-def choice(value: Any, allowed: Iterable[str], where: str, key: str) -> str:
+def choice(value: Any, allowed: Iterable[str], where: str, key: str, *more: str) -> str:
+    """`value` if it is one of `allowed`; `more` adds words to the expectation ('or module:callable')."""
     allowed = tuple(allowed)
     if not isinstance(value, str) or value not in allowed:
-        raise SearchError(f"{where}: {key}: unknown value {short(value)}; expected one of {', '.join(allowed)}")
+        raise SearchError(f"{where}: {key}: unknown value {short(value)}; expected one of "
+                          f"{' '.join([', '.join(allowed), *more])}")
     return value
 
 

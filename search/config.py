@@ -17,12 +17,12 @@ from search import _check
 from search._files import read_yaml
 from search.data import DEFAULT_DATASET, TRAIN_POOL, DataSource, parse_dataset, stored_source
 from search.errors import SearchError
-from search.params import Params
+from search.params import Params, is_factory
 from search.precision import PRECISIONS
 from search.records import StudyRecord, TrialRecord
 from search.trials import best_trial, params_of, primary
 
-CONFIG_KEYS = ("dataset", "seed", "train_size", "precision", "params", "source")
+CONFIG_KEYS = ("dataset", "seed", "train_size", "precision", "code", "params", "source")
 
 __all__ = ["CONFIG_KEYS", "TrainJob", "best_config", "best_job", "config_of", "config_text", "job_of",
            "load_config", "source_of", "trial_seed", "write_config"]
@@ -45,6 +45,8 @@ class TrainJob:
     # The numerics the trial trained with (search/precision.py picks them by timing, which
     # can differ between runs); a retrain on the same kind of device uses the same ones.
     precision: str | None = None
+    # The folder the model factory is imported from (`model: module:callable`), absolute.
+    code: str | None = None
 
 
 def best_job(study: optuna.Study, trial_number: int | None = None) -> TrainJob:
@@ -58,8 +60,10 @@ def job_of(trial: optuna.trial.FrozenTrial, info: StudyRecord, study_name: str) 
     source = source_of(study_name, trial.number, info.metric, primary(trial))
     record = TrialRecord.of(trial)
     seed = record.seed if record.seed is not None else trial_seed(info.seed, trial.number)
-    return TrainJob(dataset=stored_source(info.dataset), params=params_of(trial), seed=int(seed), train_size=info.train_size,
-                    source=source, precision=record.precision)
+    params = params_of(trial)
+    return TrainJob(dataset=stored_source(info.dataset), params=params, seed=int(seed), train_size=info.train_size,
+                    source=source, precision=record.precision,
+                    code=info.code_dir or None if is_factory(params.model) else None)
 
 
 def source_of(study: str, trial: int, metric: str, value: float | None) -> dict[str, Any]:
@@ -75,6 +79,7 @@ def best_config(study: optuna.Study, trial_number: int | None = None) -> dict[st
 def config_of(job: TrainJob) -> dict[str, Any]:
     return {"dataset": job.dataset.stored(), "seed": job.seed, "train_size": job.train_size,
             **({"precision": job.precision} if job.precision else {}),
+            **({"code": job.code} if job.code else {}),
             "params": job.params.active(), "source": job.source}
 
 
@@ -127,4 +132,10 @@ def load_config(path: Path) -> TrainJob:
     precision = doc.get("precision")
     if precision is not None:
         precision = _check.choice(precision, [str(p) for p in PRECISIONS], where, "precision")
-    return TrainJob(dataset, params, seed, train_size, source, precision)
+    code = doc.get("code")
+    if code is not None:
+        if not isinstance(code, str) or not (path.parent / code).is_dir():
+            raise SearchError(f"{where}: code: expected the folder your model factory is imported from, got "
+                              f"{_check.short(code)}")
+        code = str((path.parent / code).resolve())
+    return TrainJob(dataset, params, seed, train_size, source, precision, code)

@@ -12,7 +12,8 @@ from torch import nn
 
 from models import Shape, build_model, entry, planned_params
 from search.data import Split
-from search.params import Params
+from search.factory import build_factory_model
+from search.params import Params, is_factory
 from search.trials import Failure, TrialFailed
 
 __all__ = ["EVAL_BATCH", "build", "check_fits", "free_memory", "is_out_of_memory", "subset"]
@@ -22,8 +23,11 @@ EVAL_BATCH = 4096
 
 
 def build(params: Params, seed: int, device: torch.device, shape: Shape) -> nn.Module:
-    """The network for `params` and data of `shape`, its weights drawn from `seed`, on `device`."""
+    """The network for `params` and data of `shape` (a built-in model, or the user's factory),
+    its weights drawn from `seed`, on `device`."""
     torch.manual_seed(seed)  # weights and dropout masks follow from the seed
+    if is_factory(params.model):
+        return build_factory_model(params.model, shape, dict(params.model_args)).to(device)
     return build_model(params.model_config(shape)).to(device)
 
 
@@ -33,7 +37,8 @@ def check_fits(params: Params, device: torch.device, shape: Shape, n_params: int
     before anything is allocated."""
     cfg = params.model_config(shape)
     n = planned_params(cfg) if n_params is None else n_params
-    per_image = entry(cfg.model).floats_per_image(cfg)
+    # a factory's activations are unknown before it trains: its input is the floor
+    per_image = 4 * shape.pixels if is_factory(cfg.model) else entry(cfg.model).floats_per_image(cfg)
     need = 4 * (n * (2 + _OPTIMIZER_STATES.get(params.optimizer, 2))
                 + per_image * params.batch_size + per_image // 2 * EVAL_BATCH)
     free = free_memory(device)

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models import Shape
+from models import Shape, count_params
 from search import records
 from search._files import read_bytes
 from search.config import TrainJob
@@ -20,10 +20,11 @@ from search.data import Dataset, load_dataset
 from search.device import resolve_device
 from search.errors import SearchError
 from search.experiment import build, check_fits, subset
-from search.params import Params
+from search.factory import load_factory, use_code_dir
+from search.params import Params, is_factory
 from search.precision import Precision, forced
 from search.train import evaluate, fit, warm_up
-from search.trials import TrialFailed
+from search.trials import Failure, TrialFailed
 
 MAX_CHECKPOINT = 8 << 30
 
@@ -47,17 +48,24 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
     """
     dev = resolve_device(device)
     data = load_dataset(job.dataset, data_dir, dev)
+    model = None
     try:
-        check_fits(job.params, dev, data.shape)
+        if is_factory(job.params.model):  # the user's network: imported (one line if it cannot be), built, counted
+            use_code_dir(job.code)
+            load_factory(job.params.model, "config")
+            model = build(job.params, job.seed, dev, data.shape)
+        check_fits(job.params, dev, data.shape, None if model is None else count_params(model))
     except TrialFailed as e:
-        raise SearchError(f"cannot train this config: {e}; choose a smaller model") from None
+        fix = "" if e.failure is Failure.MODEL else "; choose a smaller model"
+        raise SearchError(f"cannot train this config: {e}{fix}") from None
     if full:
         train = data.train.take(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
         val = None
     else:
         train, val = subset(data.train, job.train_size), data.val
     warm_up(job.params)  # outside train_seconds
-    model = build(job.params, job.seed, dev, data.shape)
+    if model is None:
+        model = build(job.params, job.seed, dev, data.shape)
     same = Precision.parse(job.precision) if job.precision and dev.type == "cpu" else None
     start = time.perf_counter()
     with forced(same) if same is not None else contextlib.nullcontext():
@@ -111,7 +119,10 @@ def load_weights(path: Path, device: str = "cpu", shape: Shape = Shape()) -> nn.
         raise SearchError(f"{path}: not a {what} (no state_dict and params)")
     weights, raw_params = parts
     params = Params.from_dict(raw_params, str(path))
-    model = build(params, 0, torch.device(device), shape)
+    try:
+        model = build(params, 0, torch.device(device), shape)
+    except TrialFailed as e:
+        raise SearchError(f"{path}: {e}") from None
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:

@@ -11,7 +11,6 @@ line before any trial; a factory that raises, returns something that is not an
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -23,26 +22,45 @@ from models import Shape
 from search.errors import SearchError
 from search.trials import Failure, TrialFailed
 
-__all__ = ["FACTORY", "build_factory_model", "is_factory", "load_factory", "use_code_dir"]
-
-FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # module.path:callable
+__all__ = ["build_factory_model", "load_factory", "use_code_dir"]
 
 
-def is_factory(model: object) -> bool:
-    """`model` names the user's factory (module:callable) rather than a built-in model."""
-    return isinstance(model, str) and FACTORY.fullmatch(model) is not None
+_CODE_DIRS: list[Path] = []  # the folders use_code_dir put first on the path, latest first
 
 
 def use_code_dir(directory: str | Path | None) -> None:
     """Let factories be imported from `directory` (a study file's folder), ahead of the path."""
-    if directory is not None and str(directory) not in sys.path:
-        sys.path.insert(0, str(directory))
+    if directory is None:
+        return
+    path = Path(directory).resolve()
+    if str(path) in sys.path:
+        sys.path.remove(str(path))
+    sys.path.insert(0, str(path))
+    _CODE_DIRS[:] = [path, *(d for d in _CODE_DIRS if d != path)]
+
+
+def _forget_stale(module_name: str) -> None:
+    """A module imported from another study's folder earlier in this process (the tests run
+    many studies in one) is imported again from the current one."""
+    top = module_name.split(".")[0]
+    cached = sys.modules.get(top)
+    file = getattr(cached, "__file__", None)
+    if not _CODE_DIRS or file is None:
+        return
+    here = _CODE_DIRS[0]
+    if not ((here / f"{top}.py").exists() or (here / top).is_dir()):
+        return
+    if Path(file).resolve().is_relative_to(here):
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
 
 
 def load_factory(ref: str, where: str = "") -> Callable[..., Any]:
     """The callable `ref` names; one line when its module cannot be imported or lacks it."""
     module_name, _, attr = ref.partition(":")
     at = f"{where}: " if where else ""
+    _forget_stale(module_name)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:

@@ -9,14 +9,14 @@ import socket
 import optuna
 import torch
 
-from models import planned_params
+from models import count_params, planned_params
 from search import _optuna, records
 from search.artifacts import Recorder
 from search.config import source_of, trial_seed
 from search.data import Dataset
 from search.experiment import build, check_fits, is_out_of_memory, subset
 from search.goal import measure
-from search.params import Params
+from search.params import Params, is_factory
 from search.space import suggest_params
 from search.spec import StudySpec
 from search.train import Diverged, EpochResult, fit, warm_up
@@ -47,10 +47,12 @@ class Objective:
         params = suggest_params(trial, self.spec)
         seed = trial_seed(self.spec.seed, trial.number)
         shape = self.data.shape
-        n_params = planned_params(params.model_config(shape))
+        factory = is_factory(params.model)  # the user's network: its size is known once it is built
+        n_params = None if factory else planned_params(params.model_config(shape))
         records.TrialStart(config=params.active(), seed=seed, device=str(self.device), n_params=n_params,
                            worker=WORKER, retry_of=records.retry_of(_optuna.trial_system_attrs(trial))).write(trial)
-        check_fits(params, self.device, shape, n_params)
+        if n_params is not None:
+            check_fits(params, self.device, shape, n_params)
         curves: dict[str, list[float]] = {k: [] for k in records.CURVES}
         goal, done, measured, precision = self.spec.goal, [], None, None
 
@@ -67,6 +69,10 @@ class Objective:
 
         try:
             model = build(params, seed, self.device, shape)
+            if n_params is None:
+                n_params = count_params(model)
+                records.write_n_params(trial, n_params)
+                check_fits(params, self.device, shape, n_params)
             # the numerics fit chose by timing, which may differ in another run: export and retrain reuse them
             precision = str(self.fit(model, self.train, self.data.val, params, seed, on_epoch).precision)
         except Diverged as e:
@@ -77,7 +83,7 @@ class Objective:
             raise TrialFailed(Failure.OUT_OF_MEMORY, str(e).splitlines()[0][:160]) from None
         finally:
             records.write_outcome(trial, curves, precision)
-            measured = measure(done, n_params) if done else None
+            measured = measure(done, n_params) if done and n_params is not None else None
             if measured and goal.bounds:  # pruned trials too: TPE counts a pruned infeasible trial as infeasible
                 for name, violation in goal.violations(measured).items():
                     trial.set_constraint(name, violation)

@@ -26,7 +26,7 @@ from search import _check
 from search.errors import SearchError
 from search.train import OPTIMIZERS, SCHEDULES, TrainConfig
 
-__all__ = ["AXES", "Axis", "DEFAULTS", "LAYER_KEY", "MAX_WIDTH", "Params", "layered"]
+__all__ = ["ARG_NAME", "AXES", "Axis", "DEFAULTS", "FACTORY", "LAYER_KEY", "MAX_WIDTH", "Params", "is_factory", "layered"]
 
 MAX_WIDTH = 65536
 
@@ -51,8 +51,9 @@ class Params(ModelAxes, TrainConfig):
 
     def active(self) -> dict[str, Any]:
         """The parameters that shape this model and run (momentum only under sgd, widths only
-        when set, ...), in registry order, lists for per-layer values: the form of configs."""
-        return {name: list(v) if isinstance(v, tuple) else v for name, v in ((n, getattr(self, n)) for n in AXES)
+        when set, ...), in registry order, lists for per-layer values, a mapping for a
+        factory's arguments: the form of configs."""
+        return {name: _plain(name, v) for name, v in ((n, getattr(self, n)) for n in AXES)
                 if AXES[name].applies(self) and v != ()}
 
     @classmethod
@@ -78,21 +79,61 @@ class Params(ModelAxes, TrainConfig):
         """A stored trial's parameters: the `config` recorded at its start (every value,
         fixed or not) overlaid with Optuna's sampled `params`, per-layer names folded."""
         values = dict(config)
+        args = dict(config.get("model_args") or {})  # a factory's arguments are sampled under their own names
         layers: dict[str, dict[int, Any]] = {}
         for key, value in sampled.items():
             m = LAYER_KEY.fullmatch(key)
             if m and m[1] in AXES and AXES[m[1]].per_layer:
                 layers.setdefault(AXES[m[1]].per_layer, {})[int(m[2])] = value
+            elif key not in AXES and key in args:
+                args[key] = value
             else:
                 values[key] = value
+        if args:
+            values["model_args"] = args
         for field, by_index in layers.items():
             values[field] = [by_index[i] for i in sorted(by_index)]
         return cls.from_dict(values, where)
 
 
+FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # the user's own network: module.path:callable
+ARG_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def is_factory(model: object) -> bool:
+    """`model` names the user's factory (module:callable) rather than a built-in model."""
+    return isinstance(model, str) and FACTORY.fullmatch(model) is not None
+
+
 def layered(model: object) -> bool:
     """A model of hidden layers counted by `n_layers` (the MLP): per-layer axes fill one value each."""
     return isinstance(model, str) and model in MODELS and "n_layers" in MODELS[model].reads
+
+
+def _plain(name: str, value: Any) -> Any:
+    """A value as configs write it: lists for per-layer tuples, a mapping for model_args."""
+    if name == "model_args":
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in value}
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _args(value: Any, where: str, key: str) -> tuple[tuple[str, Any], ...]:
+    """A factory's arguments: a mapping of names to plain values (numbers, text, true/false,
+    lists of them), kept in the file's order."""
+    if isinstance(value, tuple):  # already in Params' own form: (name, value) pairs
+        value = dict(value)
+    value = _check.mapping(value, where, key, "a mapping of argument name -> value")
+    out = []
+    for name, v in value.items():
+        if not isinstance(name, str) or not ARG_NAME.fullmatch(name) or name in DEFAULTS:
+            raise SearchError(f"{where}: {key}.{_check.name(name)}: expected an argument name (a Python identifier "
+                              "that is not one of the axes)")
+        items = v if isinstance(v, (list, tuple)) else [v]
+        if not all(x is None or isinstance(x, (bool, int, float, str)) for x in items):
+            raise SearchError(f"{where}: {key}.{name}: expected a number, text, true/false or a list of them, got "
+                              f"{_check.short(v)}")
+        out.append((name, tuple(v) if isinstance(v, (list, tuple)) else v))
+    return tuple(out)
 
 
 def _reading(axis: str) -> tuple[str, tuple[str, ...]]:
@@ -121,6 +162,7 @@ class Axis:
     when: tuple[str, tuple[Any, ...]] | None = None  # (axis, values) under which it applies
     per_layer: str = ""  # the list field that `per_layer: true` fills (hidden_size -> widths)
     length: int = 0  # ints / floats: exactly this many values (0: any number)
+    factories: bool = False  # a choice that may also name the user's factory (module:callable)
 
     @property
     def default(self) -> Any:
@@ -134,12 +176,22 @@ class Axis:
             return False  # explicit widths replace hidden_size x n_layers
         if self.name == "dropout" and get("dropouts") and layered(get("model")):
             return False
+        if self.kind == "args":
+            return is_factory(get("model"))
         return True
 
     def check(self, value: Any, where: str, key: str) -> Any:
         """`value` validated against this axis (lists become tuples), or SearchError."""
         if self.kind == "choice":
-            return _check.choice(value, self.choices, where, key)
+            if self.factories and is_factory(value):
+                return value
+            return _check.choice(value, self.choices, where, key, *(["or module:callable"] if self.factories else []))
+        if self.kind == "args":
+            return _args(value, where, key)
+        if self.kind == "value":  # a factory argument: any plain value
+            if value is None or isinstance(value, (bool, int, float, str)):
+                return value
+            raise SearchError(f"{where}: {key}: expected a number, text or true/false, got {_check.short(value)}")
         if self.kind == "bool":
             return _check.boolean(value, where, key)
         if self.kind in ("ints", "floats"):
@@ -156,13 +208,17 @@ class Axis:
 
     def condition(self) -> str:
         """When the axis applies, as a study file would say it ('' for always)."""
+        if self.kind == "args":
+            return "model=module:callable"
         if self.when is None:
             return ""
         return f"{self.when[0]}={'|'.join(str(v).lower() for v in self.when[1])}"
 
     def describe(self) -> str:
         if self.kind == "choice":
-            return ", ".join(self.choices)
+            return ", ".join(self.choices) + (", module:callable" if self.factories else "")
+        if self.kind == "args":
+            return "name: value, range or choices"
         if self.kind == "bool":
             return "true, false"
         if self.kind in ("ints", "floats"):
@@ -191,7 +247,10 @@ class Axis:
 
 _WARMUP = ("schedule", tuple(name for name, s in SCHEDULES.items() if s.warmup))
 AXES: dict[str, Axis] = {a.name: a for a in [
-    Axis("model", "choice", "network family", choices=tuple(MODELS)),
+    Axis("model", "choice", "network family, or your own factory (module:callable beside the study file)",
+         choices=tuple(MODELS), factories=True),
+    Axis("model_args", "args", "your factory's own arguments, each a value, range or choices: "
+                               "build(input_shape, num_classes, **model_args)"),
     Axis("lr", "float", "learning rate", low=0.0, high=10.0, low_open=True, log=True),
     Axis("batch_size", "int", "images per step", low=1, high=65536),
     Axis("epochs", "int", "passes over the training split (the pruners' resource)", low=1, high=1000),

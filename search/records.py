@@ -24,7 +24,7 @@ from search.train import EpochResult
 
 __all__ = ["CURVES", "FAILED_TRIAL", "FAIL_REASON", "PRECISION", "RETRY_HISTORY", "StudyRecord", "TrialRecord",
            "TrialStart", "checkpoint", "checkpoint_parts", "curve", "curve_point", "fail_reason", "retries",
-           "retry_attrs", "retry_of", "write_fail_reason", "write_outcome", "write_report_note"]
+           "retry_attrs", "retry_of", "write_fail_reason", "write_n_params", "write_outcome", "write_report_note"]
 
 
 # ---------------------------------------------------------------- trials
@@ -48,7 +48,7 @@ class TrialStart:
     config: dict[str, Any]  # every parameter, fixed or sampled (Params.active())
     seed: int
     device: str
-    n_params: int
+    n_params: int | None  # None for the user's factory until it is built (write_n_params)
     worker: str  # host:pid
     retry_of: int | None = None  # a re-run of this trial (its worker died or was stopped)
 
@@ -56,6 +56,11 @@ class TrialStart:
         for key, value in asdict(self).items():
             if value is not None:
                 trial.set_user_attr(key, value)
+
+
+def write_n_params(trial: optuna.Trial, n_params: int) -> None:
+    """The parameter count of a model known only once built (the user's factory)."""
+    trial.set_user_attr("n_params", n_params)
 
 
 def curve_point(result: EpochResult) -> dict[str, float]:
@@ -153,13 +158,14 @@ class StudyRecord:
     sampler: str = "-"
     pruner: str = "-"
     keep_checkpoints: int = 3
+    code_dir: str = ""  # where the study's model factories are imported from (its file's folder)
     bounds: tuple[Bound, ...] = ()  # floors and ceilings, each with its metric
     # written by `search report`: its summary, shown in the dashboard's note
     report_note: str = ""
 
     IDENTITY: ClassVar[tuple[str, ...]] = ("dataset", "data", "metric", "goal", "seed", "train_size")
     DESCRIPTION: ClassVar[tuple[str, ...]] = ("study_file", "description", "space", "sampler", "pruner",
-                                              "keep_checkpoints", "bounds")
+                                              "keep_checkpoints", "code_dir", "bounds")
 
     @classmethod
     def of(cls, study: optuna.Study) -> StudyRecord:

@@ -7,7 +7,7 @@ from typing import Any
 import optuna
 
 from search.params import AXES, Axis, Params, layered
-from search.spec import Choices, Fixed, Range, StudySpec
+from search.spec import Args, Choices, Fixed, Range, StudySpec
 
 
 def suggest_params(trial: optuna.Trial, spec: StudySpec) -> Params:
@@ -24,6 +24,9 @@ def suggest_params(trial: optuna.Trial, spec: StudySpec) -> Params:
         dim = spec.space.get(name, Fixed(axis.default))
         if not axis.applies(values):
             values[name] = axis.default
+        elif isinstance(dim, Args):  # a factory's own arguments, sampled under their own names
+            values[name] = tuple((a.name, d.value if isinstance(d, Fixed) else _suggest(trial, a.name, a, d))
+                                 for a, d in dim.dims)
         elif isinstance(dim, Fixed):
             values[name] = dim.value
         elif dim.per_layer:

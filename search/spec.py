@@ -20,7 +20,7 @@ from search._files import load_yaml, read_yaml
 from search.data import DEFAULT_DATASET, TRAIN_POOL, DataSource, parse_dataset
 from search.errors import SearchError
 from search.goal import Goal, parse_goal
-from search.params import AXES, Axis
+from search.params import ARG_NAME, AXES, Axis, is_factory
 from search.records import StudyRecord
 from search.samplers import (
     COST_AWARE_SAMPLER,
@@ -34,7 +34,7 @@ from search.samplers import (
     parse_named,
 )
 
-__all__ = ["Choices", "Fixed", "KEEP_CHECKPOINTS", "Range", "StudySpec", "TOP_KEYS", "apply_overrides",
+__all__ = ["Args", "Choices", "Fixed", "KEEP_CHECKPOINTS", "Range", "StudySpec", "TOP_KEYS", "apply_overrides",
            "default_studies_dir", "load_study", "parse_space", "parse_study", "resolve_study_path"]
 
 KEEP_CHECKPOINTS = StudyRecord.keep_checkpoints  # checkpoints of the best N complete trials are kept
@@ -60,7 +60,16 @@ class Choices:
     per_layer: bool = False
 
 
-Dimension = Union[Fixed, Range, Choices]
+@dataclass(frozen=True)
+class Args:
+    """`space.model_args`: each of a factory's own arguments, with the axis that checks it
+    (its kind told by how the file writes it) and its value, range or choices."""
+
+    dims: tuple[tuple[Axis, Union[Fixed, Range, Choices]], ...]
+    per_layer: bool = False
+
+
+Dimension = Union[Fixed, Range, Choices, Args]
 
 
 @dataclass(frozen=True)
@@ -101,17 +110,17 @@ class StudySpec:
         """Each axis of the file as text, for the report and the dashboard."""
         out = {}
         for name, dim in self.space.items():
-            if isinstance(dim, Fixed):
-                value = AXES[name].encode(dim.value)
-                out[name] = str(value).lower() if isinstance(value, bool) else str(value)
-            elif isinstance(dim, Choices):
-                out[name] = "{" + ", ".join(str(AXES[name].encode(v)) for v in dim.values) + "}"
-            else:
-                out[name] = f"{dim.low:g}..{dim.high:g}" + (" log" if dim.log else "") + (
-                    f" step {dim.step:g}" if dim.step else "")
-            if not isinstance(dim, Fixed) and dim.per_layer:
-                out[name] += " per layer"
+            if isinstance(dim, Args):
+                out[name] = "; ".join(f"{a.name}: {_describe(a, d)}" for a, d in dim.dims)
+                continue
+            out[name] = _describe(AXES[name], dim)
         return out
+
+    def factories(self) -> list[str]:
+        """The user's model factories the space names (module:callable), in the file's order."""
+        dim = self.space.get("model")
+        values = [dim.value] if isinstance(dim, Fixed) else list(dim.values) if isinstance(dim, Choices) else []
+        return [v for v in values if is_factory(v)]
 
     def max_epochs(self) -> int:
         dim = self.space.get("epochs", Fixed(AXES["epochs"].default))
@@ -119,11 +128,15 @@ class StudySpec:
             return int(dim.value)
         if isinstance(dim, Range):
             return int(dim.high)
+        assert isinstance(dim, Choices)  # epochs is never a factory's arguments
         return int(max(dim.values))
 
     def grid(self) -> dict[str, list[Any]]:
-        """The grid sampler's search space: every searched axis, as Optuna stores its choices."""
-        return {k: [AXES[k].encode(v) for v in d.values] for k, d in self.space.items() if isinstance(d, Choices)}
+        """The grid sampler's search space: every searched axis (a factory's arguments under
+        their own names), as Optuna stores its choices."""
+        dims = [(AXES[k], d) for k, d in self.space.items() if not isinstance(d, Args)]
+        dims += [ad for d in self.space.values() if isinstance(d, Args) for ad in d.dims]
+        return {a.name: [a.encode(v) for v in d.values] for a, d in dims if isinstance(d, Choices)}
 
     def make_sampler(self, offset: int = 0) -> optuna.samplers.BaseSampler:
         """The study's sampler, seeded from the study (see search.samplers.make_sampler)."""
@@ -139,7 +152,12 @@ class StudySpec:
                            seed=self.seed,
                            train_size=self.train_size, study_file=self.path, description=self.description,
                            space=self.describe_space(), sampler=self.sampler["name"], pruner=self.pruner["name"],
-                           keep_checkpoints=self.keep_checkpoints, bounds=self.goal.bounds)
+                           keep_checkpoints=self.keep_checkpoints, bounds=self.goal.bounds,
+                           code_dir=str(self.code_dir()) if self.factories() else "")
+
+    def code_dir(self) -> Path:
+        """The folder model factories are imported from: the study file's."""
+        return Path(self.path).resolve().parent
 
 
 # ---------------------------------------------------------------- loading
@@ -257,7 +275,14 @@ def parse_space(raw: Any, where: str) -> dict[str, Dimension]:
     for key, value in raw.items():
         if key not in AXES:
             raise SearchError(f"{where}: space.{_check.name(key)}: unknown axis; expected one of {', '.join(AXES)}")
-        space[key] = _parse_dimension(AXES[key], value, where)
+        space[key] = _parse_args(value, where) if AXES[key].kind == "args" else _parse_dimension(AXES[key], value,
+                                                                                                    where)
+    if "model_args" in space:
+        model = space.get("model", Fixed(AXES["model"].default))
+        models = [model.value] if isinstance(model, Fixed) else list(getattr(model, "values", ()))
+        if not any(is_factory(m) for m in models):
+            raise SearchError(f"{where}: space.model_args: arguments of your own model factory, but model is "
+                              f"{', '.join(map(str, models))}: write model: module:callable (e.g. nets:build)")
     dropouts = space.get("dropouts")
     if isinstance(dropouts, Fixed):
         widths, n_layers = space.get("widths"), space.get("n_layers", Fixed(AXES["n_layers"].default))
@@ -268,7 +293,7 @@ def parse_space(raw: Any, where: str) -> dict[str, Dimension]:
                               f"{'searched' if layers is None else layers}: fix widths or n_layers to match, or "
                               "search dropout with per_layer: true")
     for name, dim in space.items():
-        if isinstance(dim, Fixed) or not dim.per_layer:
+        if isinstance(dim, (Fixed, Args)) or not dim.per_layer:
             continue
         target = AXES[name].per_layer
         if target in space:
@@ -277,8 +302,38 @@ def parse_space(raw: Any, where: str) -> dict[str, Dimension]:
     return space
 
 
-def _parse_dimension(axis: Axis, value: Any, where: str) -> Dimension:
-    key = f"space.{axis.name}"
+def _describe(axis: Axis, dim: Fixed | Range | Choices) -> str:
+    """A dimension as the report and the dashboard show it: '512-256', '{relu, tanh}', '1e-4..0.1 log'."""
+    if isinstance(dim, Fixed):
+        value = axis.encode(dim.value)
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(dim, Choices):
+        text = "{" + ", ".join(str(axis.encode(v)) for v in dim.values) + "}"
+    else:
+        text = f"{dim.low:g}..{dim.high:g}" + (" log" if dim.log else "") + (f" step {dim.step:g}" if dim.step else "")
+    return text + (" per layer" if dim.per_layer else "")
+
+
+def _parse_args(raw: Any, where: str) -> Args:
+    """`space.model_args`: name -> value, range ({low, high, log, step}) or choices ([...])."""
+    _check.mapping(raw, where, "space.model_args", "a mapping of your factory's argument name -> value/range/choices")
+    dims = []
+    for name, value in raw.items():
+        key = f"space.model_args.{_check.name(name)}"
+        if not isinstance(name, str) or not ARG_NAME.fullmatch(name) or name in AXES:
+            raise SearchError(f"{where}: {key}: expected an argument name (a Python identifier that is not one of "
+                              "the axes)")
+        if isinstance(value, dict) and "low" in value and "high" in value:
+            ints = all(isinstance(value[b], int) and not isinstance(value[b], bool) for b in ("low", "high"))
+            axis = Axis(name, "int" if ints else "float", "a factory argument", low=-1e12, high=1e12)
+        else:
+            axis = Axis(name, "value", "a factory argument")
+        dims.append((axis, _parse_dimension(axis, value, where, key)))
+    return Args(tuple(dims))
+
+
+def _parse_dimension(axis: Axis, value: Any, where: str, key: str = "") -> Fixed | Range | Choices:
+    key = key or f"space.{axis.name}"
     if isinstance(value, list):  # choices, for every axis (a fixed list of widths is written '512-256')
         value = {"choices": value}
     if not isinstance(value, dict):

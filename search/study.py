@@ -17,6 +17,7 @@ from search.artifacts import Recorder, artifact_dir, open_store, write_study_not
 from search.data import load_dataset
 from search.device import resolve_device
 from search.errors import SearchError
+from search.factory import load_factory, use_code_dir
 from search.objective import Objective
 from search.spec import StudySpec
 from search.storage import HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_errors
@@ -111,7 +112,7 @@ def run_study(
     *,
     worker_index: int = 0,
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
-    on_start: Callable[[optuna.Study, int, str], None] | None = None,
+    on_start: Callable[[optuna.Study, int, list[str]], None] | None = None,
 ) -> RunResult:
     """Run trials until the study holds its budget of finished trials or the timeout
     passes. Several processes may call this on one study at once: they share the budget
@@ -120,13 +121,25 @@ def run_study(
     spec = opts.apply(spec)
     dev = resolve_device(opts.device)
     data = load_dataset(spec.dataset, opts.data_dir, dev)  # fail on bad data before touching storage
+    check_factories(spec)  # and on a model module that cannot be imported
     study = open_study(spec, url, opts, worker_index=worker_index, data=data.facts())
     recorder = Recorder(open_store(artifact_dir(url, opts.artifacts)), spec.keep_checkpoints)
     objective = Objective(spec, data, dev, recorder=recorder)
     if on_start is not None:
-        on_start(study, max(spec.n_trials - budget_used(study)[0], 0), data.describe())
+        code = (f"code {', '.join(spec.factories())} from {spec.code_dir()}: a study file that names code runs it"
+                if spec.factories() else "")
+        on_start(study, max(spec.n_trials - budget_used(study)[0], 0), [f"data {data.describe()}", *filter(None, [code])])
     return optimize(study, objective, url, spec.n_trials, timeout=spec.timeout, on_trial=on_trial,
                     recorder=recorder)
+
+
+def check_factories(spec: StudySpec) -> None:
+    """Import every model factory the study names (from beside its file), before any trial:
+    one that cannot be imported ends the run in one line."""
+    if spec.factories():
+        use_code_dir(spec.code_dir())
+        for ref in spec.factories():
+            load_factory(ref, spec.path)
 
 
 def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float | list[float]], url: str, budget: int, *,
@@ -225,5 +238,5 @@ def all_studies(url: str) -> list[dict]:
                 for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
 
 
-__all__ = ["RunOptions", "RunResult", "all_studies", "budget_used", "load_stored_study", "open_study", "optimize",
-           "run_study"]
+__all__ = ["RunOptions", "RunResult", "all_studies", "budget_used", "check_factories", "load_stored_study",
+           "open_study", "optimize", "run_study"]

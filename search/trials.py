@@ -26,6 +26,7 @@ class Failure(enum.Enum):
     OUT_OF_MEMORY = "out of memory"  # the device ran out of memory while training
     TOO_LARGE = "too large"  # refused before training: the model cannot fit in memory
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM, or the worker's parent died
+    MODEL = "model"  # the user's model factory raised, or built something that is not a classifier
 
     @property
     def counts(self) -> bool:

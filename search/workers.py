@@ -23,7 +23,7 @@ from search.data import locate
 from search.device import resolve_device
 from search.errors import SearchError, StorageLost, Terminated, exit_code
 from search.spec import StudySpec
-from search.study import RunOptions, budget_used, open_study, run_study
+from search.study import RunOptions, budget_used, check_factories, open_study, run_study
 from search.trials import study_facts
 
 PARENT_CHECK_S = 1.0
@@ -86,6 +86,7 @@ def run_workers(
     spec = opts.apply(spec)
     resolve_device(opts.device)
     locate(spec.dataset, opts.data_dir)
+    check_factories(spec)
     study = open_study(spec, url, opts)  # creates it once, checks the storage
     done_before = budget_used(study)[0]
     ctx = multiprocessing.get_context("spawn")  # no fork: torch threads and DB connections don't survive it

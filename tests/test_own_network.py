@@ -1,0 +1,100 @@
+"""Your own network (model: module:callable, model_args) on your own images: the worked
+example in examples/own-network, run end to end on scikit-learn's real 8x8 digits, and a
+factory that misbehaves failing only its trial."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import optuna
+import pytest
+import yaml
+
+from conftest import ROOT, cli
+
+pytest.importorskip("sklearn.datasets", reason="scikit-learn (its digits) is a test dependency")
+EXAMPLE = ROOT / "examples" / "own-network"
+
+
+@pytest.fixture
+def example(tmp_path):
+    """The example as a user would copy it: nets.py, the study file and the digits beside them."""
+    for name in ("nets.py", "digits.yaml", "make_digits.py"):
+        shutil.copy(EXAMPLE / name, tmp_path / name)
+    r = subprocess.run([sys.executable, "make_digits.py", "digits"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    doc = yaml.safe_load((tmp_path / "digits.yaml").read_text())
+    doc["n_trials"] = 4
+    doc["space"]["epochs"] = 2
+    (tmp_path / "digits.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return tmp_path
+
+
+def test_own_factory_with_its_axes_runs_shows_exports_retrains_and_reports(example):
+    r = cli("run", "--study", example / "digits.yaml")
+    assert r.exit_code == 0, r.output
+    assert "code nets:build from" in r.output and "names code runs it" in r.output  # said, as Hydra says
+    study = optuna.load_study(study_name="digits", storage=f"sqlite:///{example / 'search.db'}")
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert complete and all({"width", "depth", "drop", "lr"} <= set(t.params) for t in study.trials)
+    assert all(t.user_attrs["n_params"] > 1000 for t in complete)  # counted once built
+    shown = json.loads(cli("show", "--study", "digits", "--json").stdout)
+    assert shown["best_params"]["model"] == "nets:build" and set(shown["best_params"]["model_args"]) == {
+        "width", "depth", "drop"}
+    out = example / "exported"
+    out.mkdir()
+    assert cli("export", "--study", "digits", "--out", out / "best.yaml").exit_code == 0
+    config = yaml.safe_load((out / "best.yaml").read_text())
+    assert config["params"]["model"] == "nets:build" and config["code"] == str(example)
+    assert config["params"]["model_args"] == {k: study.best_params[k] for k in ("width", "depth", "drop")}
+    trained = json.loads(cli("train", "--config", out / "best.yaml", "--json").stdout)
+    assert trained["val_accuracy"] == study.best_value  # the trial reproduced exactly on CPU
+    r = cli("report", "--study", "digits", "--out", example / "rep")
+    assert r.exit_code == 0, r.output
+    report = (example / "rep" / "report.md").read_text()
+    assert "model_args: width: {8, 16, 32}; depth: 1..3; drop: 0..0.3" in report and "**width**" in report
+
+
+@pytest.mark.parametrize("body, reason", [
+    ("raise RuntimeError('out of ideas')", "model: nets:build(width=8) raised RuntimeError: out of ideas"),
+    ("return 42", "model: nets:build(width=8) returned int, not a torch nn.Module"),
+    ("return nn.Sequential(nn.Flatten(), nn.Linear(64, 7))",
+     "model: nets:build: its model maps 2 images to shape (2, 7); expected (2, 10): one logit per class"),
+])
+def test_a_factory_that_misbehaves_fails_its_trial_and_the_study_goes_on(example, body, reason):
+    (example / "nets.py").write_text("from torch import nn\n\n\ndef build(input_shape, num_classes, width):\n"
+                                     f"    {body}\n")
+    doc = yaml.safe_load((example / "digits.yaml").read_text())
+    doc["space"]["model_args"] = {"width": 8}
+    doc["n_trials"] = 2
+    (example / "digits.yaml").write_text(yaml.safe_dump(doc))
+    r = cli("run", "--study", example / "digits.yaml")
+    assert r.exit_code == 0, r.output
+    study = optuna.load_study(study_name="digits", storage=f"sqlite:///{example / 'search.db'}")
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]  # counted: the same call fails again
+    assert {t.user_attrs["fail_reason"] for t in study.trials} == {reason}
+
+
+@pytest.mark.parametrize("model, message", [
+    ("nowhere:build", "model: nowhere:build: no module 'nowhere' beside the study file or on the Python path; "
+                      "put it there (or fix the name)"),
+    ("nets:missing", "model: nets:missing: nets has no callable 'missing'"),
+])
+def test_a_factory_that_cannot_be_imported_ends_the_run_before_any_trial(example, model, message):
+    doc = yaml.safe_load((example / "digits.yaml").read_text())
+    doc["space"]["model"] = model
+    (example / "digits.yaml").write_text(yaml.safe_dump(doc))
+    r = cli("run", "--study", example / "digits.yaml")
+    assert r.exit_code == 2 and r.stderr.strip().splitlines() == [f"error: {example / 'digits.yaml'}: {message}"]
+    assert not (example / "search.db").exists()
+
+
+def test_model_args_need_a_factory(example):
+    doc = yaml.safe_load((example / "digits.yaml").read_text())
+    doc["space"]["model"] = "mlp"
+    (example / "digits.yaml").write_text(yaml.safe_dump(doc))
+    r = cli("run", "--study", example / "digits.yaml")
+    assert r.exit_code == 2 and "space.model_args: arguments of your own model factory, but model is mlp" in r.stderr
