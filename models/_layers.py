@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from torch import nn
 
 from models._config import ModelConfig
@@ -47,7 +49,9 @@ def conv_size(size: int, kernel: int, padding: int = 0, pool: bool = False) -> i
     return out // 2 if pool else out
 
 
-def too_small(name: str, cfg: ModelConfig, side: int) -> ValueError:
+def too_small(name: str, cfg: ModelConfig, side: Callable[[int], int]) -> ValueError:
+    """One line for an input an architecture cannot shrink to: the smallest it takes."""
     s = cfg.shape
-    return ValueError(f"{name} cannot take {s.height}x{s.width} images (its feature maps would shrink to "
-                      f"{side} pixels): choose the mlp or cnn model, or larger images")
+    smallest = next(n for n in range(1, 4096) if side(n) >= 1)
+    return ValueError(f"{name} cannot take {s.height}x{s.width} images (it takes {smallest}x{smallest} and larger): "
+                      "choose the mlp or cnn model, or larger images")

@@ -19,7 +19,7 @@ class ConvNet(nn.Module):
         c1, c2 = cfg.channels
         side = _side(cfg.shape.height), _side(cfg.shape.width)  # 28 -> 24 -> 12 -> 10 -> 5
         if min(side) < 1:
-            raise too_small("the convnet", cfg, min(side))
+            raise too_small("the convnet", cfg, _side)
         # pool before the activation: 4x less activation work
         self.features = nn.Sequential(*conv_block(cfg.shape.channels, c1, 5, cfg, pool="first"),
                                       *conv_block(c1, c2, 3, cfg, pool="first"))

@@ -15,7 +15,7 @@ class LeNet5(nn.Module):
         super().__init__()
         side = _side(cfg.shape.height), _side(cfg.shape.width)
         if min(side) < 1:
-            raise too_small("LeNet-5", cfg, min(side))
+            raise too_small("LeNet-5", cfg, _side)
         self.features = nn.Sequential(*conv_block(cfg.shape.channels, 6, 5, cfg, padding=2, pool="last"),
                                       *conv_block(6, 16, 5, cfg, pool="last"))
         self.classifier = nn.Sequential(nn.Flatten(), *dense_block(16 * side[0] * side[1], 120, cfg),

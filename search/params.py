@@ -26,7 +26,7 @@ from search import _check
 from search.errors import SearchError
 from search.train import OPTIMIZERS, SCHEDULES, TrainConfig
 
-__all__ = ["ARG_NAME", "AXES", "Axis", "DEFAULTS", "FACTORY", "LAYER_KEY", "MAX_WIDTH", "Params", "is_factory", "layered"]
+__all__ = ["ARG_NAME", "AXES", "BUILT_IN_AXES", "Axis", "DEFAULTS", "FACTORY", "LAYER_KEY", "MAX_WIDTH", "Params", "is_factory", "layered"]
 
 MAX_WIDTH = 65536
 
@@ -105,6 +105,11 @@ def is_factory(model: object) -> bool:
     return isinstance(model, str) and FACTORY.fullmatch(model) is not None
 
 
+# The model axes of the built-in networks (activation, dropout, channels, ...): a factory
+# reads none of them.
+BUILT_IN_AXES = frozenset(f.name for f in dataclasses.fields(ModelAxes)) - {"model", "model_args"}
+
+
 def layered(model: object) -> bool:
     """A model of hidden layers counted by `n_layers` (the MLP): per-layer axes fill one value each."""
     return isinstance(model, str) and model in MODELS and "n_layers" in MODELS[model].reads
@@ -178,6 +183,8 @@ class Axis:
             return False
         if self.kind == "args":
             return is_factory(get("model"))
+        if self.name in BUILT_IN_AXES and is_factory(get("model")):
+            return False  # what the built-in networks read; the user's factory takes model_args instead
         return True
 
     def check(self, value: Any, where: str, key: str) -> Any:

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from models import Shape, planned_params
 from search import _check, _optuna, records
 from search._lock import study_lock
 from search._signals import heartbeat, raise_held, signals_held, sigterm_as_interrupt
@@ -19,7 +20,8 @@ from search.device import resolve_device
 from search.errors import SearchError
 from search.factory import load_factory, use_code_dir
 from search.objective import Objective
-from search.spec import StudySpec
+from search.params import AXES, Params, is_factory
+from search.spec import Fixed, StudySpec
 from search.storage import HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_errors
 from search.trials import Failure, TrialFailed, counts_toward_budget, study_facts
 
@@ -122,6 +124,7 @@ def run_study(
     dev = resolve_device(opts.device)
     data = load_dataset(spec.dataset, opts.data_dir, dev)  # fail on bad data before touching storage
     check_factories(spec)  # and on a model module that cannot be imported
+    check_models(spec, data.shape)  # or a built-in model too big for the images
     study = open_study(spec, url, opts, worker_index=worker_index, data=data.facts())
     recorder = Recorder(open_store(artifact_dir(url, opts.artifacts)), spec.keep_checkpoints)
     objective = Objective(spec, data, dev, recorder=recorder)
@@ -140,6 +143,18 @@ def check_factories(spec: StudySpec) -> None:
         use_code_dir(spec.code_dir())
         for ref in spec.factories():
             load_factory(ref, spec.path)
+
+
+def check_models(spec: StudySpec, shape: Shape) -> None:
+    """Every built-in model the space may pick can take the data's images (one line if not)."""
+    dim = spec.space.get("model", Fixed(AXES["model"].default))
+    models = [dim.value] if isinstance(dim, Fixed) else list(getattr(dim, "values", ()))
+    for model in models:
+        if not is_factory(model):
+            try:
+                planned_params(Params(model=model).model_config(shape))
+            except ValueError as e:
+                raise SearchError(f"{spec.path}: space.model: {e}") from None
 
 
 def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float | list[float]], url: str, budget: int, *,
@@ -238,5 +253,5 @@ def all_studies(url: str) -> list[dict]:
                 for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
 
 
-__all__ = ["RunOptions", "RunResult", "all_studies", "budget_used", "check_factories", "load_stored_study",
+__all__ = ["RunOptions", "RunResult", "all_studies", "budget_used", "check_factories", "check_models", "load_stored_study",
            "open_study", "optimize", "run_study"]

@@ -154,3 +154,14 @@ def test_bad_data_is_one_line_naming_the_file(tmp_path, damage, message):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in r.output, lines
     assert not (tmp_path / "search.db").exists() or "own" not in cli("studies", "--json").stdout  # nothing stored
+
+
+def test_a_built_in_model_too_big_for_the_images_says_the_smallest_it_takes(tmp_path, digit_folders):
+    (tmp_path / "digits").symlink_to(digit_folders)
+    r = cli("run", "--study", study(tmp_path, {"path": "digits"}, model="lenet5"))
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'own.yaml'}: space.model: LeNet-5 cannot take 8x8 "
+                                             "images (it takes 12x12 and larger): choose the mlp or cnn model, or "
+                                             "larger images"]
+    r = cli("run", "--study", study(tmp_path, {"path": "digits"}, model="cnn", name="cnn"))
+    assert r.exit_code == 0, r.output  # the CNN pools globally: any size
