@@ -33,12 +33,16 @@ class AugmentConfig(Protocol):
     @property
     def scale(self) -> float: ...
 
+    @property
+    def hflip(self) -> bool: ...
+
 
 class Augment:
     """`Augment(cfg, generator)(x)`: each image is rotated by an angle drawn from
     [-rotation, rotation] degrees, moved by up to `shift` pixels on each axis, zoomed by a
     factor drawn from [1 - scale, 1 + scale], and blurred with a sigma drawn from
-    [0, blur_sigma]. A zero turns its part off and draws no random numbers, so runs
+    [0, blur_sigma]; with `hflip`, half of them are mirrored left-right first. A zero (or
+    false) turns its part off and draws no random numbers, so runs
     recorded before shift and scale existed replay exactly."""
 
     def __init__(self, cfg: AugmentConfig, generator: torch.Generator | None = None,
@@ -47,6 +51,7 @@ class Augment:
         self.blur_sigma = float(cfg.blur_sigma)
         self.shift = float(cfg.shift)
         self.scale = float(cfg.scale)
+        self.hflip = bool(cfg.hflip)
         self.generator = generator
         # a black pixel after normalisation, per channel: the padding of both resamplings
         self.background: float | torch.Tensor = (background[0] if len(background) == 1 else
@@ -62,6 +67,9 @@ class Augment:
             background = background.to(x.device, x.dtype)
         x = x - background  # so that the zero padding of both ops is the background
         n, dev = len(x), x.device
+        if self.hflip:  # off draws no random numbers: runs recorded before it replay exactly
+            flip = (torch.rand(n, generator=self.generator) < 0.5).to(dev)
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
         degrees = self._uniform(n, -self.rotation, self.rotation, dev) if self.rotation > 0 else None
         moves = self._uniform(2 * n, -self.shift, self.shift, dev).view(n, 2) if self.shift > 0 else None
         zoom = self._uniform(n, 1 - self.scale, 1 + self.scale, dev) if self.scale > 0 else None

@@ -287,6 +287,8 @@ AXES: dict[str, Axis] = {a.name: a for a in [
     Axis("shift", "float", "max shift in pixels, each axis", low=0.0, high=14.0, when=("augment", (True,))),
     Axis("scale", "float", "max zoom in or out (0.1: 90-110 %)", low=0.0, high=0.5, high_open=True,
          when=("augment", (True,))),
+    Axis("hflip", "bool", "mirror half the training images left-right (natural images, never characters)",
+         when=("augment", (True,))),
     Axis("schedule", "choice", "learning-rate schedule: constant, onecycle (up to lr, then down), cosine (down "
                                "to 0 after a linear warm-up)", choices=tuple(SCHEDULES)),
     Axis("warmup_epochs", "int", "epochs of linear warm-up (onecycle: 0 means its usual 30 % of the run)",

@@ -43,6 +43,7 @@ class TrainConfig:
     blur_sigma: float = 1.0
     shift: float = 0.0
     scale: float = 0.0
+    hflip: bool = False  # mirror half the images left-right (natural images; never for characters)
     schedule: str = "constant"  # learning-rate schedule over the whole run
     warmup_epochs: int = 0
     label_smoothing: float = 0.0

@@ -227,3 +227,16 @@ def test_a_retrain_uses_the_numerics_its_trial_trained_with(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     r = cli("train", "--config", "c.yaml")
     assert r.exit_code == 2 and "precision: unknown value 'fp16'" in r.stderr
+
+
+def test_hflip_mirrors_about_half_the_images_of_any_channel_count(data):
+    x = data.train.x[:400]
+    out = augment(3, rotation=0, blur_sigma=0, hflip=True)(x)
+    mirrored = [torch.allclose(o, i.flip(2), atol=1e-5) for o, i in zip(out, x, strict=True)]
+    kept = [torch.allclose(o, i, atol=1e-5) for o, i in zip(out, x, strict=True)]
+    assert all(m or k for m, k in zip(mirrored, kept, strict=True)) and 150 < sum(mirrored) < 250
+    colour = torch.randn(64, 3, 32, 32)
+    flipped = Augment(params(augment=True, rotation=0, blur_sigma=0, hflip=True), torch.Generator().manual_seed(0),
+                      background=(0.0, 0.0, 0.0))(colour)
+    assert flipped.shape == colour.shape and not torch.equal(flipped, colour)
+    assert params(augment=True).active()["hflip"] is False and "hflip" not in params().active()  # off by default
