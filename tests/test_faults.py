@@ -152,3 +152,31 @@ def test_a_study_stored_before_the_typed_path_still_works(tmp_path):
     trials = optuna.load_study(study_name="legacy", storage=url).trials
     assert len(trials) == 8 and trials[7].state.name in ("COMPLETE", "PRUNED")
     assert trials[7].user_attrs["retry_of"] == 6 and trials[7].params == trials[6].params
+
+
+def test_a_cost_aware_study_stored_before_the_record_module_still_works(tmp_path):
+    """tests/data/before-records.db was written by commit dfc8387, before bounds were stored with
+    their metric: its floor comes back from the goal's text, in show, the report's trade-off
+    plot, export and train, and resuming it stores the bounds the new way."""
+    from search.goal import Bound
+    from search.records import StudyRecord
+
+    db = tmp_path / "before.db"
+    shutil.copy(DATA / "before-records.db", db)
+    url = f"sqlite:///{db}"
+    study = optuna.load_study(study_name="before-records", storage=url)
+    assert "bounds" not in study.user_attrs and StudyRecord.of(study).bounds == (Bound("val_accuracy", "floor", 0.5),)
+    shown = json.loads(cli("show", "--study", "before-records", "--storage", url, "--json").stdout)
+    assert shown["constrained"] and shown["best_trial"] == 2 and all(t["feasible"] for t in shown["trials"])
+    r = cli("report", "--study", "before-records", "--storage", url, "--out", tmp_path / "rep")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "rep" / "tradeoff.png").stat().st_size > 10_000  # drawn against the floor
+    assert "val_accuracy" in (tmp_path / "rep" / "report.md").read_text()
+    assert cli("export", "--study", "before-records", "--storage", url, "--out", tmp_path / "b.yaml").exit_code == 0
+    trained = json.loads(cli("train", "--config", tmp_path / "b.yaml", "--json").stdout)
+    assert trained["val_accuracy"] == pytest.approx(0.5 - study.trials[2].constraints["val_accuracy >= 0.5"],
+                                                    abs=1e-4)  # the trial's accuracy, reproduced
+    r = cli("run", "--study", DATA / "before-records.yaml", "--storage", url, "--n-trials", 4)
+    assert r.exit_code == 0, r.output
+    study = optuna.load_study(study_name="before-records", storage=url)
+    assert len(study.trials) == 4 and study.user_attrs["bounds"] == [["val_accuracy", "floor", 0.5]]
