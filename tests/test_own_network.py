@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
 import optuna
 import pytest
 import yaml
 
-from conftest import ROOT, cli
+from conftest import ROOT, cli, finish, search
+from search._optuna import study_id
 
 pytest.importorskip("sklearn.datasets", reason="scikit-learn (its digits) is a test dependency")
 EXAMPLE = ROOT / "examples" / "own-network"
@@ -56,6 +61,29 @@ def test_own_factory_with_its_axes_runs_shows_exports_retrains_and_reports(examp
     assert r.exit_code == 0, r.output
     report = (example / "rep" / "report.md").read_text()
     assert "model_args: width: {8, 16, 32}; depth: 1..3; drop: 0..0.3" in report and "**width**" in report
+    detail = _dashboard_detail(example, study)  # what optuna-dashboard shows: the factory's axes as axes
+    assert all({"width", "depth", "drop"} <= {p["name"] for p in t["params"]} for t in detail["trials"])
+    assert "nets:build" in detail["note"]["body"] and "model_args" in detail["note"]["body"]
+
+
+def _dashboard_detail(folder, study) -> dict:
+    """`search dashboard` on the study's storage: its /api/studies/<id> answer."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = search("dashboard", "--port", port, "--storage", f"sqlite:///{folder / 'search.db'}", cwd=folder)
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                return json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study_id(study)}",
+                                                        timeout=2))
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        finish(proc, 20)
 
 
 @pytest.mark.parametrize("body, reason", [
