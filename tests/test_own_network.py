@@ -17,8 +17,9 @@ import optuna
 import pytest
 import yaml
 
-from conftest import ROOT, cli, finish, search
 from search._optuna import study_id
+
+from conftest import ROOT, cli, finish, search
 
 pytest.importorskip("sklearn.datasets", reason="scikit-learn (its digits) is a test dependency")
 EXAMPLE = ROOT / "examples" / "own-network"
