@@ -26,6 +26,7 @@ import torch
 from models import Shape
 from search._files import read_bytes
 from search._idx import FILES, MAX_IDX, find_file, has_all, parse_idx, read_idx
+from search.device import free_memory, gib
 from search.errors import SearchError
 from search.sources import Arrays, DataSource, parse_source, read_source
 
@@ -89,11 +90,16 @@ class Norm:
         return (x - torch.tensor(self.mean).view(shape)) / torch.tensor(self.std).view(shape)
 
     @classmethod
-    def of(cls, images: np.ndarray) -> Norm:
-        """Measured on uint8 images (N, C, H, W), in float64 (a std of 0 becomes 1)."""
-        x = images.astype(np.float64) / 255.0
-        mean = x.mean(axis=(0, 2, 3))
-        std = x.std(axis=(0, 2, 3))
+    def of(cls, images: np.ndarray, chunk: int = 4096) -> Norm:
+        """Measured on uint8 images (N, C, H, W) in float64, a chunk at a time (CIFAR-10 whole
+        in float64 would be 1.2 GB), rounded to 6 digits; a std of 0 becomes 1."""
+        count = images.shape[0] * images.shape[2] * images.shape[3]
+        total = sum(images[i:i + chunk].sum(axis=(0, 2, 3), dtype=np.float64) for i in range(0, len(images), chunk))
+        mean = np.asarray(total) / count / 255.0
+        dev = mean[None, :, None, None]
+        squares = sum((((images[i:i + chunk] / 255.0) - dev) ** 2).sum(axis=(0, 2, 3)) for i in
+                      range(0, len(images), chunk))
+        std = np.sqrt(np.asarray(squares) / count)
         return cls(tuple(round(float(m), 6) for m in mean), tuple(round(float(v), 6) if v > 0 else 1.0 for v in std))
 
 
@@ -300,11 +306,16 @@ def _load_source(src: DataSource, device: str) -> Dataset:
                                    SPLIT_SEED + 1)
         test_x, test_y, x, y = x[test], y[test], x[np.sort(keep)], y[np.sort(keep)]
     else:
+        assert a.test_x is not None and a.test_y is not None
         test_x, test_y = a.test_x, a.test_y
     train_idx, val_idx = split_indices(len(y), _held_out(len(y), src.val_fraction, "val images", src.path))
-    norm = Norm.of(x[train_idx])
     dev = torch.device(device)
-    assert test_x is not None and test_y is not None
+    need, free = 4 * (x.size + test_x.size), free_memory(dev)  # resident as float32, every split
+    if free is not None and need > 0.8 * free:
+        raise SearchError(f"{src.path}: {len(y) + len(test_y):,} images of {'x'.join(map(str, x.shape[1:]))} need "
+                          f"{gib(need)} resident as float32 on {dev}, which has {gib(free)} free: use fewer images "
+                          "(a smaller folder or .npz) or a device with more memory")
+    norm = Norm.of(x[train_idx])
     return Dataset(name=str(src), train=_to_tensors(x[train_idx], y[train_idx], dev, norm),
                    val=_to_tensors(x[val_idx], y[val_idx], dev, norm), test=_to_tensors(test_x, test_y, dev, norm),
                    class_names=a.class_names, carved=carved)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import torch
 
 from search.errors import SearchError
 
-__all__ = ["DEVICES", "resolve_device"]
+__all__ = ["DEVICES", "free_memory", "gib", "resolve_device"]
 
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
@@ -36,3 +38,35 @@ def resolve_device(name: str) -> torch.device:
             raise SearchError("device 'mps' asked for, but Apple's MPS is not available here: pass --device cpu")
         return torch.device("mps")
     raise SearchError(f"unknown device {name!r}: expected {DEVICES}")
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free for tensors on `device` (None where it cannot be told)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    free = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                free = int(line.split()[1]) * 1024
+    except OSError:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            return None
+    try:  # a container's own limit (cgroup v2), when lower than the machine's
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            free = min(free, int(limit) - used) if free is not None else int(limit) - used
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+
+def gib(n: float) -> str:
+    """Bytes as people read them: 1.5 GiB, 300 MiB."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"

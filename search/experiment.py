@@ -4,19 +4,17 @@ reproduce its validation accuracy."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
 from torch import nn
 
 from models import Shape, build_model, entry, planned_params
 from search.data import Split
+from search.device import free_memory, gib
 from search.factory import build_factory_model
 from search.params import Params, is_factory
 from search.trials import Failure, TrialFailed
 
-__all__ = ["EVAL_BATCH", "build", "check_fits", "free_memory", "is_out_of_memory", "subset"]
+__all__ = ["EVAL_BATCH", "build", "check_fits", "is_out_of_memory", "subset"]
 
 _OPTIMIZER_STATES = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 1}  # tensors kept per parameter
 EVAL_BATCH = 4096
@@ -43,39 +41,9 @@ def check_fits(params: Params, device: torch.device, shape: Shape, n_params: int
                 + per_image * params.batch_size + per_image // 2 * EVAL_BATCH)
     free = free_memory(device)
     if free is not None and need > 0.9 * free:
-        raise TrialFailed(Failure.TOO_LARGE, f"the model has {n:,} parameters and needs about {_gb(need)} to "
-                                             f"train; {device} has {_gb(free)} free")
+        raise TrialFailed(Failure.TOO_LARGE, f"the model has {n:,} parameters and needs about {gib(need)} to "
+                                             f"train; {device} has {gib(free)} free")
     return n
-
-
-def free_memory(device: torch.device) -> int | None:
-    """Bytes free for tensors on `device` (None where it cannot be told)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    if device.type != "cpu":
-        return None
-    free = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                free = int(line.split()[1]) * 1024
-    except OSError:
-        try:
-            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError):
-            return None
-    try:  # a container's own limit (cgroup v2), when lower than the machine's
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-        if limit != "max":
-            free = min(free, int(limit) - used) if free is not None else int(limit) - used
-    except (OSError, ValueError):
-        pass
-    return free
-
-
-def _gb(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def subset(split: Split, n: int) -> Split:

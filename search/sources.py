@@ -7,8 +7,10 @@ study file:
   ImageFolder layout), optionally split into `train/` and `test/` folders of the same classes;
 - a NumPy `.npz` with `x_train`, `y_train` and optionally `x_test`, `y_test`, images as
   (N, H, W), (N, H, W, C) or (N, C, H, W) unsigned bytes;
-- a folder with an IDX quadruple of any image size and class count (`format: idx`).
-Optional keys: `format` (folder | npz | idx; else told by the path), `val_fraction` (of the
+- a folder with an IDX quadruple of any image size and class count (`format: idx`);
+- CIFAR-10's or CIFAR-100's python batches as published (`cifar-10-batches-py/`,
+  `cifar-100-python/`), read by an unpickler that builds nothing but NumPy arrays.
+Optional keys: `format` (folder | npz | idx | cifar; else told by the path), `val_fraction` (of the
 training images held out for validation; 1/12 by default, MNIST's 5,000 of 60,000),
 `test_fraction` (carved out when the data has no test part; 1/7 by default, MNIST's
 10,000 of 70,000), `classes` (names in label order). Every mistake is one line naming the
@@ -18,6 +20,7 @@ file and what was expected.
 from __future__ import annotations
 
 import io
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +33,13 @@ from search._files import read_bytes
 from search._idx import FILES, find_file, read_idx
 from search.errors import SearchError
 
-__all__ = ["DEFAULT_TEST_FRACTION", "DEFAULT_VAL_FRACTION", "FORMATS", "IMAGE_SUFFIXES", "Arrays", "DataSource",
-           "MAX_NPZ", "parse_source", "read_source"]
+__all__ = ["CIFAR10", "CIFAR100", "DEFAULT_TEST_FRACTION", "DEFAULT_VAL_FRACTION", "FORMATS", "IMAGE_SUFFIXES",
+           "MAX_CIFAR", "MAX_NPZ", "Arrays", "DataSource", "parse_source", "read_source"]
 
-FORMATS = ("folder", "npz", "idx")
+FORMATS = ("folder", "npz", "idx", "cifar")
+CIFAR10 = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
+CIFAR100 = ("train", "test", "meta")
+MAX_CIFAR = 1 << 30
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 DEFAULT_VAL_FRACTION = 5_000 / 60_000  # so MNIST as files splits exactly as MNIST by name
 DEFAULT_TEST_FRACTION = 10_000 / 70_000
@@ -104,7 +110,11 @@ def parse_source(raw: Any, where: str, base: Path, known: tuple[str, ...]) -> Da
 def _guess_format(path: Path) -> str:
     if path.is_file():
         return "npz" if path.suffix == ".npz" else "unknown"
-    return "idx" if find_file(path, FILES["train_images"]) else "folder"
+    if find_file(path, FILES["train_images"]):
+        return "idx"
+    if all((path / f).is_file() for f in CIFAR10) or all((path / f).is_file() for f in CIFAR100):
+        return "cifar"
+    return "folder"
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,7 @@ class Arrays:
 
 def read_source(src: DataSource) -> Arrays:
     path = Path(src.path)
-    reader = {"folder": _read_folder, "npz": _read_npz, "idx": _read_idx}[src.format]
+    reader = {"folder": _read_folder, "npz": _read_npz, "idx": _read_idx, "cifar": _read_cifar}[src.format]
     arrays = reader(path)
     names = src.classes or arrays.class_names
     k = len(names)
@@ -289,3 +299,64 @@ def _read_idx(path: Path) -> Arrays:
     k = int(max(a["train_labels"].max(), a["test_labels"].max())) + 1
     return Arrays(train_x, a["train_labels"].astype(np.int64), test_x, a["test_labels"].astype(np.int64),
                   tuple(str(i) for i in range(k)))
+
+
+# ---------------------------------------------------------------- CIFAR's python batches
+
+# All a published CIFAR batch needs: NumPy's array reconstruction (numpy.core before NumPy 2)
+# and the codec Python 2 pickles use for bytes. Anything else in the file is refused, so a
+# batch file cannot run code.
+_CIFAR_NAMES = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+
+class _ArraysOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _CIFAR_NAMES:
+            raise pickle.UnpicklingError(f"refusing {module}.{name}")
+        if module == "numpy.core.multiarray":
+            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
+        return super().find_class(module, name)
+
+
+def _unpickle(path: Path) -> dict:
+    raw = read_bytes(path, "CIFAR batch", MAX_CIFAR)
+    try:
+        doc = _ArraysOnly(io.BytesIO(raw), encoding="bytes").load()
+    except Exception as e:  # a damaged file, or one that asks for more than arrays
+        raise SearchError(f"{path}: not a CIFAR python batch ({type(e).__name__}: {str(e)[:80]}); replace it with "
+                          "the published file") from None
+    if not isinstance(doc, dict):
+        raise SearchError(f"{path}: not a CIFAR python batch (a {type(doc).__name__}, not a dict)")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in doc.items()}
+
+
+def _batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    doc = _unpickle(path)
+    data, labels = doc.get("data"), doc.get(label_key)
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise SearchError(f"{path}: expected 'data' as uint8 (N, 3072) (32x32 colour images), got "
+                          f"{getattr(data, 'shape', type(data).__name__)}")
+    y = np.asarray(labels, dtype=np.int64) if labels is not None else None
+    if y is None or y.shape != (len(data),):
+        raise SearchError(f"{path}: expected {label_key!r} with one label per image")
+    return data.reshape(-1, 3, 32, 32), y
+
+
+def _read_cifar(path: Path) -> Arrays:
+    """CIFAR-10 (data_batch_1..5, test_batch, batches.meta) or CIFAR-100 (train, test, meta;
+    its 100 fine labels)."""
+    if all((path / f).is_file() for f in CIFAR10):
+        parts = [_batch(path / f, "labels") for f in CIFAR10[:5]]
+        train_x, train_y = np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+        test_x, test_y = _batch(path / "test_batch", "labels")
+        meta, key, k = path / "batches.meta", "label_names", 10
+    elif all((path / f).is_file() for f in CIFAR100):
+        (train_x, train_y), (test_x, test_y) = _batch(path / "train", "fine_labels"), _batch(path / "test", "fine_labels")
+        meta, key, k = path / "meta", "fine_label_names", 100
+    else:
+        raise SearchError(f"{path}: expected CIFAR-10's {', '.join(CIFAR10)} or CIFAR-100's train, test and meta")
+    names = _unpickle(meta).get(key) if meta.is_file() else None
+    names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names) if names else tuple(
+        str(i) for i in range(k))
+    return Arrays(train_x, train_y, test_x, test_y, names)

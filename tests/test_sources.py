@@ -165,3 +165,66 @@ def test_a_built_in_model_too_big_for_the_images_says_the_smallest_it_takes(tmp_
                                              "larger images"]
     r = cli("run", "--study", study(tmp_path, {"path": "digits"}, model="cnn", name="cnn"))
     assert r.exit_code == 0, r.output  # the CNN pools globally: any size
+
+
+def _cifar(folder, kind, n=12, seed=0):
+    """CIFAR's python batches in their published layout (dicts with bytes keys, pickle protocol 2)."""
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+
+    def batch(name, label_key, k):
+        doc = {b"batch_label": name.encode(), label_key: [int(v) for v in np.arange(n) % k],
+               b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"filenames": [b"x.png"] * n}
+        (folder / name).write_bytes(pickle.dumps(doc, protocol=2))
+
+    if kind == 10:
+        for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"):
+            batch(name, b"labels", 10)
+        names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
+        (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": names, b"num_vis": 3072}, protocol=2))
+    else:
+        batch("train", b"fine_labels", 100)
+        batch("test", b"fine_labels", 100)
+        meta = {b"fine_label_names": [f"class{i}".encode() for i in range(100)], b"coarse_label_names": []}
+        (folder / "meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return folder
+
+
+def test_cifar_python_batches_read_as_colour_images_with_their_names(tmp_path):
+    ten = load_dataset(parse_dataset({"path": str(_cifar(tmp_path / "cifar-10-batches-py", 10))}, "s", tmp_path),
+                       None, "cpu")
+    assert (ten.shape.channels, ten.shape.height, ten.shape.width, ten.classes) == (3, 32, 32, 10)
+    assert ten.class_names[0] == "airplane" and len(ten.train) + len(ten.val) == 60 and len(ten.test) == 12
+    assert len(ten.train.norm.mean) == 3 and not ten.carved
+    hundred = load_dataset(parse_dataset({"path": str(_cifar(tmp_path / "cifar-100-python", 100, n=200))}, "s",
+                                         tmp_path), None, "cpu")
+    assert hundred.classes == 100 and hundred.class_names[99] == "class99"
+
+
+def test_a_cifar_batch_that_asks_for_more_than_arrays_is_refused(tmp_path):
+    import pickle
+
+    folder = _cifar(tmp_path / "cifar", 10)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("ran code",))
+
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": Evil()}, protocol=2))
+    r = cli("run", "--study", study(tmp_path, {"path": "cifar"}))
+    assert r.exit_code == 2 and "ran code" not in r.output
+    assert r.stderr.strip().splitlines() == [f"error: {folder / 'data_batch_3'}: not a CIFAR python batch "
+                                             "(UnpicklingError: refusing __builtin__.print); replace it with the "
+                                             "published file"]
+
+
+def test_a_colour_study_with_hflip_runs_on_cifar_style_batches(tmp_path):
+    _cifar(tmp_path / "cifar", 10, n=64)
+    r = cli("run", "--study", study(tmp_path, {"path": "cifar"}, model="cnn", augment=True, hflip=True, shift=2.0,
+                                    rotation=5.0))
+    assert r.exit_code == 0, r.output
+    assert "32x32x3, 10 classes" in r.output
+    shown = json.loads(cli("show", "--study", "own", "--json").stdout)
+    assert [t["state"] for t in shown["trials"]] == ["COMPLETE", "COMPLETE"]
