@@ -170,7 +170,7 @@ def bench_conv(quick: bool) -> dict:
     for name, kw in CONV.items():
         p = Params.from_dict(kw, "bench")
         tut = n / tutorial_epoch(build(p, 0, torch.device("cpu"), Shape()), images[:n], labels[:n])
-        chosen = precision.choose(build(p, 0, torch.device("cpu"), Shape()), train.x[:128], train.y[:128])
+        chosen = precision.choose(build(p, 0, torch.device("cpu"), Shape()), train.images(slice(0, 128)), train.y[:128])
         row = {"tutorial_images_per_s": tut, "chosen": str(chosen)}
         for label, mode in (("fp32", precision.FP32), ("fast", chosen)):
             model = build(p, 0, torch.device("cpu"), Shape())

@@ -48,7 +48,7 @@ def check_fits(params: Params, device: torch.device, shape: Shape, n_params: int
 
 def subset(split: Split, n: int) -> Split:
     """The first `n` examples (the training split is already shuffled once, with a fixed seed)."""
-    return split if n >= len(split) else split.take(split.x[:n], split.y[:n])
+    return split if n >= len(split) else split.take(split.pixels[:n], split.y[:n])
 
 
 def is_out_of_memory(e: BaseException) -> bool:

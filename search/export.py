@@ -59,7 +59,7 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
         fix = "" if e.failure is Failure.MODEL else "; choose a smaller model"
         raise SearchError(f"cannot train this config: {e}{fix}") from None
     if full:
-        train = data.train.take(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
+        train = data.train.take(torch.cat([data.train.pixels, data.val.pixels]), torch.cat([data.train.y, data.val.y]))
         val = None
     else:
         train, val = subset(data.train, job.train_size), data.val

@@ -142,11 +142,12 @@ def evaluate(model: nn.Module, data: Split, precision: Precision = FP32,
     """Mean loss, accuracy and the predicted labels over `data`, in large batches, with the
     precision `fit` chose for the model (`FitResult.precision`; fp32 for a model it did not train)."""
     model.eval()
-    loss = torch.zeros((), device=data.x.device)
+    device = data.pixels.device
+    loss = torch.zeros((), device=device)
     preds = []
     for i in range(0, len(data), batch_size):
-        with precision.autocast(data.x.device):
-            out = model(data.x[i:i + batch_size]).float()
+        with precision.autocast(device):
+            out = model(data.images(slice(i, i + batch_size))).float()
         loss += F.cross_entropy(out, data.y[i:i + batch_size], reduction="sum")
         preds.append(out.argmax(1))
     pred = torch.cat(preds)
@@ -170,9 +171,9 @@ def fit(
     batches only, never to evaluation. With `cfg.iterations`, training stops after that
     many steps; the last epoch may be partial.
     """
-    device = train.x.device
+    device = train.pixels.device
     transform = transform if transform is not None else cfg.transform(seed, train.norm.background)
-    precision = choose_precision(model, train.x[:cfg.batch_size], train.y[:cfg.batch_size])
+    precision = choose_precision(model, train.images(slice(0, cfg.batch_size)), train.y[:cfg.batch_size])
     if precision.channels_last:
         channels_last(model)  # in place: the same parameters
     opt = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
@@ -193,7 +194,7 @@ def fit(
         end = min(n, steps_left * cfg.batch_size)
         for i in range(0, end, cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
-            x = train.x[idx] if transform is None else transform(train.x[idx])
+            x = train.images(idx) if transform is None else transform(train.images(idx))
             with precision.autocast(device):
                 loss = F.cross_entropy(model(x).float(), train.y[idx], label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)

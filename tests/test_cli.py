@@ -75,7 +75,7 @@ def test_export_then_train_reproduces_the_trials_validation_accuracy(tmp_path):
     model = load_weights(tmp_path / "model.pt")
     test = load_dataset("mnist", MNIST, "cpu").test
     with torch.inference_mode():
-        acc = (model.eval()(test.x).argmax(1) == test.y).float().mean().item()
+        acc = (model.eval()(test.images()).argmax(1) == test.y).float().mean().item()
     assert acc == pytest.approx(result["test_accuracy"], abs=1e-6)
     assert load_config(tmp_path / "best.yaml").seed == config["seed"]
 

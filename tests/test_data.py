@@ -57,9 +57,11 @@ def test_split_is_fixed_disjoint_and_complete():
 
 def test_dataset_is_resident_normalised_and_cached():
     d = load_dataset("mnist", MNIST, "cpu")
-    assert d.train.x.shape == (55000, 1, 28, 28) and d.val.x.shape == (5000, 1, 28, 28)
-    assert d.test.x.shape == (10000, 1, 28, 28) and d.test.y.dtype == torch.int64
-    assert abs(d.train.x.mean().item()) < 0.05 and abs(d.train.x.std().item() - 1) < 0.05
+    assert d.train.pixels.shape == (55000, 1, 28, 28) and d.val.pixels.shape == (5000, 1, 28, 28)
+    assert d.test.pixels.shape == (10000, 1, 28, 28) and d.test.y.dtype == torch.int64
+    assert d.train.pixels.dtype == torch.float32  # MNIST fits many times over: normalised once (FLOATS_UP_TO)
+    x = d.train.images()
+    assert x.dtype == torch.float32 and abs(x.mean().item()) < 0.05 and abs(x.std().item() - 1) < 0.05
     assert load_dataset("mnist", MNIST, "cpu") is d
     # every class is present in the validation split in roughly its share
     assert torch.bincount(d.val.y, minlength=10).min().item() > 400
@@ -144,3 +146,20 @@ def test_offline_download_is_one_clear_line(monkeypatch, tmp_path):
     with pytest.raises(SearchError, match="download failed .*pass --data-dir DIR") as e:
         find_data_dir("mnist")
     assert "\n" not in str(e.value)
+
+
+def test_bytes_normalised_per_batch_give_the_same_floats_as_normalising_once():
+    """Where float32 images would not fit (search.data.FLOATS_UP_TO) they stay uint8, a quarter
+    of the memory; a batch of them normalises to the very same floats, so trials do not change."""
+    from search._idx import read_idx
+    from search.data import MNIST_NORM, _to_tensors
+
+    images = read_idx(MNIST / "t10k-images-idx3-ubyte.gz")[:, None]
+    labels = read_idx(MNIST / "t10k-labels-idx1-ubyte.gz")
+    floats = _to_tensors(images, labels, torch.device("cpu"), MNIST_NORM, floats=True)
+    packed = _to_tensors(images, labels, torch.device("cpu"), MNIST_NORM, floats=False)
+    assert packed.pixels.dtype == torch.uint8 and packed.pixels.element_size() * 4 == floats.pixels.element_size()
+    idx = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:128]
+    assert torch.equal(packed.images(idx), floats.images(idx))
+    assert torch.equal(packed.images(slice(100, 4196)), floats.images(slice(100, 4196)))
+    assert packed.images(idx).stride() == floats.images(idx).stride()  # oneDNN picks kernels by strides

@@ -56,7 +56,7 @@ def test_class_folders_of_8x8_pngs_read_with_their_shape_classes_and_statistics(
     assert len(d.test) == round(1797 / 7) and len(d.val) == round((1797 - len(d.test)) / 12)
     # per-channel statistics of the training split, and the images normalised with them
     m, s = d.train.norm.mean[0], d.train.norm.std[0]
-    assert 0.2 < m < 0.4 and 0.2 < s < 0.5 and abs(d.train.x.mean().item()) < 0.02 and abs(d.train.x.std().item() - 1) < 0.02
+    assert 0.2 < m < 0.4 and 0.2 < s < 0.5 and abs(d.train.images().mean().item()) < 0.02 and abs(d.train.images().std().item() - 1) < 0.02
     assert abs(m - images.mean() / 255) < 0.01  # the training split's mean is near the whole set's
     assert sorted(np.bincount(np.concatenate([d.train.y.numpy(), d.val.y.numpy(), d.test.y.numpy()]))) == sorted(
         np.bincount(labels))
@@ -90,7 +90,7 @@ def test_npz_in_every_layout_reads_the_same(tmp_path):
         np.savez(tmp_path / f"{name}.npz", x_train=x, y_train=y_train, x_test=test, y_test=y_test)
         d = load_dataset(parse_dataset({"path": f"{name}.npz"}, "s.yaml", tmp_path), None, "cpu")
         assert not d.carved and len(d.test) == 297 and d.shape.height == 8
-        read[name] = d.train.x
+        read[name] = d.train.pixels
     assert all(np.array_equal(read["nhw"], x) for x in read.values())
 
 

@@ -44,7 +44,7 @@ class Counting:
 
 
 def test_augmentation_keeps_shape_range_and_changes_pixels(data):
-    x = data.train.x[:256]
+    x = data.train.images(slice(0, 256))
     out = augment(0, rotation=15, blur_sigma=1.5)(x)
     assert out.shape == x.shape and out.dtype == x.dtype
     assert out.min() >= BACKGROUND - 1e-4 and out.max() <= x.max() + 1e-4
@@ -64,7 +64,7 @@ def _centre(x):
 
 
 def test_shift_moves_ink_by_up_to_shift_pixels_and_zoom_changes_its_extent(data):
-    x = data.train.x[:512]
+    x = data.train.images(slice(0, 512))
     r0, c0 = _centre(x)
     out = augment(0, rotation=0, blur_sigma=0, shift=3)(x)
     r1, c1 = _centre(out)
@@ -170,7 +170,7 @@ def test_label_smoothing_changes_the_training_loss_only(data):
 def test_the_fast_path_is_measured_and_keeps_accuracy(data):
     from search import precision
 
-    x, y = data.train.x[:128], data.train.y[:128]
+    x, y = data.train.images(slice(0, 128)), data.train.y[:128]
     mlp = build(params(), 0, CPU, Shape())
     assert precision.choose(mlp, x, y) == precision.FP32  # no convolution, nothing to gain
     cnn = build(params(model="cnn"), 0, CPU, Shape())
@@ -230,7 +230,7 @@ def test_a_retrain_uses_the_numerics_its_trial_trained_with(tmp_path):
 
 
 def test_hflip_mirrors_about_half_the_images_of_any_channel_count(data):
-    x = data.train.x[:400]
+    x = data.train.images(slice(0, 400))
     out = augment(3, rotation=0, blur_sigma=0, hflip=True)(x)
     mirrored = [torch.allclose(o, i.flip(2), atol=1e-5) for o, i in zip(out, x, strict=True)]
     kept = [torch.allclose(o, i, atol=1e-5) for o, i in zip(out, x, strict=True)]
