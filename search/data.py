@@ -319,15 +319,9 @@ def _load(dataset: str, directory: Path, device: str) -> Dataset:
     a = load_arrays(directory)
     dev = torch.device(device)
     train_idx, val_idx = split_indices(len(a["train_labels"]))
-    images = {k: v[:, None] for k, v in a.items() if k.endswith("images")}
-    floats = _resident(sum(v.size for v in images.values()), dev, str(directory))
-    return Dataset(
-        name=dataset,
-        train=_to_tensors(images["train_images"][train_idx], a["train_labels"][train_idx], dev, MNIST_NORM, floats),
-        val=_to_tensors(images["train_images"][val_idx], a["train_labels"][val_idx], dev, MNIST_NORM, floats),
-        test=_to_tensors(images["test_images"], a["test_labels"], dev, MNIST_NORM, floats),
-        class_names=CLASS_NAMES[dataset],
-    )
+    return _dataset(dataset, a["train_images"][:, None], a["train_labels"], train_idx, val_idx,
+                    a["test_images"][:, None], a["test_labels"], MNIST_NORM, CLASS_NAMES[dataset], False, dev,
+                    str(directory))
 
 
 @functools.lru_cache(maxsize=4)
@@ -342,12 +336,22 @@ def _load_source(src: DataSource, device: str) -> Dataset:
         assert a.test_x is not None and a.test_y is not None
         test_x, test_y = a.test_x, a.test_y
     train_idx, val_idx = split_indices(len(y), _held_out(len(y), src.val_fraction, "val images", src.path))
-    dev = torch.device(device)
-    floats = _resident(x.size + test_x.size, dev, src.path)
-    norm = Norm.of(x[train_idx])
-    return Dataset(name=str(src), train=_to_tensors(x[train_idx], y[train_idx], dev, norm, floats),
-                   val=_to_tensors(x[val_idx], y[val_idx], dev, norm, floats),
-                   test=_to_tensors(test_x, test_y, dev, norm, floats), class_names=a.class_names, carved=carved)
+    return _dataset(str(src), x, y, train_idx, val_idx, test_x, test_y, Norm.of(x[train_idx]), a.class_names, carved,
+                    torch.device(device), src.path)
+
+
+def _dataset(name: str, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
+             test_x: np.ndarray, test_y: np.ndarray, norm: Norm, class_names: tuple[str, ...], carved: bool,
+             device: torch.device, where: str) -> Dataset:
+    """uint8 images (N, C, H, W) split by index and made resident on the device, as floats
+    where they fit (`_resident`)."""
+    floats = _resident(x.size + test_x.size, device, where)
+
+    def split(images: np.ndarray, labels: np.ndarray) -> Split:
+        return _to_tensors(images, labels, device, norm, floats)
+
+    return Dataset(name=name, train=split(x[train_idx], y[train_idx]), val=split(x[val_idx], y[val_idx]),
+                   test=split(test_x, test_y), class_names=class_names, carved=carved)
 
 
 def source(dataset: str | DataSource) -> DataSource:

@@ -7,14 +7,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models import Shape, build_model, entry, planned_params
+from models import Shape, build_model, count_params, entry, planned_params
 from search.data import Split
 from search.device import free_memory, gib
 from search.factory import build_factory_model
 from search.params import Params, is_factory
 from search.trials import Failure, TrialFailed
 
-__all__ = ["EVAL_BATCH", "build", "check_fits", "is_out_of_memory", "subset"]
+__all__ = ["EVAL_BATCH", "build", "check_fits", "is_out_of_memory", "prepare", "subset"]
 
 _OPTIMIZER_STATES = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 1}  # tensors kept per parameter
 EVAL_BATCH = 4096
@@ -27,6 +27,18 @@ def build(params: Params, seed: int, device: torch.device, shape: Shape) -> nn.M
     if is_factory(params.model):
         return build_factory_model(params.model, shape, dict(params.model_args)).to(device)
     return build_model(params.model_config(shape)).to(device)
+
+
+def prepare(params: Params, seed: int, device: torch.device, shape: Shape,
+            n_params: int | None = None) -> tuple[nn.Module, int]:
+    """The network, checked to fit in memory, and its parameter count (`n_params` when
+    already counted). A built-in model is counted on the meta device and checked before
+    anything is allocated; the user's factory can only be counted once built."""
+    if is_factory(params.model):
+        model = build(params, seed, device, shape)
+        return model, check_fits(params, device, shape, count_params(model))
+    n = check_fits(params, device, shape, n_params)
+    return build(params, seed, device, shape), n
 
 
 def check_fits(params: Params, device: torch.device, shape: Shape, n_params: int | None = None) -> int:

@@ -12,14 +12,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from models import Shape, count_params
+from models import Shape
 from search import records
 from search._files import read_bytes
 from search.config import TrainJob
 from search.data import Dataset, load_dataset
 from search.device import resolve_device
 from search.errors import SearchError
-from search.experiment import build, check_fits, subset
+from search.experiment import build, prepare, subset
 from search.factory import load_factory, use_code_dir
 from search.params import Params, is_factory
 from search.precision import Precision, forced
@@ -48,13 +48,11 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
     """
     dev = resolve_device(device)
     data = load_dataset(job.dataset, data_dir, dev)
-    model = None
     try:
-        if is_factory(job.params.model):  # the user's network: imported (one line if it cannot be), built, counted
+        if is_factory(job.params.model):  # the user's network: one line if it cannot be imported
             use_code_dir(job.code)
             load_factory(job.params.model, "config")
-            model = build(job.params, job.seed, dev, data.shape)
-        check_fits(job.params, dev, data.shape, None if model is None else count_params(model))
+        model, _ = prepare(job.params, job.seed, dev, data.shape)
     except TrialFailed as e:
         fix = "" if e.failure is Failure.MODEL else "; choose a smaller model"
         raise SearchError(f"cannot train this config: {e}{fix}") from None
@@ -64,8 +62,6 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
     else:
         train, val = subset(data.train, job.train_size), data.val
     warm_up(job.params)  # outside train_seconds
-    if model is None:
-        model = build(job.params, job.seed, dev, data.shape)
     same = Precision.parse(job.precision) if job.precision and dev.type == "cpu" else None
     start = time.perf_counter()
     with forced(same) if same is not None else contextlib.nullcontext():

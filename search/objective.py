@@ -9,12 +9,12 @@ import socket
 import optuna
 import torch
 
-from models import count_params, planned_params
+from models import planned_params
 from search import _optuna, records
 from search.artifacts import Recorder
 from search.config import source_of, trial_seed
 from search.data import Dataset
-from search.experiment import build, check_fits, is_out_of_memory, subset
+from search.experiment import is_out_of_memory, prepare, subset
 from search.goal import measure
 from search.params import Params, is_factory
 from search.space import suggest_params
@@ -51,8 +51,6 @@ class Objective:
         n_params = None if factory else planned_params(params.model_config(shape))
         records.TrialStart(config=params.active(), seed=seed, device=str(self.device), n_params=n_params,
                            worker=WORKER, retry_of=records.retry_of(_optuna.trial_system_attrs(trial))).write(trial)
-        if n_params is not None:
-            check_fits(params, self.device, shape, n_params)
         curves: dict[str, list[float]] = {k: [] for k in records.CURVES}
         goal, done, measured, precision = self.spec.goal, [], None, None
 
@@ -68,11 +66,10 @@ class Objective:
                 raise optuna.TrialPruned(f"pruned at epoch {r.epoch} with {goal.curve} {value:.4f}")
 
         try:
-            model = build(params, seed, self.device, shape)
-            if n_params is None:
-                n_params = count_params(model)
+            model, counted = prepare(params, seed, self.device, shape, n_params)
+            if n_params is None:  # the user's factory: counted once built
+                n_params = counted
                 records.write_n_params(trial, n_params)
-                check_fits(params, self.device, shape, n_params)
             # the numerics fit chose by timing, which may differ in another run: export and retrain reuse them
             precision = str(self.fit(model, self.train, self.data.val, params, seed, on_epoch).precision)
         except Diverged as e:

@@ -26,7 +26,8 @@ from search import _check
 from search.errors import SearchError
 from search.train import OPTIMIZERS, SCHEDULES, TrainConfig
 
-__all__ = ["ARG_NAME", "AXES", "BUILT_IN_AXES", "Axis", "DEFAULTS", "FACTORY", "LAYER_KEY", "MAX_WIDTH", "Params", "is_factory", "layered"]
+__all__ = ["ARG_NAME", "AXES", "BUILT_IN_AXES", "Axis", "DEFAULTS", "FACTORY", "LAYER_KEY", "MAX_WIDTH", "Params",
+           "arg_name", "is_factory", "layered"]
 
 MAX_WIDTH = 65536
 
@@ -130,15 +131,27 @@ def _args(value: Any, where: str, key: str) -> tuple[tuple[str, Any], ...]:
     value = _check.mapping(value, where, key, "a mapping of argument name -> value")
     out = []
     for name, v in value.items():
-        if not isinstance(name, str) or not ARG_NAME.fullmatch(name) or name in DEFAULTS:
-            raise SearchError(f"{where}: {key}.{_check.name(name)}: expected an argument name (a Python identifier "
-                              "that is not one of the axes)")
+        arg_name(name, where, key)
         items = v if isinstance(v, (list, tuple)) else [v]
-        if not all(x is None or isinstance(x, (bool, int, float, str)) for x in items):
+        if not all(_plain_value(x) for x in items):
             raise SearchError(f"{where}: {key}.{name}: expected a number, text, true/false or a list of them, got "
                               f"{_check.short(v)}")
         out.append((name, tuple(v) if isinstance(v, (list, tuple)) else v))
     return tuple(out)
+
+
+def arg_name(name: Any, where: str, key: str) -> str:
+    """A factory argument's name: a Python identifier that no axis uses (Optuna samples it
+    under that name, beside the axes)."""
+    if not isinstance(name, str) or not ARG_NAME.fullmatch(name) or name in DEFAULTS:
+        raise SearchError(f"{where}: {key}.{_check.name(name)}: expected an argument name (a Python identifier "
+                          "that is not one of the axes)")
+    return name
+
+
+def _plain_value(value: Any) -> bool:
+    """What a factory argument may hold: nothing, a number, text or true/false."""
+    return value is None or isinstance(value, (bool, int, float, str))
 
 
 def _reading(axis: str) -> tuple[str, tuple[str, ...]]:
@@ -196,7 +209,7 @@ class Axis:
         if self.kind == "args":
             return _args(value, where, key)
         if self.kind == "value":  # a factory argument: any plain value
-            if value is None or isinstance(value, (bool, int, float, str)):
+            if _plain_value(value):
                 return value
             raise SearchError(f"{where}: {key}: expected a number, text or true/false, got {_check.short(value)}")
         if self.kind == "bool":

@@ -112,9 +112,7 @@ def _guess_format(path: Path) -> str:
         return "npz" if path.suffix == ".npz" else "unknown"
     if find_file(path, FILES["train_images"]):
         return "idx"
-    if all((path / f).is_file() for f in CIFAR10) or all((path / f).is_file() for f in CIFAR100):
-        return "cifar"
-    return "folder"
+    return "cifar" if _cifar_files(path) else "folder"
 
 
 @dataclass(frozen=True)
@@ -343,15 +341,21 @@ def _batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), y
 
 
+def _cifar_files(path: Path) -> tuple[str, ...]:
+    """CIFAR10 or CIFAR100 (the batch files the folder holds), else ()."""
+    return next((files for files in (CIFAR10, CIFAR100) if all((path / f).is_file() for f in files)), ())
+
+
 def _read_cifar(path: Path) -> Arrays:
     """CIFAR-10 (data_batch_1..5, test_batch, batches.meta) or CIFAR-100 (train, test, meta;
     its 100 fine labels)."""
-    if all((path / f).is_file() for f in CIFAR10):
+    layout = _cifar_files(path)
+    if layout == CIFAR10:
         parts = [_batch(path / f, "labels") for f in CIFAR10[:5]]
         train_x, train_y = np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
         test_x, test_y = _batch(path / "test_batch", "labels")
         meta, key, k = path / "batches.meta", "label_names", 10
-    elif all((path / f).is_file() for f in CIFAR100):
+    elif layout == CIFAR100:
         (train_x, train_y), (test_x, test_y) = _batch(path / "train", "fine_labels"), _batch(path / "test", "fine_labels")
         meta, key, k = path / "meta", "fine_label_names", 100
     else:

@@ -20,7 +20,7 @@ from search._files import load_yaml, read_yaml
 from search.data import DEFAULT_DATASET, TRAIN_POOL, DataSource, parse_dataset
 from search.errors import SearchError
 from search.goal import Goal, parse_goal
-from search.params import ARG_NAME, AXES, Axis, is_factory
+from search.params import AXES, Axis, arg_name, is_factory
 from search.records import StudyRecord
 from search.samplers import (
     COST_AWARE_SAMPLER,
@@ -34,7 +34,7 @@ from search.samplers import (
     parse_named,
 )
 
-__all__ = ["Args", "Choices", "Fixed", "KEEP_CHECKPOINTS", "Range", "StudySpec", "TOP_KEYS", "apply_overrides",
+__all__ = ["Args", "Choices", "Fixed", "KEEP_CHECKPOINTS", "Range", "StudySpec", "TOP_KEYS", "apply_overrides", "space_models",
            "default_studies_dir", "load_study", "parse_space", "parse_study", "resolve_study_path"]
 
 KEEP_CHECKPOINTS = StudyRecord.keep_checkpoints  # checkpoints of the best N complete trials are kept
@@ -66,7 +66,6 @@ class Args:
     (its kind told by how the file writes it) and its value, range or choices."""
 
     dims: tuple[tuple[Axis, Union[Fixed, Range, Choices]], ...]
-    per_layer: bool = False
 
 
 Dimension = Union[Fixed, Range, Choices, Args]
@@ -116,11 +115,13 @@ class StudySpec:
             out[name] = _describe(AXES[name], dim)
         return out
 
+    def models(self) -> list[str]:
+        """Every model the space may pick (the default when it names none), in the file's order."""
+        return space_models(self.space)
+
     def factories(self) -> list[str]:
         """The user's model factories the space names (module:callable), in the file's order."""
-        dim = self.space.get("model")
-        values = [dim.value] if isinstance(dim, Fixed) else list(dim.values) if isinstance(dim, Choices) else []
-        return [v for v in values if is_factory(v)]
+        return [m for m in self.models() if is_factory(m)]
 
     def max_epochs(self) -> int:
         dim = self.space.get("epochs", Fixed(AXES["epochs"].default))
@@ -278,8 +279,7 @@ def parse_space(raw: Any, where: str) -> dict[str, Dimension]:
         space[key] = _parse_args(value, where) if AXES[key].kind == "args" else _parse_dimension(AXES[key], value,
                                                                                                     where)
     if "model_args" in space:
-        model = space.get("model", Fixed(AXES["model"].default))
-        models = [model.value] if isinstance(model, Fixed) else list(getattr(model, "values", ()))
+        models = space_models(space)
         if not any(is_factory(m) for m in models):
             raise SearchError(f"{where}: space.model_args: arguments of your own model factory, but model is "
                               f"{', '.join(map(str, models))}: write model: module:callable (e.g. nets:build)")
@@ -302,6 +302,12 @@ def parse_space(raw: Any, where: str) -> dict[str, Dimension]:
     return space
 
 
+def space_models(space: dict[str, Dimension]) -> list[str]:
+    """The models a space may pick: its fixed model, its choices, or the default."""
+    dim = space.get("model", Fixed(AXES["model"].default))
+    return [dim.value] if isinstance(dim, Fixed) else list(dim.values) if isinstance(dim, Choices) else []
+
+
 def _describe(axis: Axis, dim: Fixed | Range | Choices) -> str:
     """A dimension as the report and the dashboard show it: '512-256', '{relu, tanh}', '1e-4..0.1 log'."""
     if isinstance(dim, Fixed):
@@ -319,10 +325,7 @@ def _parse_args(raw: Any, where: str) -> Args:
     _check.mapping(raw, where, "space.model_args", "a mapping of your factory's argument name -> value/range/choices")
     dims = []
     for name, value in raw.items():
-        key = f"space.model_args.{_check.name(name)}"
-        if not isinstance(name, str) or not ARG_NAME.fullmatch(name) or name in AXES:
-            raise SearchError(f"{where}: {key}: expected an argument name (a Python identifier that is not one of "
-                              "the axes)")
+        key = f"space.model_args.{arg_name(name, where, 'space.model_args')}"
         if isinstance(value, dict) and "low" in value and "high" in value:
             ints = all(isinstance(value[b], int) and not isinstance(value[b], bool) for b in ("low", "high"))
             axis = Axis(name, "int" if ints else "float", "a factory argument", low=-1e12, high=1e12)

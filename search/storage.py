@@ -45,10 +45,9 @@ class StorageURL:
     """A storage URL parsed once: which kind of storage, and the file behind it (SQLite and
     journal storages), for the storage, the artifact folder, the study lock and the file guard."""
 
-    text: str  # as given (it may hold a password: show `masked`)
+    text: str  # as given (it may hold a password: show it through mask_url)
     kind: str  # "journal" | "sqlite" | "server" (PostgreSQL, MySQL, ...) | "malformed"
     path: Path | None = None  # the SQLite or journal file
-    backend: str = ""  # SQLAlchemy's backend name: sqlite, postgresql, mysql, ...
 
     @classmethod
     def parse(cls, url: str) -> StorageURL:
@@ -59,21 +58,11 @@ class StorageURL:
             parsed = make_url(url)
         except Exception:
             return cls(url, "malformed")
-        backend = parsed.get_backend_name()
-        if backend != "sqlite":
-            return cls(url, "server", backend=backend)
+        if parsed.get_backend_name() != "sqlite":
+            return cls(url, "server")
         db = parsed.database or ""
         path = Path(db.removeprefix("file:").split("?")[0]) if db and db != ":memory:" else None
-        return cls(url, "sqlite", path, backend)
-
-    @property
-    def masked(self) -> str:
-        return mask_url(self.text)
-
-    @property
-    def is_file(self) -> bool:
-        """A SQLite or journal storage: a file on this machine (or a shared filesystem)."""
-        return self.path is not None
+        return cls(url, "sqlite", path)
 
 
 def mask_url(url: str) -> str:

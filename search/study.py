@@ -20,8 +20,8 @@ from search.device import resolve_device
 from search.errors import SearchError
 from search.factory import load_factory, use_code_dir
 from search.objective import Objective
-from search.params import AXES, Params, is_factory
-from search.spec import Fixed, StudySpec
+from search.params import Params, is_factory
+from search.spec import StudySpec
 from search.storage import HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_errors
 from search.trials import Failure, TrialFailed, counts_toward_budget, study_facts
 
@@ -147,9 +147,7 @@ def check_factories(spec: StudySpec) -> None:
 
 def check_models(spec: StudySpec, shape: Shape) -> None:
     """Every built-in model the space may pick can take the data's images (one line if not)."""
-    dim = spec.space.get("model", Fixed(AXES["model"].default))
-    models = [dim.value] if isinstance(dim, Fixed) else list(getattr(dim, "values", ()))
-    for model in models:
+    for model in spec.models():
         if not is_factory(model):
             try:
                 planned_params(Params(model=model).model_config(shape))
