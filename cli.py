@@ -225,7 +225,7 @@ def _print_summary(study, ran: int, seconds: float) -> None:
 @app.command()
 def studies(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
     """List every study in the storage: trials by state and best value."""
-    from search import all_studies, storage_url
+    from search import all_studies, source_text, storage_url
 
     url = storage_url(storage)
     with _errors(url):
@@ -240,7 +240,7 @@ def studies(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
     for r in rows:
         s = r["states"]
         best = "-" if r["best_value"] is None else f"{r['best_value']:.4f} #{r['best_trial']}"
-        table.add_row(escape(r["study"]), str(r["dataset"]), str(r["metric"]), str(r["n_trials"]),
+        table.add_row(escape(r["study"]), escape(source_text(r["dataset"])), str(r["metric"]), str(r["n_trials"]),
                       str(s["COMPLETE"]), str(s["PRUNED"]), str(s["FAIL"]), best)
     out.print(table)
 
@@ -313,7 +313,8 @@ def show(
              "exported unless --trial says otherwise")
     if best:
         _say(f"best trial #{best.number}: {_values_text(st.metric_names or [facts['metric']], best.values)}")
-        out.print(" ".join(f"{k}={fmt(v, 4)}" for k, v in best_params.items()), markup=False)  # wrapped
+        flat = {**{k: v for k, v in best_params.items() if k != "model_args"}, **best_params.get("model_args", {})}
+        out.print(" ".join(f"{k}={fmt(v, 4)}" for k, v in flat.items()), markup=False)  # wrapped; a factory's own too
 
 
 @app.command()

@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["artifact_dir", "export_checkpoint"], "search.artifacts"),
     **dict.fromkeys(["write_report"], "search.report"),
     **dict.fromkeys(["check_address", "is_loopback", "serve"], "search.dashboard"),
+    **dict.fromkeys(["source_text"], "search.sources"),
     **dict.fromkeys(["writable_dir", "writable_file"], "search._files"),
     **dict.fromkeys(["fmt"], "search._format"),
 }
@@ -67,6 +68,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from search.params import AXES, Params
     from search.records import StudyRecord, TrialRecord, fail_reason
     from search.report import write_report
+    from search.sources import source_text
     from search.spec import StudySpec, load_study
     from search.storage import HEARTBEAT_S, StorageURL, mask_url, storage_errors, storage_url
     from search.study import RunOptions, RunResult, all_studies, load_stored_study, run_study

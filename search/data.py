@@ -164,11 +164,11 @@ class Dataset:
                 "images": [len(self.train), len(self.val), len(self.test)], "test": "carved" if self.carved else "given"}
 
     def describe(self) -> str:
+        """One line for the run header: '8x8, 10 classes; 1,412 train, 128 val, 257 test (carved out)'."""
         c, h, w = self.train.shape
-        test = "carved out of the data with the fixed split seed" if self.carved else "the data's own"
-        return (f"{self.name}: {h}x{w}" + ("" if c == 1 else f"x{c}") + f", {self.classes} classes, "
-                f"{len(self.train):,} train / {len(self.val):,} validation / {len(self.test):,} test images "
-                f"(test: {test})")
+        return (f"{self.name}: {h}x{w}" + ("" if c == 1 else f"x{c}") + f", {self.classes} classes; "
+                f"{len(self.train):,} train, {len(self.val):,} val, {len(self.test):,} test"
+                + (" (carved out, fixed seed)" if self.carved else ""))
 
 
 # ---------------------------------------------------------------- lookup

@@ -34,7 +34,7 @@ from search._idx import FILES, find_file, read_idx
 from search.errors import SearchError
 
 __all__ = ["CIFAR10", "CIFAR100", "DEFAULT_TEST_FRACTION", "DEFAULT_VAL_FRACTION", "FORMATS", "IMAGE_SUFFIXES",
-           "MAX_CIFAR", "MAX_NPZ", "Arrays", "DataSource", "parse_source", "read_source"]
+           "MAX_CIFAR", "MAX_NPZ", "Arrays", "DataSource", "parse_source", "read_source", "source_text"]
 
 FORMATS = ("folder", "npz", "idx", "cifar")
 CIFAR10 = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
@@ -76,7 +76,12 @@ class DataSource:
         return out
 
     def __str__(self) -> str:
-        return self.name or f"{self.format}:{self.path}"
+        return source_text(self.stored())
+
+
+def source_text(stored: str | dict[str, Any]) -> str:
+    """A stored dataset as people read it: 'mnist', 'folder:/data/digits' (no file is touched)."""
+    return stored if isinstance(stored, str) else f"{stored.get('format')}:{stored.get('path')}"
 
 
 def parse_source(raw: Any, where: str, base: Path, known: tuple[str, ...]) -> DataSource:

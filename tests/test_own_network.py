@@ -47,6 +47,8 @@ def test_own_factory_with_its_axes_runs_shows_exports_retrains_and_reports(examp
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert complete and all({"width", "depth", "drop", "lr"} <= set(t.params) for t in study.trials)
     assert all(t.user_attrs["n_params"] > 1000 for t in complete)  # counted once built
+    plain = cli("show", "--study", "digits").stdout
+    assert "width=" in plain and "model_args=" not in plain  # its arguments read like the other axes
     shown = json.loads(cli("show", "--study", "digits", "--json").stdout)
     assert shown["best_params"]["model"] == "nets:build" and set(shown["best_params"]["model_args"]) == {
         "width", "depth", "drop"}

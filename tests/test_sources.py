@@ -67,9 +67,11 @@ def test_a_study_on_own_images_runs_shows_exports_and_retrains_exactly(tmp_path,
     (tmp_path / "digits").symlink_to(digit_folders)  # relative to the study file
     r = cli("run", "--study", path)
     assert r.exit_code == 0, r.output
-    assert "data folder:" in r.output and "8x8, 10 classes" in r.output and "carved out" in r.output
+    assert "data folder:" in r.output and "8x8, 10 classes;" in r.output and "(carved out, fixed seed)" in r.output
     shown = json.loads(cli("show", "--study", "own", "--json").stdout)
     assert shown["best_value"] > 0.5 and shown["dataset"]["format"] == "folder"
+    listed = cli("studies").stdout
+    assert "folder:" in listed and "{'path'" not in listed  # the source as people read it, not a dict
     assert cli("export", "--study", "own", "--out", tmp_path / "b.yaml").exit_code == 0
     config = yaml.safe_load((tmp_path / "b.yaml").read_text())
     assert config["dataset"] == {"path": str(digit_folders.resolve()), "format": "folder"}
@@ -78,6 +80,10 @@ def test_a_study_on_own_images_runs_shows_exports_and_retrains_exactly(tmp_path,
     assert trained["test_accuracy"] > 0.5
     report = cli("report", "--study", "own", "--out", tmp_path / "rep", "--evaluate")
     assert report.exit_code == 0, report.output
+    md = (tmp_path / "rep" / "report.md").read_text()
+    train_images = 1797 - round(1797 / 7) - round((1797 - round(1797 / 7)) / 12)
+    assert f"| dataset | folder:{digit_folders.resolve()} |" in md  # as people read it, not a dict
+    assert f"| training images per trial | {train_images} |" in md  # what the trials had, not the 55,000 cap
 
 
 def test_npz_in_every_layout_reads_the_same(tmp_path):

@@ -11,6 +11,7 @@ from search._format import fmt
 from search.goal import Bound
 from search.records import StudyRecord, curve
 from search.report._render import Para, Table
+from search.sources import source_text
 from search.trials import feasible, metric_of, trial_seconds
 
 TOP = 10
@@ -27,14 +28,14 @@ def summary_table(record: StudyRecord, facts: dict, trials: list[FrozenTrial]) -
     compute = sum(trial_seconds(t) for t in trials)
     states = ", ".join(f"{n} {s.lower()}" for s, n in facts["states"].items() if n)
     rows = [
-        ["dataset", str(facts["dataset"])],
+        ["dataset", source_text(record.dataset)],
         ["description", record.description or "-"],
         ["search space", "; ".join(f"{k}: {v}" for k, v in record.space.items()) or "-"],
         ["sampler / pruner", f"{record.sampler} / {record.pruner}"],
         ["goal", str(facts["goal"])],
         ["trials", f"{facts['n_trials']}: {states}"],
         ["wall time", f"{duration(wall)} (training and evaluation inside trials: {duration(compute)})"],
-        ["training images per trial", fmt(facts["train_size"])],
+        ["training images per trial", fmt(min([facts["train_size"], *record.data.get("images", [])[:1]]))],
         ["best value", f"{fmt(facts['best_value'])} (trial #{facts['best_trial']})"
          if facts["best_value"] is not None else "-"],
     ]
