@@ -237,8 +237,8 @@ def _fail_and_retry(study: optuna.Study, trial_id: int, recorder: Recorder) -> N
 def _queue_retry(study: optuna.Study, failed: FrozenTrial) -> None:
     """The same bookkeeping as Optuna's RetryHeartbeatStaleTrialCallback (so its
     `retried_trial_number` works), without copying the failed trial's user attributes."""
-    if records.retries(failed) >= MAX_RETRY or not records.TrialRecord.of(failed).config:
-        return  # retried enough; or cut off before it sampled and recorded its config: nothing to repeat
+    if records.retries(failed) >= MAX_RETRY:
+        return
     study.add_trial(optuna.create_trial(state=TrialState.WAITING, params=failed.params,
                                         distributions=failed.distributions, system_attrs=records.retry_attrs(failed)))
 

@@ -182,10 +182,10 @@ def test_a_cost_aware_study_stored_before_the_record_module_still_works(tmp_path
     assert len(study.trials) == 4 and study.user_attrs["bounds"] == [["val_accuracy", "floor", 0.5]]
 
 
-def test_an_interrupt_before_a_trial_recorded_its_config_queues_nothing_to_repeat(tmp_path):
-    """A signal between `ask` and the trial's first suggestion leaves a trial with no
-    parameters: queuing its "retry" would only start a new trial (seen once under --workers
-    when the parent was killed). One that recorded its config is queued again as always."""
+def test_an_interrupt_queues_the_trial_again_even_before_it_sampled(tmp_path):
+    """A signal between `ask` and the trial's first suggestion (seen under --workers when the
+    parent was killed) still queues a retry, recorded as one: it samples what the trial lacked.
+    A trial that had sampled is queued with its parameters."""
     from search._optuna import trial_id
     from search.artifacts import Recorder
     from search.study import _fail_and_retry
@@ -193,11 +193,13 @@ def test_an_interrupt_before_a_trial_recorded_its_config_queues_nothing_to_repea
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="s", direction="maximize")
     bare = study.ask()
     _fail_and_retry(study, trial_id(bare), Recorder(None))
-    started = study.ask()
+    started = study.ask()  # the queued retry of #0, still without parameters
+    assert started.number == 1 and started.params == {}
     started.suggest_float("lr", 1e-3, 1e-1, log=True)
     started.set_user_attr("config", {"lr": started.params["lr"]})
     _fail_and_retry(study, trial_id(started), Recorder(None))
     trials = study.get_trials()
     assert [t.state.name for t in trials] == ["FAIL", "FAIL", "WAITING"]
     assert all(t.user_attrs["fail_reason"] == "interrupted" for t in trials[:2])
-    assert trials[2].params == trials[1].params and trials[2].system_attrs["retry_history"] == [1]
+    assert trials[1].system_attrs["retry_history"] == [0]  # #1 ran as the retry of #0
+    assert trials[2].params == trials[1].params and trials[2].system_attrs["retry_history"] == [0, 1]
