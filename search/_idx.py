@@ -30,20 +30,28 @@ def read_idx(path: Path) -> np.ndarray:
     return parse_idx(raw, path)
 
 
+# IDX's element types (the third magic byte), big-endian as the format stores them
+DTYPES: dict[int, np.dtype] = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+          0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
 def parse_idx(raw: bytes, path: Path | str = "<bytes>") -> np.ndarray:
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise SearchError(f"{path}: not an IDX file of unsigned bytes (bad magic {raw[:4].hex() or 'empty'}); "
+    """IDX bytes -> an array of their shape and type (native byte order): MNIST's unsigned
+    bytes, QMNIST's int32 label rows, any of the format's six types."""
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in DTYPES:
+        raise SearchError(f"{path}: not an IDX file (bad magic {raw[:4].hex() or 'empty'}); "
                           "replace it with a good copy")
-    ndim = raw[3]
+    dtype, ndim = DTYPES[raw[2]], raw[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
         raise SearchError(f"{path}: corrupt IDX header ({ndim} dimensions); replace it with a good copy")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape))
+    expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(raw) != expected:
         raise SearchError(f"{path}: corrupt IDX file: header says {shape} = {expected} bytes, file has {len(raw)}; "
                           "replace it with a good copy")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    a = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return a if dtype.itemsize == 1 else a.astype(dtype.newbyteorder("="))
 
 
 def find_file(directory: Path, stem: str) -> Path | None:
@@ -54,5 +62,5 @@ def find_file(directory: Path, stem: str) -> Path | None:
     return None
 
 
-def has_all(directory: Path) -> bool:
-    return all(find_file(directory, stem) for stem in FILES.values())
+def has_all(directory: Path, files: dict[str, str] = FILES) -> bool:
+    return all(find_file(directory, stem) for stem in files.values())

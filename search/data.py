@@ -1,21 +1,18 @@
 """Datasets -> tensors resident on the device, split train / validation / test.
 
-Known datasets (MNIST, Fashion-MNIST) are IDX files found or downloaded by name; the
-user's own images come from search/sources.py (class folders, .npz, IDX by path). No
-torchvision and no per-sample Dataset. The training images split train / validation with
-a fixed seed that does not depend on the study (MNIST: 55,000 / 5,000), so every trial and
-every retrain sees the same split; data without a test part has one carved out the same way.
-Normalisation: MNIST's published mean and std for the known datasets (as always), the
-per-channel mean and std of the training split for the user's own.
+Known datasets (MNIST, Fashion-MNIST, KMNIST, EMNIST letters and balanced, QMNIST) are IDX
+files found or downloaded by name (search/known.py); the user's own images come from
+search/sources.py (class folders, .npz, IDX by path). No torchvision and no per-sample
+Dataset. The training images split train / validation with a fixed seed that does not
+depend on the study (known datasets hold out 5,000: MNIST 55,000 / 5,000), so every trial
+and every retrain sees the same split; data without a test part has one carved out the
+same way. Normalisation: MNIST's published mean and std for MNIST and Fashion-MNIST (as
+always), the per-channel mean and std of the training split for every other dataset.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
-import hashlib
-import os
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,49 +21,23 @@ import numpy as np
 import torch
 
 from models import Shape
-from search._files import read_bytes
-from search._idx import FILES, MAX_IDX, find_file, has_all, parse_idx, read_idx
+from search._idx import FILES, read_idx
 from search.device import free_memory, gib
 from search.errors import SearchError
+from search.known import KNOWN, find_data_dir, read_known
 from search.sources import Arrays, DataSource, parse_source, read_source
 
-__all__ = ["CLASS_NAMES", "DATASETS", "DEFAULT_DATASET", "DataSource", "Dataset", "FILES", "FLOATS_UP_TO", "MAX_IDX",
-           "MD5", "MEAN", "MIRRORS", "MNIST_NORM", "N_VAL", "Norm", "SPLIT_SEED", "STD", "SYSTEM_DIRS", "Split", "TRAIN_POOL",
-           "download_dataset", "find_data_dir", "identify", "load_arrays", "load_dataset", "locate", "parse_dataset",
-           "parse_idx", "read_idx", "source", "split_indices", "stored_source", "user_cache_dir"]
+__all__ = ["DATASETS", "DEFAULT_DATASET", "DataSource", "Dataset", "FILES", "FLOATS_UP_TO", "MEAN", "MNIST_NORM",
+           "N_VAL", "Norm", "SPLIT_SEED", "STD", "Split", "TRAIN_POOL", "load_dataset", "locate", "parse_dataset",
+           "read_idx", "source", "split_indices", "stored_source"]
 
 SPLIT_SEED = 20_240_101
 N_VAL = 5_000
 DEFAULT_DATASET = "mnist"  # what a study file or config that names no dataset trains on
 TRAIN_POOL = 55_000  # the 60,000 training images split 55,000 train / 5,000 validation
-# md5 of the uncompressed files; a download must match, and the small test-label file
-# tells which dataset a directory holds.
-MD5 = {
-    "mnist": {
-        "train_images": "6bbc9ace898e44ae57da46a324031adb",
-        "train_labels": "a25bea736e30d166cdddb491f175f624",
-        "test_images": "2646ac647ad5339dbf082846283269ea",
-        "test_labels": "27ae3e4e09519cfbb04c329615203637",
-    },
-    "fashion-mnist": {
-        "train_images": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-        "train_labels": "9018921c3c673c538a1fc5bad174d6f9",
-        "test_images": "8181f5470baa50b63fa0f6fddb340f0a",
-        "test_labels": "15d484375f8d13e6eb1aabb0c3f46965",
-    },
-}
-DATASETS = tuple(MD5)  # the datasets the service knows, by their checksums
-MIRRORS = {
-    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/"],
-    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
-}
-SYSTEM_DIRS = {"mnist": [Path("/usr/share/datasets/mnist")],
-               "fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")]}
-# Per-pixel statistics of the MNIST training set; close enough for its cousins too.
+DATASETS = tuple(KNOWN)  # the datasets the service knows by name (search/known.py)
+# Per-pixel statistics of the MNIST training set (Fashion-MNIST's studies have always used them too).
 MEAN, STD = 0.1307, 0.3081
-CLASS_NAMES = {"mnist": tuple(str(i) for i in range(10)),
-               "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                                 "Bag", "Ankle boot")}
 
 
 @dataclass(frozen=True)
@@ -171,88 +142,6 @@ class Dataset:
                 + (" (carved out, fixed seed)" if self.carved else ""))
 
 
-# ---------------------------------------------------------------- lookup
-
-
-def user_cache_dir(dataset: str) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "mnist-search" / dataset
-
-
-def identify(directory: Path) -> str | None:
-    """Which known dataset a directory holds, from its test labels' checksum (None: unknown)."""
-    path = find_file(directory, FILES["test_labels"])
-    try:
-        raw = read_bytes(path, "IDX file", MAX_IDX) if path else b""
-        digest = hashlib.md5(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).hexdigest()
-    except (SearchError, OSError, EOFError, gzip.BadGzipFile):
-        return None
-    return next((name for name, sums in MD5.items() if sums["test_labels"] == digest), None)
-
-
-def find_data_dir(dataset: str, data_dir: str | Path | None = None, download: bool = True) -> Path:
-    """The directory holding the dataset's four IDX files.
-
-    Lookup: the `data_dir` given (or its subfolder named after the dataset), the user
-    cache, the system dirs (Debian's dataset packages), then a checksummed download into
-    the user cache. A given `data_dir` that holds another known dataset (MNIST when
-    Fashion-MNIST is wanted) is passed over, so one SEARCH_DATA_DIR serves both.
-    """
-    candidates = [user_cache_dir(dataset), *SYSTEM_DIRS.get(dataset, [])]
-    note = ""
-    if data_dir is not None:
-        d = Path(data_dir)
-        if not d.is_dir():
-            raise SearchError(f"data directory {d} does not exist: pass --data-dir (or SEARCH_DATA_DIR) "
-                              f"pointing at the folder with the four {dataset} IDX files")
-        for option in (d / dataset, d):
-            if option.is_dir() and has_all(option) and identify(option) in (dataset, None):
-                return option
-        held = identify(d) if has_all(d) else None
-        if held is None:
-            missing = [stem for stem in FILES.values() if not find_file(d, stem)]
-            raise SearchError(f"data directory {d} lacks {missing[0]}[.gz] ({len(missing)} of 4 {dataset} "
-                              "IDX files missing): put the files there or point --data-dir elsewhere")
-        download = False  # a directory was given: look in the usual places too, but fetch nothing
-        note = f"{d} holds {held}, not {dataset}; "
-    for c in candidates:
-        if c.is_dir() and has_all(c):
-            return c
-    if download:
-        return download_dataset(dataset, user_cache_dir(dataset))
-    raise SearchError(f"{note}{dataset} not found in {', '.join(map(str, candidates))}: pass --data-dir DIR "
-                      f"with its four IDX files" + (f" (apt-get install dataset-{dataset})"
-                                                    if dataset == "fashion-mnist" else ""))
-
-
-def download_dataset(dataset: str, target: Path) -> Path:
-    """Fetch the four files into `target`, checking each one's md5; fail with one line."""
-    target.mkdir(parents=True, exist_ok=True)
-    for key, stem in FILES.items():
-        if find_file(target, stem):
-            continue
-        errors = []
-        for mirror in MIRRORS[dataset]:
-            try:
-                with urllib.request.urlopen(mirror + stem + ".gz", timeout=15) as r:
-                    blob = r.read()
-                raw = gzip.decompress(blob)
-            except Exception as e:  # any network or gzip failure means: try the next mirror
-                errors.append(f"{type(e).__name__}: {e}")
-                continue
-            if hashlib.md5(raw).hexdigest() != MD5[dataset][key]:
-                errors.append(f"checksum mismatch for {stem} from {mirror}")
-                continue
-            tmp = target / (stem + ".gz.part")
-            tmp.write_bytes(blob)
-            tmp.replace(target / (stem + ".gz"))
-            break
-        else:
-            raise SearchError(f"{dataset} is not on this machine and the download failed ({errors[-1][:80]}): "
-                              f"pass --data-dir DIR (or set SEARCH_DATA_DIR) with the four IDX files")
-    return target
-
-
 # ---------------------------------------------------------------- tensors
 
 
@@ -281,24 +170,6 @@ def _resident(n_bytes: int, device: torch.device, where: str) -> bool:
     return free is None or 4 * n_bytes <= FLOATS_UP_TO * free
 
 
-def _check_pair(images: np.ndarray, labels: np.ndarray, where: Path) -> None:
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.ndim != 1 or len(images) != len(labels):
-        raise SearchError(f"{where}: IDX files have shapes {images.shape} and {labels.shape}; expected "
-                          "(N, 28, 28) images with N labels")
-    if labels.size and labels.max() > 9:
-        raise SearchError(f"{where}: labels go up to {labels.max()}; expected classes 0..9")
-
-
-def load_arrays(directory: Path) -> dict[str, np.ndarray]:
-    arrays = {key: read_idx(find_file(directory, stem) or directory / stem) for key, stem in FILES.items()}
-    _check_pair(arrays["train_images"], arrays["train_labels"], directory)
-    _check_pair(arrays["test_images"], arrays["test_labels"], directory)
-    if len(arrays["train_labels"]) <= N_VAL:
-        raise SearchError(f"{directory}: only {len(arrays['train_labels'])} training images; expected more "
-                          f"than the {N_VAL} held out for validation")
-    return arrays
-
-
 def split_indices(n: int, n_val: int = N_VAL, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
     """(kept, held out) indices of n images: the held out sorted, the kept shuffled (its first
     n are a fair sample), from a seed no study changes."""
@@ -316,12 +187,14 @@ def _held_out(n: int, fraction: float, what: str, where: str) -> int:
 
 @functools.lru_cache(maxsize=4)
 def _load(dataset: str, directory: Path, device: str) -> Dataset:
-    a = load_arrays(directory)
-    dev = torch.device(device)
-    train_idx, val_idx = split_indices(len(a["train_labels"]))
-    return _dataset(dataset, a["train_images"][:, None], a["train_labels"], train_idx, val_idx,
-                    a["test_images"][:, None], a["test_labels"], MNIST_NORM, CLASS_NAMES[dataset], False, dev,
-                    str(directory))
+    x, y, test_x, test_y = read_known(dataset, directory)
+    if len(y) <= N_VAL:
+        raise SearchError(f"{directory}: only {len(y)} training images; expected more than the {N_VAL} held out "
+                          "for validation")
+    train_idx, val_idx = split_indices(len(y))
+    norm = MNIST_NORM if KNOWN[dataset].mnist_norm else Norm.of(x[train_idx])
+    return _dataset(dataset, x, y, train_idx, val_idx, test_x, test_y, norm, KNOWN[dataset].classes, False,
+                    torch.device(device), str(directory))
 
 
 @functools.lru_cache(maxsize=4)

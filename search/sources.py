@@ -1,7 +1,7 @@
 """A study file's or config's `dataset:` -> a `DataSource`; a user's image files -> uint8 arrays.
 
-`dataset: mnist` (or fashion-mnist) is a known dataset, found and checked as always
-(search/data.py). `dataset: {path: letters}` names the user's own images, relative to the
+`dataset: mnist` (fashion-mnist, kmnist, emnist-letters, emnist-balanced, qmnist) is a
+dataset known by name, found or downloaded and checked (search/known.py). `dataset: {path: letters}` names the user's own images, relative to the
 study file:
 - a folder with one sub-folder of images per class (PNG, JPEG, BMP; torchvision's
   ImageFolder layout), optionally split into `train/` and `test/` folders of the same classes;
@@ -51,7 +51,7 @@ _KEYS = ("path", "format", "val_fraction", "test_fraction", "classes")
 class DataSource:
     """Where a dataset comes from: a known name, or the user's files (an absolute path)."""
 
-    name: str = ""  # a known dataset: mnist, fashion-mnist
+    name: str = ""  # a dataset known by name (search.known.KNOWN)
     path: str = ""
     format: str = ""
     val_fraction: float = DEFAULT_VAL_FRACTION
@@ -294,8 +294,8 @@ def _read_idx(path: Path) -> Arrays:
     a = {key: read_idx(f) for key, f in found.items() if f is not None}
     for part in ("train", "test"):
         x, y = a[f"{part}_images"], a[f"{part}_labels"]
-        if x.ndim != 3:
-            raise SearchError(f"{path}: {part} images have shape {x.shape}; expected (N, H, W)")
+        if x.ndim != 3 or x.dtype != np.uint8:
+            raise SearchError(f"{path}: {part} images are {x.dtype} {x.shape}; expected (N, H, W) unsigned bytes")
         _pair(x, _labels(y, path, f"{part} labels"), path, f"{part} images", f"{part} labels")
     train_x, test_x = a["train_images"][:, None], a["test_images"][:, None]
     _same_shape(train_x, test_x, path)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from search.data import FILES, N_VAL, find_data_dir, load_dataset, read_idx, split_indices
+from search.data import FILES, N_VAL, load_dataset, read_idx, split_indices
 from search.errors import SearchError
+from search.known import find_data_dir, identify
 
 from conftest import MNIST, needs_mnist
 
@@ -76,8 +77,6 @@ def test_missing_directory_and_missing_files(tmp_path):
 
 
 def test_datasets_are_identified_by_checksum():
-    from search.data import identify
-
     assert identify(MNIST) == "mnist"
 
 
@@ -86,14 +85,22 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 @pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
 def test_fashion_mnist_is_found_beside_an_mnist_data_dir():
-    from search.data import identify
-
     assert identify(FASHION) == "fashion-mnist"
     # SEARCH_DATA_DIR points at MNIST: a fashion-mnist study still finds its own files
     assert find_data_dir("fashion-mnist", MNIST) == FASHION
     assert find_data_dir("mnist", MNIST) == MNIST
     d = load_dataset("fashion-mnist", MNIST, "cpu")
     assert len(d.train) == 55000 and torch.bincount(d.test.y).tolist() == [1000] * 10
+
+
+def mirrored(dataset, url, tmp_path, monkeypatch, **more):
+    """The dataset downloads from `url` into a fresh user cache, with no system folder."""
+    from dataclasses import replace
+
+    from search.known import KNOWN
+
+    monkeypatch.setitem(KNOWN, dataset, replace(KNOWN[dataset], mirrors=(url,), system_dirs=(), **more))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 @pytest.fixture
@@ -103,8 +110,6 @@ def mirror(tmp_path, monkeypatch):
     import http.server
     import threading
 
-    from search import data
-
     served = tmp_path / "mirror"
     served.mkdir()
     for f in MNIST.iterdir():
@@ -113,9 +118,7 @@ def mirror(tmp_path, monkeypatch):
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setitem(data.MIRRORS, "mnist", [f"http://127.0.0.1:{server.server_address[1]}/"])
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setitem(data.SYSTEM_DIRS, "mnist", [])
+    mirrored("mnist", f"http://127.0.0.1:{server.server_address[1]}/", tmp_path, monkeypatch)
     yield served
     server.shutdown()
 
@@ -136,13 +139,9 @@ def test_download_rejects_a_file_with_the_wrong_checksum(mirror):
 
 
 def test_offline_download_is_one_clear_line(monkeypatch, tmp_path):
-    from search import data
-
     from pg import free_port
 
-    monkeypatch.setitem(data.MIRRORS, "mnist", [f"http://127.0.0.1:{free_port()}/"])  # nothing listens
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setitem(data.SYSTEM_DIRS, "mnist", [])
+    mirrored("mnist", f"http://127.0.0.1:{free_port()}/", tmp_path, monkeypatch)  # nothing listens
     with pytest.raises(SearchError, match="download failed .*pass --data-dir DIR") as e:
         find_data_dir("mnist")
     assert "\n" not in str(e.value)
