@@ -57,7 +57,7 @@ def write_study_note(study: optuna.Study) -> None:
     r = StudyRecord.of(study)
     lines = [f"## {study.study_name}", "", r.description, "",
              f"study file `{r.study_file}`; sampler **{r.sampler}**, pruner **{r.pruner}**; goal: {r.goal}; "
-             f"{r.train_size} training images",
+             f"{r.train_images() or 'all'} training images",
              "", "| axis | searched as |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in r.space.items()]
     if r.report_note:

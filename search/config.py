@@ -15,7 +15,7 @@ import yaml
 
 from search import _check
 from search._files import read_yaml
-from search.data import DEFAULT_DATASET, TRAIN_POOL, DataSource, parse_dataset, stored_source
+from search.data import DEFAULT_DATASET, DataSource, parse_dataset, parse_train_size, stored_source
 from search.errors import SearchError
 from search.params import Params, is_factory
 from search.precision import PRECISIONS
@@ -40,7 +40,7 @@ class TrainJob:
     dataset: DataSource
     params: Params
     seed: int
-    train_size: int = TRAIN_POOL
+    train_size: int | None = None  # the first N training images; None: all of them
     source: dict[str, Any] = field(default_factory=dict)
     # The numerics the trial trained with (search/precision.py picks them by timing, which
     # can differ between runs); a retrain on the same kind of device uses the same ones.
@@ -77,7 +77,8 @@ def best_config(study: optuna.Study, trial_number: int | None = None) -> dict[st
 
 
 def config_of(job: TrainJob) -> dict[str, Any]:
-    return {"dataset": job.dataset.stored(), "seed": job.seed, "train_size": job.train_size,
+    return {"dataset": job.dataset.stored(), "seed": job.seed,
+            **({"train_size": job.train_size} if job.train_size is not None else {}),
             **({"precision": job.precision} if job.precision else {}),
             **({"code": job.code} if job.code else {}),
             "params": job.params.active(), "source": job.source}
@@ -125,7 +126,7 @@ def load_config(path: Path) -> TrainJob:
     _check.keys(doc, CONFIG_KEYS, where, "")
     dataset = parse_dataset(doc.get("dataset", DEFAULT_DATASET), where, path.parent)
     seed = _check.integer(doc.get("seed", 0), where, "seed", 0, _check.MAX_SEED)
-    train_size = _check.integer(doc.get("train_size", TRAIN_POOL), where, "train_size", 1, TRAIN_POOL)
+    train_size = parse_train_size(doc.get("train_size"), where)
     params = Params.from_dict(doc.get("params", {}), where)
     source = doc.get("source") or {}
     _check.mapping(source, where, "source", "a mapping (study, trial, metric, value)")

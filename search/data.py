@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from models import Shape
+from search import _check
 from search._idx import FILES, read_idx
 from search.device import free_memory, gib
 from search.errors import SearchError
@@ -28,13 +29,14 @@ from search.known import KNOWN, find_data_dir, read_known
 from search.sources import Arrays, DataSource, parse_source, read_source
 
 __all__ = ["DATASETS", "DEFAULT_DATASET", "DataSource", "Dataset", "FILES", "FLOATS_UP_TO", "MEAN", "MNIST_NORM",
-           "N_VAL", "Norm", "SPLIT_SEED", "STD", "Split", "TRAIN_POOL", "load_dataset", "locate", "parse_dataset",
+           "N_VAL", "Norm", "SPLIT_SEED", "STD", "Split", "TRAIN_POOL", "load_dataset", "parse_train_size", "locate", "parse_dataset",
            "read_idx", "source", "split_indices", "stored_source"]
 
 SPLIT_SEED = 20_240_101
 N_VAL = 5_000
 DEFAULT_DATASET = "mnist"  # what a study file or config that names no dataset trains on
-TRAIN_POOL = 55_000  # the 60,000 training images split 55,000 train / 5,000 validation
+TRAIN_POOL = 55_000  # MNIST's 60,000 training images split 55,000 train / 5,000 validation
+MAX_TRAIN_SIZE = 1_000_000_000
 DATASETS = tuple(KNOWN)  # the datasets the service knows by name (search/known.py)
 # Per-pixel statistics of the MNIST training set (Fashion-MNIST's studies have always used them too).
 MEAN, STD = 0.1307, 0.3081
@@ -250,6 +252,11 @@ def load_dataset(dataset: str | DataSource, data_dir: str | Path | None, device:
         return _load_source(src, str(device))
     directory = find_data_dir(src.name, data_dir).resolve()
     return _load(src.name, directory, str(device))
+
+
+def parse_train_size(raw: Any, where: str) -> int | None:
+    """`train_size:` the first N training images of each trial (None, the default: all)."""
+    return None if raw is None else _check.integer(raw, where, "train_size", 1, MAX_TRAIN_SIZE)
 
 
 def parse_dataset(raw: Any, where: str, base: Path) -> DataSource:

@@ -58,9 +58,10 @@ def check_fits(params: Params, device: torch.device, shape: Shape, n_params: int
     return n
 
 
-def subset(split: Split, n: int) -> Split:
-    """The first `n` examples (the training split is already shuffled once, with a fixed seed)."""
-    return split if n >= len(split) else split.take(split.pixels[:n], split.y[:n])
+def subset(split: Split, n: int | None) -> Split:
+    """The first `n` examples, all for None (the training split is already shuffled once,
+    with a fixed seed)."""
+    return split if n is None or n >= len(split) else split.take(split.pixels[:n], split.y[:n])
 
 
 def is_out_of_memory(e: BaseException) -> bool:

@@ -12,7 +12,7 @@ attributes) is named here too.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar, Mapping
 
 import optuna
@@ -150,7 +150,7 @@ class StudyRecord:
     metric: str = "val_accuracy"  # the first objective
     goal: str = "maximize val_accuracy"  # every objective and bound, as search.goal.Goal prints it
     seed: int = 0
-    train_size: int = TRAIN_POOL
+    train_size: int | None = TRAIN_POOL  # None: all training images (a study stored before: 55,000)
     # description: the study file's latest words, written on every run
     study_file: str = "-"
     description: str = ""
@@ -180,12 +180,24 @@ class StudyRecord:
         value = getattr(self, name)
         return [[b.metric, b.kind, b.value] for b in value] if name == "bounds" else value
 
+    def train_images(self) -> int | None:
+        """How many training images each trial has: train_size, or all the data's when that
+        is fewer (or train_size is None); None when neither is known."""
+        pool = self.data.get("images", [None])[0]
+        return pool if self.train_size is None or (pool is not None and pool < self.train_size) else self.train_size
+
     def mismatch(self, study: optuna.Study) -> tuple[str, Any, Any] | None:
         """(key, stored, ours) for the first identity key the stored study holds otherwise
-        (`data` only once both sides have read it)."""
+        (`data` only once both sides have read it; train_size as the images it leaves)."""
         have = study.user_attrs
-        return next(((k, have[k], self.stored(k)) for k in self.IDENTITY
-                     if k in have and have[k] != self.stored(k) and (k != "data" or self.data)), None)
+
+        def same(k: str) -> bool:
+            if k == "train_size":
+                theirs = replace(self, train_size=have[k], data=self.data or have.get("data") or {})
+                return theirs.train_images() == replace(theirs, train_size=self.train_size).train_images()
+            return have[k] == self.stored(k) or (k == "data" and not self.data)
+
+        return next(((k, have[k], self.stored(k)) for k in self.IDENTITY if k in have and not same(k)), None)
 
     def write(self, study: optuna.Study) -> None:
         """Store the identity keys the study lacks and every description key that changed."""

@@ -89,6 +89,9 @@ def parse_source(raw: Any, where: str, base: Path, known: tuple[str, ...]) -> Da
     if isinstance(raw, str):
         if raw in known:
             return DataSource(name=raw)
+        if raw.lower().replace("-", "").startswith("cifar"):
+            raise SearchError(f"{where}: dataset: {_check.short(raw)} is read from its python batches, not by name: "
+                              "download and unpack them, then write dataset: {path: cifar-10-batches-py}")
         raise SearchError(f"{where}: dataset: unknown dataset {_check.short(raw)}; expected one of "
                           f"{', '.join(known)}, or your own images as {{path: FOLDER_OR_NPZ}}")
     doc = _check.mapping(raw, where, "dataset", "a dataset name or a mapping with path (and format, "

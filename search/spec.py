@@ -17,7 +17,7 @@ import optuna
 
 from search import _check
 from search._files import load_yaml, read_yaml
-from search.data import DEFAULT_DATASET, TRAIN_POOL, DataSource, parse_dataset
+from search.data import DEFAULT_DATASET, DataSource, parse_dataset, parse_train_size
 from search.errors import SearchError
 from search.goal import Goal, parse_goal
 from search.params import AXES, Axis, arg_name, is_factory
@@ -81,7 +81,7 @@ class StudySpec:
     n_trials: int = 20
     timeout: float | None = None
     seed: int = 0
-    train_size: int = TRAIN_POOL
+    train_size: int | None = None  # the first N training images; None: all of them
     keep_checkpoints: int = KEEP_CHECKPOINTS  # checkpoints of the best N complete trials stay in the artifact store
     sampler: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
     pruner: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PRUNER))
@@ -246,7 +246,7 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
     if timeout is not None:
         timeout = _check.number(timeout, where, "timeout", 0, math.inf, low_open=True)
     seed = _check.integer(doc.get("seed", 0), where, "seed", 0, _check.MAX_SEED)
-    train_size = _check.integer(doc.get("train_size", TRAIN_POOL), where, "train_size", 1, TRAIN_POOL)
+    train_size = parse_train_size(doc.get("train_size"), where)
     keep = _check.integer(doc.get("keep_checkpoints", KEEP_CHECKPOINTS), where, "keep_checkpoints", 0, 10_000)
     space = parse_space(doc.get("space"), where)
     cost_aware = goal.multi or bool(goal.bounds)  # QMC ignores constraints; TPE honours them

@@ -51,3 +51,20 @@ def test_a_trial_record_holds_what_the_trial_wrote(tmp_path):
     assert record.curves["val_accuracy"] == [0.9, 0.92] and record.curves["val_loss"] == []
     with pytest.raises(KeyError, match="unknown curve"):
         curve(study.trials[0], "accuracy")
+
+
+def test_train_size_is_compared_as_the_images_it_leaves_each_trial(tmp_path):
+    """train_size defaults to all the training images: a study stored with MNIST's 55,000 (the
+    old default) is the same experiment as a file without train_size, not one with 3,000."""
+    mnist = {"shape": [1, 28, 28], "images": [55_000, 5_000, 10_000]}
+    study = _study(tmp_path)
+    parse_study({"train_size": 55_000, "space": {"lr": 0.01}}, "old.yaml").record(mnist).write(study)
+    default = parse_study({"space": {"lr": 0.01}}, "new.yaml")
+    assert default.train_size is None and default.record(mnist).train_images() == 55_000
+    assert default.record(mnist).mismatch(study) is None
+    assert default.record().mismatch(study) is None  # a worker that has not read the data: the stored facts
+    small = parse_study({"train_size": 3000, "space": {"lr": 0.01}}, "small.yaml").record(mnist)
+    assert small.mismatch(study) == ("train_size", 55_000, 3000) and small.train_images() == 3000
+    # on data with fewer images than train_size, each trial has all of them
+    assert parse_study({"train_size": 55_000, "space": {"lr": 0.01}}, "f.yaml").record(
+        {"images": [1_412, 128, 257]}).train_images() == 1_412

@@ -45,7 +45,10 @@ def test_forms_of_an_axis():
     ({"activation": "swish2"}, {}, r"space\.activation: unknown value 'swish2'"),
     ({"dropout": 1.0}, {}, r"space\.dropout: expected a number >= 0 and < 1"),
     ({"lr": {"low": 0.1}}, {}, r"space\.lr: a range needs both low and high"),
-    ({}, {"dataset": "cifar10"}, r"dataset: unknown dataset 'cifar10'; expected one of mnist, fashion-mnist, or your "),
+    ({}, {"dataset": "emnist"}, r"dataset: unknown dataset 'emnist'; expected one of mnist, fashion-mnist, kmnist, "
+                                r"emnist-letters, emnist-balanced, qmnist, or your own images as \{path: "),
+    ({}, {"dataset": "cifar10"}, r"dataset: 'cifar10' is read from its python batches, not by name: download and "
+                                 r"unpack them, then write dataset: \{path: cifar-10-batches-py\}"),
     ({}, {"sampler": "cmaes"}, r"sampler\.name: unknown value 'cmaes'"),
     ({}, {"pruner": {"name": "median", "patience": 3}}, r"pruner\.patience: unknown key"),
     ({}, {"n_trials": 0}, r"n_trials: expected an integer >= 1"),

@@ -35,7 +35,7 @@ def summary_table(record: StudyRecord, facts: dict, trials: list[FrozenTrial]) -
         ["goal", str(facts["goal"])],
         ["trials", f"{facts['n_trials']}: {states}"],
         ["wall time", f"{duration(wall)} (training and evaluation inside trials: {duration(compute)})"],
-        ["training images per trial", fmt(min([facts["train_size"], *record.data.get("images", [])[:1]]))],
+        ["training images per trial", fmt(record.train_images())],
         ["best value", f"{fmt(facts['best_value'])} (trial #{facts['best_trial']})"
          if facts["best_value"] is not None else "-"],
     ]
