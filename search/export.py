@@ -91,7 +91,7 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
 def save_weights(result: TrainResult, job: TrainJob, path: Path) -> None:
     """The retrained model as a checkpoint file, written atomically (`search train --save`)."""
     blob = records.checkpoint(result.model.state_dict(), job.params.active(), job.dataset.stored(), job.seed,
-                              summary={k: v for k, v in result.summary.items() if k != "source"})
+                              result.data.facts(), job.code, summary={k: v for k, v in result.summary.items() if k != "source"})
     tmp = path.with_name(path.name + ".part")
     try:
         torch.save(blob, tmp)
@@ -101,9 +101,11 @@ def save_weights(result: TrainResult, job: TrainJob, path: Path) -> None:
         raise SearchError(f"cannot write {path}: {e.strerror}") from None
 
 
-def load_weights(path: Path, device: str = "cpu", shape: Shape = Shape()) -> nn.Module:
+def load_weights(path: Path, device: str = "cpu", shape: Shape | None = None,
+                 code_dir: str | Path | None = None) -> nn.Module:
     """A model saved by `search train --save` (or a study's checkpoint), loaded with
-    weights_only=True, for data of `shape`."""
+    weights_only=True and built for the data it trained on (or `shape`); the user's own
+    network is imported from the folder it came from then (or `code_dir`)."""
     what = "checkpoint written by `search train --save`"
     raw = read_bytes(path, "checkpoint", MAX_CHECKPOINT)
     try:
@@ -113,14 +115,16 @@ def load_weights(path: Path, device: str = "cpu", shape: Shape = Shape()) -> nn.
     parts = records.checkpoint_parts(blob)
     if parts is None:
         raise SearchError(f"{path}: not a {what} (no state_dict and params)")
-    weights, raw_params = parts
-    params = Params.from_dict(raw_params, str(path))
+    params = Params.from_dict(parts.params, str(path))
+    if is_factory(params.model):  # one line if its module cannot be imported
+        use_code_dir(code_dir or parts.code)
+        load_factory(params.model, str(path))
     try:
-        model = build(params, 0, torch.device(device), shape)
+        model = build(params, 0, torch.device(device), shape or parts.shape)
     except TrialFailed as e:
         raise SearchError(f"{path}: {e}") from None
     try:
-        model.load_state_dict(weights)
+        model.load_state_dict(parts.weights)
     except RuntimeError as e:
         raise SearchError(f"{path}: the weights do not fit the model its params describe "
                           f"({str(e).splitlines()[0][:120]})") from None

@@ -88,5 +88,6 @@ class Objective:
         values = goal.values(measured)
         source = source_of(self.spec.name, trial.number, self.spec.metric, values[0])
         self.recorder.save_checkpoint(trial.study, _optuna.trial_id(trial), records.checkpoint(
-            model.state_dict(), params.active(), self.spec.dataset.stored(), seed, source=source))
+            model.state_dict(), params.active(), self.spec.dataset.stored(), seed, self.data.facts(),
+            str(self.spec.code_dir()) if is_factory(params.model) else None, source=source))
         return values if goal.multi else values[0]

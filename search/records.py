@@ -18,13 +18,14 @@ from typing import Any, ClassVar, Mapping
 import optuna
 from optuna.trial import FrozenTrial
 
+from models import Shape
 from search.data import DEFAULT_DATASET, TRAIN_POOL
 from search.goal import BOUND_OPS, Bound
 from search.train import EpochResult
 
-__all__ = ["CURVES", "FAILED_TRIAL", "FAIL_REASON", "PRECISION", "RETRY_HISTORY", "StudyRecord", "TrialRecord",
-           "TrialStart", "checkpoint", "checkpoint_parts", "curve", "curve_point", "fail_reason", "retries",
-           "retry_attrs", "retry_of", "write_fail_reason", "write_n_params", "write_outcome", "write_report_note"]
+__all__ = ["CURVES", "FAILED_TRIAL", "FAIL_REASON", "PRECISION", "RETRY_HISTORY", "CheckpointParts", "StudyRecord",
+           "TrialRecord", "TrialStart", "checkpoint", "checkpoint_parts", "curve", "curve_point", "fail_reason",
+           "retries", "retry_attrs", "retry_of", "write_fail_reason", "write_n_params", "write_outcome", "write_report_note"]
 
 
 # ---------------------------------------------------------------- trials
@@ -232,15 +233,36 @@ def _bounds_in_goal(goal: str) -> tuple[Bound, ...]:
 
 
 def checkpoint(state_dict: Mapping[str, Any], params: Mapping[str, Any], dataset: str | dict[str, Any], seed: int,
-               **more: Any) -> dict[str, Any]:
+               data: Mapping[str, Any], code: str | None, **more: Any) -> dict[str, Any]:
     """A checkpoint file's contents (a study's kept checkpoint, `search train --save`):
-    the weights, the parameters that rebuild the network, the data and seed it trained on,
-    and what more the writer adds (`source`, `summary`). Loadable with weights_only=True."""
-    return {"state_dict": dict(state_dict), "params": dict(params), "dataset": dataset, "seed": seed, **more}
+    the weights, the parameters that rebuild the network, the data it trained on and that
+    data's facts (shape, class names, mean and std: what a user feeding it images needs),
+    the folder its model factory is imported from, the seed, and what more the writer adds
+    (`source`, `summary`). Loadable with weights_only=True."""
+    return {"state_dict": dict(state_dict), "params": dict(params), "dataset": dataset, "data": dict(data),
+            **({"code": code} if code else {}), "seed": seed, **more}
 
 
-def checkpoint_parts(blob: Any) -> tuple[dict[str, Any], Any] | None:
-    """(weights, parameters) of a loaded checkpoint; None when it is not one of ours."""
+@dataclass(frozen=True)
+class CheckpointParts:
+    weights: dict[str, Any]
+    params: Any
+    data: dict[str, Any]  # empty in a checkpoint written before it had the data's facts (MNIST's 28x28, 10 classes)
+    code: str | None
+
+    @property
+    def shape(self) -> Shape:
+        """The input and classes the network was built for."""
+        if not self.data:
+            return Shape()
+        channels, height, width = self.data["shape"]
+        return Shape(channels, height, width, len(self.data["classes"]))
+
+
+def checkpoint_parts(blob: Any) -> CheckpointParts | None:
+    """What rebuilds a loaded checkpoint's network; None when it is not one of ours."""
     if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict) or "params" not in blob:
         return None
-    return blob["state_dict"], blob["params"]
+    data, code = blob.get("data"), blob.get("code")
+    return CheckpointParts(blob["state_dict"], blob["params"], data if isinstance(data, dict) else {},
+                           code if isinstance(code, str) else None)

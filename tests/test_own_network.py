@@ -5,6 +5,7 @@ factory that misbehaves failing only its trial."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -58,8 +59,17 @@ def test_own_factory_with_its_axes_runs_shows_exports_retrains_and_reports(examp
     config = yaml.safe_load((out / "best.yaml").read_text())
     assert config["params"]["model"] == "nets:build" and config["code"] == str(example)
     assert config["params"]["model_args"] == {k: study.best_params[k] for k in ("width", "depth", "drop")}
-    trained = json.loads(cli("train", "--config", out / "best.yaml", "--json").stdout)
+    trained = json.loads(cli("train", "--config", out / "best.yaml", "--json", "--save", out / "model.pt").stdout)
     assert trained["val_accuracy"] == study.best_value  # the trial reproduced exactly on CPU
+    # the saved network loads in a fresh process elsewhere: its factory imported from the
+    # folder the checkpoint names, built for the 8x8 images it trained on
+    elsewhere = example / "elsewhere"
+    elsewhere.mkdir()
+    tested = subprocess.run([sys.executable, "-c", _LOAD_AND_TEST, str(out / "model.pt")], cwd=elsewhere,
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert tested.returncode == 0, tested.stderr
+    loaded = json.loads(tested.stdout)
+    assert loaded["shape"] == [1, 8, 8] and loaded["accuracy"] == pytest.approx(trained["test_accuracy"], abs=1e-6)
     r = cli("report", "--study", "digits", "--out", example / "rep")
     assert r.exit_code == 0, r.output
     report = (example / "rep" / "report.md").read_text()
@@ -67,6 +77,23 @@ def test_own_factory_with_its_axes_runs_shows_exports_retrains_and_reports(examp
     detail = _dashboard_detail(example, study)  # what optuna-dashboard shows: the factory's axes as axes
     assert all({"width", "depth", "drop"} <= {p["name"] for p in t["params"]} for t in detail["trials"])
     assert "nets:build" in detail["note"]["body"] and "model_args" in detail["note"]["body"]
+
+
+_LOAD_AND_TEST = """
+import json, sys
+from pathlib import Path
+import torch
+from search import load_weights
+from search.data import load_dataset, stored_source
+
+path = Path(sys.argv[1])
+model = load_weights(path).eval()
+blob = torch.load(path, weights_only=True)
+test = load_dataset(stored_source(blob["dataset"]), None, "cpu").test
+with torch.inference_mode():
+    accuracy = (model(test.images()).argmax(1) == test.y).float().mean().item()
+print(json.dumps({"shape": blob["data"]["shape"], "accuracy": accuracy}))
+"""
 
 
 def _dashboard_detail(folder, study) -> dict:
