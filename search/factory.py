@@ -81,6 +81,7 @@ def build_factory_model(ref: str, shape: Shape, args: dict[str, Any]) -> nn.Modu
     """The user's network for data of `shape`, its weights drawn from torch's global RNG
     (seeded by the caller); TrialFailed(MODEL) when the factory or its model misbehaves."""
     factory = load_factory(ref)
+    args = {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()}  # lists, as the file writes them
     try:
         model = factory((shape.channels, shape.height, shape.width), shape.classes, **args)
     except Exception as e:

@@ -82,14 +82,19 @@ class Params(ModelAxes, TrainConfig):
         values = dict(config)
         args = dict(config.get("model_args") or {})  # a factory's arguments are sampled under their own names
         layers: dict[str, dict[int, Any]] = {}
+        arg_layers: dict[str, dict[int, Any]] = {}
         for key, value in sampled.items():
             m = LAYER_KEY.fullmatch(key)
             if m and m[1] in AXES and AXES[m[1]].per_layer:
                 layers.setdefault(AXES[m[1]].per_layer, {})[int(m[2])] = value
             elif key not in AXES and key in args:
                 args[key] = value
+            elif m and m[1] in args:  # a factory argument with one value per layer
+                arg_layers.setdefault(m[1], {})[int(m[2])] = value
             else:
                 values[key] = value
+        for name, by_index in arg_layers.items():
+            args[name] = [by_index[i] for i in sorted(by_index)]
         if args:
             values["model_args"] = args
         for field, by_index in layers.items():

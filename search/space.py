@@ -25,8 +25,7 @@ def suggest_params(trial: optuna.Trial, spec: StudySpec) -> Params:
         if not axis.applies(values):
             values[name] = axis.default
         elif isinstance(dim, Args):  # a factory's own arguments, sampled under their own names
-            values[name] = tuple((a.name, d.value if isinstance(d, Fixed) else _suggest(trial, a.name, a, d))
-                                 for a, d in dim.dims)
+            values[name] = _suggest_args(trial, dim)
         elif isinstance(dim, Fixed):
             values[name] = dim.value
         elif dim.per_layer:
@@ -42,6 +41,20 @@ def suggest_params(trial: optuna.Trial, spec: StudySpec) -> Params:
         values[axis.per_layer] = tuple(_suggest(trial, f"{axis.name}_l{i}", axis, dim)
                                        for i in range(values["n_layers"]))
     return Params(**values)
+
+
+def _suggest_args(trial: optuna.Trial, dim: Args) -> tuple[tuple[str, Any], ...]:
+    """A factory's arguments in the file's order; a per-layer one as a list of one value per
+    layer (`widths_l0`, `widths_l1`, ...), counted by the argument it names."""
+    args: dict[str, Any] = {}
+    for a, d in dim.dims:
+        if isinstance(d, Fixed):
+            args[a.name] = d.value
+        elif isinstance(d.per_layer, str):
+            args[a.name] = tuple(_suggest(trial, f"{a.name}_l{i}", a, d) for i in range(args[d.per_layer]))
+        else:
+            args[a.name] = _suggest(trial, a.name, a, d)
+    return tuple(args.items())
 
 
 def _suggest(trial: optuna.Trial, name: str, axis: Axis, dim: Range | Choices) -> Any:

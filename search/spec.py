@@ -9,7 +9,7 @@ key and what was expected.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -20,7 +20,7 @@ from search._files import load_yaml, read_yaml
 from search.data import DEFAULT_DATASET, DataSource, parse_dataset, parse_train_size
 from search.errors import SearchError
 from search.goal import Goal, parse_goal
-from search.params import AXES, Axis, arg_name, is_factory
+from search.params import AXES, LAYER_KEY, Axis, arg_name, is_factory
 from search.records import StudyRecord
 from search.samplers import (
     COST_AWARE_SAMPLER,
@@ -34,7 +34,7 @@ from search.samplers import (
     parse_named,
 )
 
-__all__ = ["Args", "Choices", "Fixed", "KEEP_CHECKPOINTS", "Range", "StudySpec", "TOP_KEYS", "apply_overrides", "space_models",
+__all__ = ["Args", "Choices", "Fixed", "KEEP_CHECKPOINTS", "MAX_LAYERS", "Range", "StudySpec", "TOP_KEYS", "apply_overrides", "space_models",
            "default_studies_dir", "load_study", "parse_space", "parse_study", "resolve_study_path"]
 
 KEEP_CHECKPOINTS = StudyRecord.keep_checkpoints  # checkpoints of the best N complete trials are kept
@@ -51,13 +51,15 @@ class Range:
     high: float
     log: bool = False
     step: float | None = None
-    per_layer: bool = False  # one value per MLP hidden layer (`hidden_size_l0`, `hidden_size_l1`, ...)
+    # True: one value per MLP hidden layer (`hidden_size_l0`, `hidden_size_l1`, ...); a name:
+    # one value per layer of a factory, counted by that argument (`widths_l0`, ...)
+    per_layer: bool | str = False
 
 
 @dataclass(frozen=True)
 class Choices:
     values: tuple[Any, ...]
-    per_layer: bool = False
+    per_layer: bool | str = False
 
 
 @dataclass(frozen=True)
@@ -256,7 +258,9 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
                          where, "pruner")
     check_pruner(goal, pruner["name"], where)
     if sampler["name"] == "grid":
-        bad = [k for k, d in space.items() if isinstance(d, Range) or getattr(d, "per_layer", False)]
+        dims = [(k, d) for k, d in space.items() if not isinstance(d, Args)]
+        dims += [(f"model_args.{a.name}", d) for dim in space.values() if isinstance(dim, Args) for a, d in dim.dims]
+        bad = [k for k, d in dims if isinstance(d, Range) or getattr(d, "per_layer", False)]
         if bad:
             raise SearchError(f"{where}: space.{bad[0]}: the grid sampler needs choices, not a range or per_layer "
                               f"(write {bad[0]}: [v1, v2, ...])")
@@ -317,13 +321,19 @@ def _describe(axis: Axis, dim: Fixed | Range | Choices) -> str:
         text = "{" + ", ".join(str(axis.encode(v)) for v in dim.values) + "}"
     else:
         text = f"{dim.low:g}..{dim.high:g}" + (" log" if dim.log else "") + (f" step {dim.step:g}" if dim.step else "")
+    if isinstance(dim.per_layer, str):
+        return f"{text} per layer ({dim.per_layer} of them)"
     return text + (" per layer" if dim.per_layer else "")
 
 
+MAX_LAYERS = 64  # the most layers a factory argument may count for per-layer values
+
+
 def _parse_args(raw: Any, where: str) -> Args:
-    """`space.model_args`: name -> value, range ({low, high, log, step}) or choices ([...])."""
+    """`space.model_args`: name -> value, range ({low, high, log, step}) or choices ([...]);
+    `per_layer: COUNT` samples one value per layer, COUNT an integer argument listed before it."""
     _check.mapping(raw, where, "space.model_args", "a mapping of your factory's argument name -> value/range/choices")
-    dims = []
+    dims: list[tuple[Axis, Fixed | Range | Choices]] = []
     for name, value in raw.items():
         key = f"space.model_args.{arg_name(name, where, 'space.model_args')}"
         if isinstance(value, dict) and "low" in value and "high" in value:
@@ -331,8 +341,31 @@ def _parse_args(raw: Any, where: str) -> Args:
             axis = Axis(name, "int" if ints else "float", "a factory argument", low=-1e12, high=1e12)
         else:
             axis = Axis(name, "value", "a factory argument")
-        dims.append((axis, _parse_dimension(axis, value, where, key)))
+        count = value.get("per_layer") if isinstance(value, dict) else None
+        if count is not None:
+            _layer_count(count, dict((a.name, d) for a, d in dims), where, key)
+            value = {**value, "per_layer": False}
+        dim = _parse_dimension(axis, value, where, key)
+        dims.append((axis, replace(dim, per_layer=count) if count is not None and not isinstance(dim, Fixed) else dim))
+    layered = {a.name for a, d in dims if getattr(d, "per_layer", False)}
+    for a, _ in dims:
+        m = LAYER_KEY.fullmatch(a.name)
+        if m and m[1] in layered:
+            raise SearchError(f"{where}: space.model_args.{a.name}: the name of a per-layer value of {m[1]}; "
+                              "rename one of the two")
     return Args(tuple(dims))
+
+
+def _layer_count(count: Any, before: dict[str, Fixed | Range | Choices], where: str, key: str) -> None:
+    """`per_layer: depth` names an integer argument listed before it, of at most MAX_LAYERS."""
+    if not isinstance(count, str) or count not in before:
+        raise SearchError(f"{where}: {key}.per_layer: expected the name of the argument listed before it that counts "
+                          f"the layers (per_layer: depth), got {_check.short(count)}")
+    dim = before[count]
+    values = (dim.value,) if isinstance(dim, Fixed) else dim.values if isinstance(dim, Choices) else (dim.low, dim.high)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_LAYERS for v in values):
+        raise SearchError(f"{where}: {key}.per_layer: {count} counts the layers, so its values must be integers from "
+                          f"1 to {MAX_LAYERS}, got {_check.short(values)}")
 
 
 def _parse_dimension(axis: Axis, value: Any, where: str, key: str = "") -> Fixed | Range | Choices:

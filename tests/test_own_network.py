@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -156,3 +157,72 @@ def test_model_args_need_a_factory(example):
     (example / "digits.yaml").write_text(yaml.safe_dump(doc))
     r = cli("run", "--study", example / "digits.yaml")
     assert r.exit_code == 2 and "space.model_args: arguments of your own model factory, but model is mlp" in r.stderr
+
+
+PER_LAYER_NET = """
+from math import prod
+from torch import nn
+
+
+def build(input_shape, num_classes, depth, sizes, act="relu"):
+    assert isinstance(sizes, list) and len(sizes) == depth, (depth, sizes)
+    layers, n = [nn.Flatten()], prod(input_shape)
+    for w in sizes:
+        layers += [nn.Linear(n, w), nn.ReLU() if act == "relu" else nn.Tanh()]
+        n = w
+    return nn.Sequential(*layers, nn.Linear(n, num_classes))
+"""
+
+
+def test_a_factory_argument_searched_per_layer_is_a_list_counted_by_another(example):
+    (example / "nets.py").write_text(PER_LAYER_NET)
+    doc = yaml.safe_load((example / "digits.yaml").read_text())
+    doc["space"]["model_args"] = {"depth": {"low": 1, "high": 3}, "sizes": {"low": 8, "high": 64, "log": True,
+                                                                            "per_layer": "depth"}, "act": "tanh"}
+    doc["n_trials"], doc["sampler"], doc["pruner"] = 4, "random", "none"
+    (example / "digits.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    r = cli("run", "--study", example / "digits.yaml")
+    assert r.exit_code == 0, r.output
+    study = optuna.load_study(study_name="digits", storage=f"sqlite:///{example / 'search.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    for t in study.trials:  # one sampled value per layer, as Optuna's own per-layer examples name them
+        assert {k for k in t.params if k.startswith("sizes_")} == {f"sizes_l{i}" for i in range(t.params["depth"])}
+    best = json.loads(cli("show", "--study", "digits", "--json").stdout)["best_params"]["model_args"]
+    assert len(best["sizes"]) == best["depth"] and best["act"] == "tanh"
+    assert cli("export", "--study", "digits", "--out", example / "best.yaml").exit_code == 0
+    config = yaml.safe_load((example / "best.yaml").read_text())
+    assert config["params"]["model_args"] == best
+    trained = json.loads(cli("train", "--config", example / "best.yaml", "--json").stdout)
+    assert trained["val_accuracy"] == study.best_value
+    assert "sizes: 8..64 log per layer (depth of them)" in study.user_attrs["space"]["model_args"]
+    r = cli("report", "--study", "digits", "--out", example / "rep")
+    assert r.exit_code == 0, r.output
+    report = (example / "rep" / "report.md").read_text()
+    assert "sizes: 8..64 log per layer (depth of them)" in report and "**sizes_l0**" in report
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"depth": 2, "sizes": {"low": 8, "high": 64, "per_layer": True}},
+     "space.model_args.sizes.per_layer: expected the name of the argument listed before it that counts the layers"),
+    ({"sizes": {"low": 8, "high": 64, "per_layer": "depth"}, "depth": 2},
+     "space.model_args.sizes.per_layer: expected the name of the argument listed before it"),
+    ({"depth": {"low": 0, "high": 3}, "sizes": {"choices": [8, 16], "per_layer": "depth"}},
+     "space.model_args.sizes.per_layer: depth counts the layers, so its values must be integers from 1 to 64"),
+    ({"depth": 2, "sizes": {"low": 8, "high": 64, "per_layer": "depth"}, "sizes_l0": 3},
+     "space.model_args.sizes_l0: the name of a per-layer value of sizes; rename one of the two"),
+])
+def test_per_layer_factory_arguments_are_checked_in_one_line(tmp_path, args, message):
+    from search.errors import SearchError
+    from search.spec import parse_study
+
+    with pytest.raises(SearchError, match=re.escape(message)):
+        parse_study({"space": {"model": "nets:build", "model_args": args}}, str(tmp_path / "s.yaml"))
+
+
+def test_the_grid_sampler_refuses_a_factory_argument_range(tmp_path):
+    from search.errors import SearchError
+    from search.spec import parse_study
+
+    with pytest.raises(SearchError, match=r"space\.model_args\.width: the grid sampler needs choices"):
+        parse_study({"sampler": "grid", "space": {"model": "nets:build", "model_args": {"width": {"low": 8, "high": 9}}}},
+                    str(tmp_path / "s.yaml"))
