@@ -119,6 +119,7 @@ class Dataset:
     test: Split
     class_names: tuple[str, ...]  # label i is class_names[i]
     carved: bool = False  # the test part was carved out of the data's only part
+    val_given: bool = False  # the data came with its own validation part (val/, x_val)
 
     @property
     def classes(self) -> int:
@@ -134,14 +135,15 @@ class Dataset:
         """What a study stores of its data, so that export, train and the report use exactly it."""
         return {"shape": list(self.train.shape), "classes": list(self.class_names),
                 "mean": list(self.train.norm.mean), "std": list(self.train.norm.std),
-                "images": [len(self.train), len(self.val), len(self.test)], "test": "carved" if self.carved else "given"}
+                "images": [len(self.train), len(self.val), len(self.test)], "test": "carved" if self.carved else "given",
+                **({"val": "given"} if self.val_given else {})}
 
     def describe(self) -> str:
         """One line for the run header: '8x8, 10 classes; 1,412 train, 128 val, 257 test (carved out)'."""
         c, h, w = self.train.shape
         return (f"{self.name}: {h}x{w}" + ("" if c == 1 else f"x{c}") + f", {self.classes} classes; "
                 f"{len(self.train):,} train, {len(self.val):,} val, {len(self.test):,} test"
-                + (" (carved out, fixed seed)" if self.carved else ""))
+                + (" (carved out, fixed seed)" if self.carved else "") + (" (val given)" if self.val_given else ""))
 
 
 # ---------------------------------------------------------------- tensors
@@ -210,14 +212,18 @@ def _load_source(src: DataSource, device: str) -> Dataset:
     else:
         assert a.test_x is not None and a.test_y is not None
         test_x, test_y = a.test_x, a.test_y
-    train_idx, val_idx = split_indices(len(y), _held_out(len(y), src.val_fraction, "val images", src.path))
+    if a.val_x is not None and a.val_y is not None:  # its own validation part: after the training images
+        train_idx, val_idx = np.random.default_rng(SPLIT_SEED).permutation(len(y)), np.arange(len(y), len(y) + len(a.val_y))
+        x, y = np.concatenate([x, a.val_x]), np.concatenate([y, a.val_y])
+    else:
+        train_idx, val_idx = split_indices(len(y), _held_out(len(y), src.val_fraction, "val images", src.path))
     return _dataset(str(src), x, y, train_idx, val_idx, test_x, test_y, Norm.of(x[train_idx]), a.class_names, carved,
-                    torch.device(device), src.path)
+                    torch.device(device), src.path, val_given=a.val_x is not None)
 
 
 def _dataset(name: str, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray,
              test_x: np.ndarray, test_y: np.ndarray, norm: Norm, class_names: tuple[str, ...], carved: bool,
-             device: torch.device, where: str) -> Dataset:
+             device: torch.device, where: str, val_given: bool = False) -> Dataset:
     """uint8 images (N, C, H, W) split by index and made resident on the device, as floats
     where they fit (`_resident`)."""
     floats = _resident(x.size + test_x.size, device, where)
@@ -226,7 +232,7 @@ def _dataset(name: str, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, val
         return _to_tensors(images, labels, device, norm, floats)
 
     return Dataset(name=name, train=split(x[train_idx], y[train_idx]), val=split(x[val_idx], y[val_idx]),
-                   test=split(test_x, test_y), class_names=class_names, carved=carved)
+                   test=split(test_x, test_y), class_names=class_names, carved=carved, val_given=val_given)
 
 
 def source(dataset: str | DataSource) -> DataSource:

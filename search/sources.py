@@ -4,9 +4,10 @@
 dataset known by name, found or downloaded and checked (search/known.py). `dataset: {path: letters}` names the user's own images, relative to the
 study file:
 - a folder with one sub-folder of images per class (PNG, JPEG, BMP; torchvision's
-  ImageFolder layout), optionally split into `train/` and `test/` folders of the same classes;
-- a NumPy `.npz` with `x_train`, `y_train` and optionally `x_test`, `y_test`, images as
-  (N, H, W), (N, H, W, C) or (N, C, H, W) unsigned bytes;
+  ImageFolder layout), optionally split into `train/` and `test/` and/or `val/` folders of
+  the same classes (a given validation part replaces the one held out of the training images);
+- a NumPy `.npz` with `x_train`, `y_train` and optionally `x_test`, `y_test` and `x_val`,
+  `y_val`, images as (N, H, W), (N, H, W, C) or (N, C, H, W) unsigned bytes;
 - a folder with an IDX quadruple of any image size and class count (`format: idx`);
 - CIFAR-10's or CIFAR-100's python batches as published (`cifar-10-batches-py/`,
   `cifar-100-python/`), read by an unpickler that builds nothing but NumPy arrays.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import io
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,8 @@ class Arrays:
     test_x: np.ndarray | None
     test_y: np.ndarray | None
     class_names: tuple[str, ...]
+    val_x: np.ndarray | None = None  # the data's own validation part, where it has one
+    val_y: np.ndarray | None = None
 
 
 def read_source(src: DataSource) -> Arrays:
@@ -141,7 +144,7 @@ def read_source(src: DataSource) -> Arrays:
     arrays = reader(path)
     names = src.classes or arrays.class_names
     k = len(names)
-    for part, y in (("train", arrays.train_y), ("test", arrays.test_y)):
+    for part, y in (("train", arrays.train_y), ("val", arrays.val_y), ("test", arrays.test_y)):
         if y is not None and y.size and (y.min() < 0 or y.max() >= k):
             raise SearchError(f"{path}: {part} labels go from {y.min()} to {y.max()}, outside the {k} classes "
                               f"{_names(names)}; fix the labels or list every class under dataset.classes")
@@ -152,7 +155,7 @@ def read_source(src: DataSource) -> Arrays:
     if (counts == 0).any():
         empty = names[int(np.argmin(counts))]
         raise SearchError(f"{path}: class {empty!r} has no training images; remove it or add images")
-    return Arrays(arrays.train_x, arrays.train_y, arrays.test_x, arrays.test_y, tuple(names))
+    return replace(arrays, class_names=tuple(names))
 
 
 def _names(names: tuple[str, ...]) -> str:
@@ -163,16 +166,22 @@ def _names(names: tuple[str, ...]) -> str:
 
 
 def _read_folder(path: Path) -> Arrays:
-    """ImageFolder's layout: PATH/CLASS/*.png, or PATH/train/CLASS/... and PATH/test/CLASS/...;
-    classes are the sub-folder names, sorted."""
+    """ImageFolder's layout: PATH/CLASS/*.png, or PATH/train/CLASS/... beside PATH/test/CLASS/...
+    and/or PATH/val/CLASS/... (ImageNet's train/ and val/); classes are the sub-folder names, sorted."""
     parts = {p.name: p for p in path.iterdir() if p.is_dir()} if path.is_dir() else {}
     if not parts:
         raise SearchError(f"{path}: expected a folder of class folders (PATH/CLASS/IMAGE.png), found none")
-    if set(parts) >= {"train", "test"} and set(parts) <= {"train", "test", "val"}:
+    if "train" in parts and len(parts) > 1 and set(parts) <= {"train", "test", "val"}:
         train_x, train_y, names = _read_classes(parts["train"], None)
-        test_x, test_y, _ = _read_classes(parts["test"], names)
-        _same_shape(train_x, test_x, parts["test"])
-        return Arrays(train_x, train_y, test_x, test_y, names)
+        held: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for part in ("val", "test"):
+            if part in parts:
+                x, y, _ = _read_classes(parts[part], names)
+                _same_shape(train_x, x, parts[part])
+                held[part] = (x, y)
+        test_x, test_y = held.get("test", (None, None))
+        val_x, val_y = held.get("val", (None, None))
+        return Arrays(train_x, train_y, test_x, test_y, names, val_x, val_y)
     x, y, names = _read_classes(path, None)
     return Arrays(x, y, None, None, names)
 
@@ -247,17 +256,22 @@ def _read_npz(path: Path) -> Arrays:
     if "x_train" not in arrays or "y_train" not in arrays:
         raise SearchError(f"{path}: has {', '.join(sorted(arrays)) or 'no arrays'}; expected x_train and y_train "
                           "(and optionally x_test, y_test)")
-    if ("x_test" in arrays) != ("y_test" in arrays):
-        raise SearchError(f"{path}: has one of x_test and y_test without the other; give both or neither")
     train_x, train_y = _images(arrays["x_train"], path, "x_train"), _labels(arrays["y_train"], path, "y_train")
     _pair(train_x, train_y, path, "x_train", "y_train")
-    test_x = test_y = None
-    if "x_test" in arrays:
-        test_x, test_y = _images(arrays["x_test"], path, "x_test"), _labels(arrays["y_test"], path, "y_test")
-        _pair(test_x, test_y, path, "x_test", "y_test")
-        _same_shape(train_x, test_x, path)
-    k = int(max(train_y.max(initial=0), test_y.max(initial=0) if test_y is not None else 0)) + 1
-    return Arrays(train_x, train_y, test_x, test_y, tuple(str(i) for i in range(k)))
+    held: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for part in ("test", "val"):
+        xk, yk = f"x_{part}", f"y_{part}"
+        if (xk in arrays) != (yk in arrays):
+            raise SearchError(f"{path}: has one of {xk} and {yk} without the other; give both or neither")
+        if xk in arrays:
+            x, y = _images(arrays[xk], path, xk), _labels(arrays[yk], path, yk)
+            _pair(x, y, path, xk, yk)
+            _same_shape(train_x, x, path)
+            held[part] = (x, y)
+    k = int(max(y.max(initial=0) for y in (train_y, *(y for _, y in held.values())))) + 1
+    test_x, test_y = held.get("test", (None, None))
+    val_x, val_y = held.get("val", (None, None))
+    return Arrays(train_x, train_y, test_x, test_y, tuple(str(i) for i in range(k)), val_x, val_y)
 
 
 def _images(a: np.ndarray, path: Path, key: str) -> np.ndarray:

@@ -234,3 +234,28 @@ def test_a_colour_study_with_hflip_runs_on_cifar_style_batches(tmp_path):
     assert "32x32x3, 10 classes" in r.output
     shown = json.loads(cli("show", "--study", "own", "--json").stdout)
     assert [t["state"] for t in shown["trials"]] == ["COMPLETE", "COMPLETE"]
+
+
+def test_a_given_validation_part_is_used_as_is(tmp_path):
+    """ImageNet's layout (train/ and val/, no test/) and an .npz with x_val: their own
+    validation images, in full; the test part is carved from train/ when none is given."""
+    images, labels = _digits()
+    train, val = slice(0, 1500), slice(1500, None)
+    root = tmp_path / "digits"
+    write_folders(root / "train", images[train], labels[train])
+    write_folders(root / "val", images[val], labels[val])
+    folders = load_dataset(parse_dataset({"path": "digits"}, "s.yaml", tmp_path), None, "cpu")
+    assert len(folders.val) == 297 and folders.val_given and folders.carved
+    assert len(folders.train) + len(folders.test) == 1500 and folders.facts()["val"] == "given"
+    assert "(val given)" in folders.describe()
+    # the validation images are exactly val/'s, in file-name order
+    expect = (images[val].astype(np.float32) / 255 - folders.val.norm.mean[0]) / folders.val.norm.std[0]
+    assert np.allclose(folders.val.images()[:, 0].numpy(), expect, atol=1e-6)
+    np.savez(tmp_path / "digits.npz", x_train=images[:1200], y_train=labels[:1200], x_val=images[1200:1500],
+             y_val=labels[1200:1500], x_test=images[1500:], y_test=labels[1500:])
+    npz = load_dataset(parse_dataset({"path": "digits.npz"}, "s.yaml", tmp_path), None, "cpu")
+    assert (len(npz.train), len(npz.val), len(npz.test)) == (1200, 300, 297) and not npz.carved
+    assert (npz.val.y.numpy() == labels[1200:1500]).all()
+    # data without a validation part of its own stores the same facts as before
+    plain = load_dataset(parse_dataset({"path": "digits/train"}, "s.yaml", tmp_path), None, "cpu")
+    assert not plain.val_given and "val" not in plain.facts() and len(plain.val) == round(1286 / 12)
