@@ -328,17 +328,17 @@ def export(
 ) -> None:
     """Write the best (or a chosen) trial's parameters to a self-contained config file, and
     its stored checkpoint beside it (best.yaml -> best.pt) when the study kept one."""
-    from search import best_config, export_checkpoint, writable_file, write_config
+    from search import artifact_dir, check_output, export_trial, storage_url
 
     with _errors(storage):
-        writable_file(out_path, "the config")
+        url = storage_url(storage)  # the outputs first: nothing opened for a path that cannot be written
+        check_output(out_path, url, artifact_dir(url, artifacts), "the config")
         st, url = _stored(study, storage)
-        config = best_config(st, trial)
-        write_config(config, out_path)
-        weights = export_checkpoint(st, url, artifacts, config["source"]["trial"], out_path.with_suffix(".pt"))
-    src = config["source"]
+        done = export_trial(st, url, artifacts, trial, out_path)
+    src = done.config["source"]
     _say(f"wrote {out_path}: trial #{src['trial']} of {src['study']}, {src['metric']} {src['value']:.4g}"
-         + (f"; its trained weights: {weights}" if weights else ""))
+         + (f"; its trained weights: {done.weights}" if done.weights else "")
+         + (f"; removed {done.removed}, the weights of the config it replaced" if done.removed else ""))
 
 
 @app.command()
@@ -351,12 +351,13 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Retrain a config from scratch and evaluate it once on the test set."""
-    from search import load_config, retrain, save_weights, writable_file
+    from search import artifact_dir, check_output, load_config, retrain, save_weights, storage_url
 
     with _errors():
         job = load_config(config)
-        if save is not None:
-            writable_file(save, "the weights")
+        if save is not None:  # never over the storage in force, its artifacts, or any study's file
+            url = storage_url(None)
+            check_output(save, url, artifact_dir(url), "the weights")
         if as_json:
             result = retrain(job, device=device, data_dir=data_dir, full=full)
         else:
@@ -399,11 +400,12 @@ def report(
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Write the experiment report: tables, plots, what each axis did, a confusion matrix."""
-    from search import artifact_dir, writable_dir, write_report
+    from search import artifact_dir, check_output_dir, storage_url, write_report
 
     _quiet_optuna()
     with _errors(storage):
-        writable_dir(out_dir, "the report")
+        url = storage_url(storage)
+        check_output_dir(out_dir, url, artifact_dir(url, artifacts), "the report")
         st, url = _stored(study, storage)
         with out.status("writing the report" + (" (retraining the best config)" if evaluate else "")):
             result = write_report(st, out_dir, evaluate=evaluate, device=device, data_dir=data_dir,

@@ -3,7 +3,8 @@
 The public API, which cli.py uses and nothing more (tests/test_exported_members.py checks
 both): study files (`load_study`, `StudySpec`, `AXES`, `Params`), running (`run_study`,
 `run_workers`, `RunOptions`), stored studies (`load_stored_study`, `all_studies`, the
-trial readers), configs and retraining (`best_config`, `load_config`, `retrain`), the
+trial readers), configs and retraining (`export_trial`, `load_config`, `retrain`), outputs
+checked against the storage (`check_output`), the
 report and the dashboard, and the exceptions:
 
     SearchError (exit 2)        bad input: a study file, a config, a flag, a path, a storage URL
@@ -31,13 +32,13 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["best_or_none", "feasible", "last_value", "params_of", "pareto_front", "primary", "ranked",
                      "study_facts", "trial_row", "trial_seconds"], "search.trials"),
     **dict.fromkeys(["StudyRecord", "TrialRecord", "fail_reason"], "search.records"),
-    **dict.fromkeys(["TrainJob", "best_config", "load_config", "write_config"], "search.config"),
+    **dict.fromkeys(["TrainJob", "load_config"], "search.config"),
     **dict.fromkeys(["load_weights", "retrain", "save_weights"], "search.export"),
-    **dict.fromkeys(["artifact_dir", "export_checkpoint"], "search.artifacts"),
+    **dict.fromkeys(["artifact_dir", "export_trial"], "search.artifacts"),
+    **dict.fromkeys(["check_output", "check_output_dir"], "search.outputs"),
     **dict.fromkeys(["write_report"], "search.report"),
     **dict.fromkeys(["check_address", "is_loopback", "serve"], "search.dashboard"),
     **dict.fromkeys(["source_text"], "search.sources"),
-    **dict.fromkeys(["writable_dir", "writable_file"], "search._files"),
     **dict.fromkeys(["fmt"], "search._format"),
 }
 
@@ -58,13 +59,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
-    from search._files import writable_dir, writable_file
     from search._format import fmt
-    from search.artifacts import artifact_dir, export_checkpoint
-    from search.config import TrainJob, best_config, load_config, write_config
+    from search.artifacts import artifact_dir, export_trial
+    from search.config import TrainJob, load_config
     from search.dashboard import check_address, is_loopback, serve
     from search.errors import SearchError, StorageLost, Terminated, exit_code
     from search.export import load_weights, retrain, save_weights
+    from search.outputs import check_output, check_output_dir
     from search.params import AXES, Params
     from search.records import StudyRecord, TrialRecord, fail_reason
     from search.report import write_report

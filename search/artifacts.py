@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +20,15 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import FrozenTrial, TrialState
 
 from search import _dashboard, _optuna
-from search._files import writable_dir, writable_file
-from search.config import config_of, config_text, job_of
+from search._files import writable_dir
+from search.config import EXPORT_HEADER, best_config, config_of, config_text, job_of, write_config
 from search.errors import SearchError
+from search.outputs import check_output, written_together
 from search.records import StudyRecord, curve, fail_reason
 from search.storage import StorageURL
 from search.trials import Failure, failure_of, feasible, last_value, ranked
 
-__all__ = ["CHECKPOINT", "Recorder", "SUFFIX", "artifact_dir", "checkpoints", "export_checkpoint", "open_store",
+__all__ = ["CHECKPOINT", "Exported", "Recorder", "SUFFIX", "artifact_dir", "checkpoints", "export_trial", "open_store",
            "prune_checkpoints", "stop_reason", "trial_note_text", "upload_files", "write_study_note"]
 
 SUFFIX = "-artifacts"
@@ -156,24 +159,61 @@ def upload_files(study: optuna.Study, store: FileSystemArtifactStore, trial: Fro
         _dashboard.upload(store, study, _optuna.trial_id(trial), path, path.name)
 
 
-def export_checkpoint(study: optuna.Study, url: str, artifacts: str | None, trial_number: int,
-                      out: Path) -> Path | None:
-    """Copy the trial's stored checkpoint to `out` (None when the study kept none for it)."""
-    store = open_store(artifact_dir(url, artifacts), create=False)
-    artifact_id = checkpoints(study).get(trial_number) if store is not None else None
-    if store is None or artifact_id is None:
-        return None
-    writable_file(out, "the weights")
-    tmp = out.with_name(out.name + ".part")
+@dataclass
+class Exported:
+    """What `search export` wrote: the config, the checkpoint beside it (None when the study
+    kept none for the trial), and the stale checkpoint of an earlier export it deleted."""
+
+    config: dict[str, Any]
+    weights: Path | None
+    removed: Path | None
+
+
+def export_trial(study: optuna.Study, url: str, artifacts: str | None, trial_number: int | None,
+                 out: Path) -> Exported:
+    """Write the trial's config to `out` and its stored checkpoint beside it (best.yaml ->
+    best.pt) as a pair or not at all; a checkpoint of an earlier export that this one does
+    not replace is deleted, so a config never sits beside another trial's weights."""
+    store_dir = artifact_dir(url, artifacts)
+    pt = out.with_suffix(".pt")
+    check_output(out, url, store_dir, "the config")
+    check_output(pt, url, store_dir, "the weights")
+    config = best_config(study, trial_number)
+    number = config["source"]["trial"]
+    store = open_store(store_dir, create=False)
+    artifact_id = checkpoints(study).get(number) if store is not None else None
+    stale = pt if pt.exists() and artifact_id is None else None
+    if stale is not None and not _exported_pair(out, stale):
+        raise SearchError(f"cannot export trial #{number} to {out}: {stale} is there and is not the checkpoint of an "
+                          f"earlier export, and trial #{number} has none to replace it; move it or choose another --out")
+    copied = False
+    with written_together([out, pt], "the config and its checkpoint") as (tmp_config, tmp_pt):
+        write_config(config, tmp_config, shown=out)
+        if store is not None and artifact_id is not None:
+            copied = _copy_artifact(store, artifact_id, tmp_pt)
+    if stale is not None:
+        stale.unlink(missing_ok=True)
+    return Exported(config, pt if copied else None, stale)
+
+
+def _exported_pair(config: Path, weights: Path) -> bool:
+    """Whether `weights` is the checkpoint an earlier `search export` wrote beside `config`."""
     try:
-        with store.open_reader(artifact_id) as src, open(tmp, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-        tmp.replace(out)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SearchError(f"cannot copy the checkpoint of trial #{trial_number} to {out}: {e.strerror}") from None
-    except Exception:  # the artifact file is gone (pruned by another worker, or deleted by hand)
-        tmp.unlink(missing_ok=True)
-        return None
-    return out
+        with open(config, "rb") as f:
+            ours = f.read(len(EXPORT_HEADER)).decode(errors="replace") == EXPORT_HEADER
+    except OSError:
+        return False
+    return ours and zipfile.is_zipfile(weights)  # torch.save writes a zip
+
+
+def _copy_artifact(store: FileSystemArtifactStore, artifact_id: str, dst: Path) -> bool:
+    """Copy a stored artifact to `dst`; False when it is gone (pruned by another worker, or
+    deleted by hand). Write errors (a full disk) propagate."""
+    try:
+        src = store.open_reader(artifact_id)
+    except Exception:  # the artifact file is gone
+        return False
+    with src, open(dst, "wb") as out:
+        while chunk := src.read(1 << 20):
+            out.write(chunk)
+    return True

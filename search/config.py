@@ -24,7 +24,7 @@ from search.trials import best_trial, params_of, primary
 
 CONFIG_KEYS = ("dataset", "seed", "train_size", "precision", "code", "params", "source")
 
-__all__ = ["CONFIG_KEYS", "TrainJob", "best_config", "best_job", "config_of", "config_text", "job_of",
+__all__ = ["CONFIG_KEYS", "EXPORT_HEADER", "TrainJob", "best_config", "best_job", "config_of", "config_text", "job_of",
            "load_config", "source_of", "trial_seed", "write_config"]
 
 
@@ -107,13 +107,17 @@ def config_text(config: dict[str, Any]) -> str:
     return yaml.dump(config, Dumper=_ConfigDumper, sort_keys=False)
 
 
-def write_config(config: dict[str, Any], out: Path) -> None:
-    """The config as YAML under a header that says how to retrain it."""
-    header = "# Exported by `search export`; retrain with: search train --config " + str(out) + "\n"
+EXPORT_HEADER = "# Exported by `search export`"
+
+
+def write_config(config: dict[str, Any], out: Path, shown: Path | None = None) -> None:
+    """The config as YAML under a header that says how to retrain it (naming `shown`, where
+    the file will be once renamed into place: search.outputs.written_together)."""
+    header = f"{EXPORT_HEADER}; retrain with: search train --config {shown or out}\n"
     try:
         out.write_text(header + config_text(config))
     except OSError as e:
-        raise SearchError(f"cannot write {out}: {e.strerror}") from None
+        raise SearchError(f"cannot write {shown or out}: {e.strerror}") from None
 
 
 def load_config(path: Path) -> TrainJob:

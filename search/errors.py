@@ -2,11 +2,12 @@
 
     SearchError (2)         bad input: a study file, a config, a flag, a path, a storage URL
       StorageLost (1)       the storage went away or was deleted mid-study (not a usage error)
+      DiskFull (1)          no space left where an output, a checkpoint or the storage is written
     KeyboardInterrupt (130) Ctrl-C
       Terminated (143)      SIGTERM, or the parent of a worker died: handled like Ctrl-C
 """
 
-__all__ = ["INTERRUPT_EXIT", "SearchError", "StorageLost", "Terminated", "exit_code"]
+__all__ = ["INTERRUPT_EXIT", "DiskFull", "SearchError", "StorageLost", "Terminated", "exit_code"]
 
 
 class SearchError(Exception):
@@ -17,6 +18,12 @@ class SearchError(Exception):
 
 class StorageLost(SearchError):
     """The storage went away mid-study (server stopped, network lost, file deleted)."""
+
+    exit_code = 1
+
+
+class DiskFull(SearchError):
+    """No space left on the file system being written: the input was fine, the machine is full."""
 
     exit_code = 1
 

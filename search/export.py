@@ -21,6 +21,7 @@ from search.device import resolve_device
 from search.errors import SearchError
 from search.experiment import build, prepare, subset
 from search.factory import load_factory, use_code_dir
+from search.outputs import written_together
 from search.params import Params, is_factory
 from search.precision import Precision, forced
 from search.train import evaluate, fit, warm_up
@@ -92,13 +93,8 @@ def save_weights(result: TrainResult, job: TrainJob, path: Path) -> None:
     """The retrained model as a checkpoint file, written atomically (`search train --save`)."""
     blob = records.checkpoint(result.model.state_dict(), job.params.active(), job.dataset.stored(), job.seed,
                               result.data.facts(), job.code, summary={k: v for k, v in result.summary.items() if k != "source"})
-    tmp = path.with_name(path.name + ".part")
-    try:
-        torch.save(blob, tmp)
-        tmp.replace(path)  # never a half-written checkpoint under the real name
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SearchError(f"cannot write {path}: {e.strerror}") from None
+    with written_together([path], "the weights") as (tmp,), open(tmp, "wb") as f:  # never a half-written checkpoint
+        torch.save(blob, f)
 
 
 def load_weights(path: Path, device: str = "cpu", shape: Shape | None = None,

@@ -12,6 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from models import Shape, planned_params
 from search import _check, _optuna, records
+from search._files import writable_dir
 from search._lock import study_lock
 from search._signals import heartbeat, raise_held, signals_held, sigterm_as_interrupt
 from search.artifacts import Recorder, artifact_dir, open_store, write_study_note
@@ -125,8 +126,11 @@ def run_study(
     data = load_dataset(spec.dataset, opts.data_dir, dev)  # fail on bad data before touching storage
     check_factories(spec)  # and on a model module that cannot be imported
     check_models(spec, data.shape)  # or a built-in model too big for the images
+    store_dir = artifact_dir(url, opts.artifacts)
+    if store_dir is not None:
+        writable_dir(store_dir, "artifacts")  # a bad --artifacts: one line before the study exists
     study = open_study(spec, url, opts, worker_index=worker_index, data=data.facts())
-    recorder = Recorder(open_store(artifact_dir(url, opts.artifacts)), spec.keep_checkpoints)
+    recorder = Recorder(open_store(store_dir), spec.keep_checkpoints)
     objective = Objective(spec, data, dev, recorder=recorder)
     if on_start is not None:
         code = (f"code {', '.join(spec.factories())} from {spec.code_dir()}: a study file that names code runs it"

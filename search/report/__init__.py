@@ -8,6 +8,8 @@ Split by job: `_stats` (tables, sentences), `_plots`, `_evaluate` (retraining), 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import optuna
@@ -18,6 +20,7 @@ from search._files import writable_dir
 from search.artifacts import open_store, upload_files, write_study_note
 from search.config import best_config, config_text
 from search.errors import SearchError
+from search.outputs import disk_error
 from search.records import StudyRecord
 from search.report import _plots
 from search.report._evaluate import evaluation
@@ -42,15 +45,34 @@ def write_report(study: optuna.Study, out: Path, *, evaluate: bool = False, devi
                  data_dir: str | None = None, artifacts: Path | None = None) -> Report:
     """Write the report files; then show its summary in the study's dashboard note and, with
     `evaluate`, attach the confusion matrix and curves to the best trial (when the study
-    has an artifact folder)."""
+    has an artifact folder). The files are written into a hidden folder inside `out` and
+    moved into place once all are written: an error, Ctrl-C or a full disk leaves the
+    report that was there before, whole."""
     writable_dir(out, "the report")
     trials = study.get_trials(deepcopy=False)
     if not trials:
         raise SearchError(f"study {study.study_name!r} has no trials yet: run it first")
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if evaluate and not complete:
+    if evaluate and not any(t.state == TrialState.COMPLETE for t in trials):
         raise SearchError(f"study {study.study_name!r} has no completed trial to evaluate")
     out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".report-", suffix=".part", dir=out))
+    try:
+        report, summary, sentences = _write(study, trials, work, evaluate, device, data_dir)
+        for src in report.files:  # renames within one folder: all written, then all moved
+            src.replace(out / src.name)
+    except OSError as e:
+        raise disk_error(e, out, "the report") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report.files = [out / p.name for p in report.files]
+    _to_dashboard(study, [summary], list(sentences), artifacts if evaluate else None, out)
+    return report
+
+
+def _write(study: optuna.Study, trials: list, out: Path, evaluate: bool, device: str,
+           data_dir: str | None) -> tuple[Report, Block, list[Block]]:
+    """The report's files in `out`: plots, the evaluation's, report.md and report.html."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
     facts = study_facts(study)
     metric = facts["metric"] or "value"
     direction = facts["direction"].split(",")[0]
@@ -82,8 +104,7 @@ def write_report(study: optuna.Study, out: Path, *, evaluate: bool = False, devi
     (out / "report.md").write_text(to_markdown(report, out))
     (out / "report.html").write_text(to_html(report))
     report.files += [out / "report.md", out / "report.html"]
-    _to_dashboard(study, [summary], list(sentences), artifacts if evaluate else None, out)
-    return report
+    return report, summary, list(sentences)
 
 
 def _to_dashboard(study: optuna.Study, summary: list[Block], sentences: list[Block], artifacts: Path | None,
