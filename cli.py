@@ -420,6 +420,9 @@ def dashboard(
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to serve on.")] = 8080,
     artifacts: ArtifactsOpt = None,
+    allow_writes: Annotated[bool, typer.Option(
+        "--allow-writes", help="Let the dashboard change studies: edit notes, rename and delete studies and "
+                               "their checkpoints (off: read-only).")] = False,
 ) -> None:
     """Serve optuna-dashboard for the storage (notes, checkpoints and report images included)."""
     from search import check_address, is_loopback, serve, storage_url
@@ -430,7 +433,10 @@ def dashboard(
         if not is_loopback(host):
             err.print(f"warning: serving on {host} exposes every study to the network; the dashboard has "
                       "no authentication", markup=False)
-        serve(url, host, port, artifacts, say=_say)
+        if allow_writes and not is_loopback(host):
+            err.print(f"warning: with --allow-writes anyone who reaches {host}:{port} can delete studies",
+                      markup=False)
+        serve(url, host, port, artifacts, say=_say, allow_writes=allow_writes)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -98,3 +99,60 @@ def test_dashboard_in_a_real_browser(dashboard):
     assert "val accuracy" in body and "train loss" in body  # the per-epoch table of the note
     blob = torch.load(io.BytesIO(downloaded), weights_only=True)
     assert blob["source"]["trial"] == best.number and "state_dict" in blob
+
+
+def _serve(*args):
+    """`search dashboard` on a free port, up and answering; (base URL, process)."""
+    port = _free_port()
+    proc = search("dashboard", "--port", port, *args)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(base + "/api/studies", timeout=2)
+            return base, proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"dashboard did not start: {proc.communicate()}")
+            time.sleep(0.2)
+
+
+def _call(method, url, body=None):
+    req = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_the_dashboard_is_read_only_unless_writes_are_allowed(tmp_path, db):
+    import optuna
+
+    from search._optuna import study_id
+
+    assert cli("run", "--study", write_study(tmp_path, n_trials=1)).exit_code == 0
+    sid = study_id(optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}"))
+    base, proc = _serve()
+    try:
+        status, body = _call("DELETE", f"{base}/api/studies/{sid}")
+        assert status == 405 and "--allow-writes" in json.loads(body)["reason"]
+        assert _call("POST", f"{base}/api/studies", {"study_name": "new", "directions": ["minimize"]})[0] == 405
+        assert _call("PUT", f"{base}/api/studies/{sid}/note", {"version": 1, "body": "x"})[0] == 405
+        assert _call("GET", f"{base}/api/studies/{sid}")[0] == 200  # reading is as before
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert "read-only" in out and "Traceback" not in err
+    assert [s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{db}")] == ["tiny"]  # nothing changed
+    base, proc = _serve("--allow-writes")
+    try:
+        note = json.loads(_call("GET", f"{base}/api/studies/{sid}")[1])["note"]
+        status, _ = _call("PUT", f"{base}/api/studies/{sid}/note", {"version": note["version"] + 1, "body": "mine"})
+        assert status in (200, 204)
+        assert json.loads(_call("GET", f"{base}/api/studies/{sid}")[1])["note"]["body"] == "mine"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
