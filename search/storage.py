@@ -33,11 +33,36 @@ GRACE_FACTOR = 3
 MAX_RETRY = 3  # a trial whose worker died is re-run with the same parameters at most this often
 
 
-# Query keys that carry credentials in the URL forms SQLAlchemy and its drivers accept
-# (?password=, MySQL's ?passwd=, libpq's sslpassword, tokens and keys of cloud drivers).
-_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|credential", re.I)
-_SECRET_IN_TEXT = re.compile(r"((?:[\w]*(?:pass|pwd|secret|token|key|auth|credential)[\w]*)\s*[=:]\s*)"
+# Query values are masked unless their key is one of these, known to hold no secret (a
+# password under ?password=, ?passwd=, a misspelt ?pasword= or a driver's token all are).
+_PLAIN_QUERY_KEYS = frozenset({"sslmode", "connect_timeout", "application_name", "target_session_attrs", "charset",
+                               "mode", "uri", "timeout", "check_same_thread", "sslrootcert", "sslcert", "gssencmode",
+                               "client_encoding", "keepalives", "keepalives_idle", "read_timeout", "write_timeout",
+                               "unix_socket", "ssl_ca", "host", "port", "dbname", "user"})
+_QUERY_VALUE = re.compile(r"((?:^|[&;])([^=&;]*)=)([^&;]*)")
+_SECRET_IN_TEXT = re.compile(r"((?:[\w]*(?:pas|pw|secret|token|key|auth|credential)[\w]*)\s*[=:]\s*)"
                              r"('[^']*'|\"[^\"]*\"|[^\s&;,@]+)", re.I)
+
+
+def _split_credentials(url: str) -> tuple[str, str, str] | None:
+    """(scheme://, user[:password], @host...) split by text, before any parsing: the
+    credentials end at the last '@' before the query, so a password holding '@' or ':'
+    is still found whole. None when the URL has no credentials."""
+    scheme, sep, rest = url.partition("://")
+    head = rest.split("?", 1)[0]
+    at = head.rfind("@")
+    if not sep or at < 0:
+        return None
+    return scheme + sep, rest[:at], rest[at:]
+
+
+def _check_credentials(url: str) -> None:
+    """One line for credentials a URL parser would split wrongly (and then print)."""
+    parts = _split_credentials(url)
+    if parts is not None and "@" in parts[1]:
+        raise SearchError(f"storage URL {mask_url(url)!r}: its user name or password holds '@', which ends the "
+                          "credentials too early: write it percent-encoded, '@' as %40 (Python: "
+                          "urllib.parse.quote(password, safe=''))")
 
 
 @dataclass(frozen=True)
@@ -66,30 +91,37 @@ class StorageURL:
 
 
 def mask_url(url: str) -> str:
-    """The URL with every credential (the password, and any secret query value) replaced by ***."""
-    try:
-        parsed = make_url(url)
-    except Exception:
-        text = url
-        if "@" in text and "://" in text:
-            scheme, rest = text.split("://", 1)
-            text = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-        return _SECRET_IN_TEXT.sub(r"\1***", text)
-    query = {k: ("***" if _SECRET_KEY.search(k) else v) for k, v in parsed.query.items()}
-    return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    """The URL with every credential replaced by ***: the password (found by text, however
+    malformed the URL), and the value of every query key that looks like a secret."""
+    parts = _split_credentials(url)
+    if parts is not None:
+        scheme, credentials, host = parts
+        user, colon, _ = credentials.partition(":")
+        url = scheme + user + (":***" if colon else "") + host
+    base, q, query = url.partition("?")
+    return base + q + _QUERY_VALUE.sub(_masked_value, query) if q else url
+
+
+def _masked_value(m: re.Match) -> str:
+    return m[0] if m[2].lower() in _PLAIN_QUERY_KEYS else m[1] + "***"
 
 
 def secrets_of(url: str) -> list[str]:
-    """Every credential value in `url`, so that error text quoting one can be masked."""
+    """Every credential value in `url` (the password, each piece of it between '@'s, secret
+    query values), so that error text quoting one can be masked."""
+    values = []
+    parts = _split_credentials(url)
+    if parts is not None:
+        password = parts[1].partition(":")[2]
+        values += [password, *password.split("@"), *parts[1].split("@")[1:]]
+    query = url.partition("?")[2]
+    values += [m[3] for m in _QUERY_VALUE.finditer(query) if m[2].lower() not in _PLAIN_QUERY_KEYS]
     try:
         parsed = make_url(url)
+        values += [parsed.password] if parsed.password else []
     except Exception:
-        return [m[2].strip("'\"") for m in _SECRET_IN_TEXT.finditer(url)]
-    values = [parsed.password] if parsed.password else []
-    for k, v in parsed.query.items():
-        if _SECRET_KEY.search(k):
-            values += [v] if isinstance(v, str) else list(v)
-    return [str(v) for v in values if v]
+        pass
+    return sorted({str(v) for v in values if v and len(str(v)) > 1}, key=len, reverse=True)
 
 
 def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEARTBEAT_S) -> BaseStorage:
@@ -106,6 +138,7 @@ def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEA
     parsed = StorageURL.parse(url)
     if parsed.kind == "journal":
         return _journal_storage(parsed, create)
+    _check_credentials(url)
     if parsed.kind == "malformed":
         raise SearchError(f"malformed storage URL {mask_url(url)!r}: expected e.g. sqlite:///search.db, "
                           "postgresql+psycopg://user:PASSWORD@127.0.0.1:5432/db or journal:PATH")
@@ -269,6 +302,6 @@ def first_line(e: BaseException, url: str) -> str:
     """The first line of an error, with every credential of `url` masked, cut to 200 characters."""
     text = str(getattr(e, "orig", None) or e).strip()
     text = text.splitlines()[0] if text else type(e).__name__
-    for secret in sorted(secrets_of(url), key=len, reverse=True):
+    for secret in secrets_of(url):
         text = text.replace(secret, "***")
     return _SECRET_IN_TEXT.sub(r"\1***", text)[:200]

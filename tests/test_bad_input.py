@@ -130,7 +130,20 @@ def test_secrets_in_url_parameters_are_masked(tmp_path):
         assert "s3cret" not in r.output and "***" in line, line
         assert "s3cret" not in mask_url(url)
     assert mask_url("garbage://u:s3cret-pw@h/db?token=abc") == "garbage://u:***@h/db?token=***"
-    assert mask_url("postgresql://u:s3cret@h:port/db?password=x1") == "postgresql://***@h:port/db?password=***"
+    assert mask_url("postgresql://u:s3cret@h:port/db?password=x1") == "postgresql://u:***@h:port/db?password=***"
+
+
+@pytest.mark.parametrize("url, needles", [
+    # an unescaped '@' in the password: a URL parser takes 'secret99@127.0.0.1' for the host
+    ("postgresql+psycopg://u:TOP@secret99@127.0.0.1:1/db", ["holds '@'", "%40", "u:***@127.0.0.1:1/db"]),
+    ("postgresql+psycopg://u@127.0.0.1:1/db?pasword=secret99&connect_timeout=1", ["pasword=***"]),
+    ("postgresql+psycopg://u:secret99@127.0.0.1:1/db?api_tok=secret99", ["u:***@127.0.0.1"]),
+])
+def test_credentials_are_masked_however_malformed_the_url(tmp_path, url, needles):
+    for command in (("studies",), ("run", "--study", write_study(tmp_path, n_trials=1))):
+        r = cli(*command, "--storage", url)
+        line = one_line_error(r, *needles)
+        assert "secret99" not in r.output and "secret99" not in line, line
 
 
 def test_dashboard_addresses():
