@@ -108,9 +108,9 @@ def run(
 
     _quiet_optuna()
     url = storage_url(storage)
-    opts = RunOptions(device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout, seed=seed,
-                      heartbeat=heartbeat, workers=workers, artifacts=artifacts)
     with _errors(url):
+        opts = RunOptions(device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout, seed=seed,
+                          heartbeat=heartbeat, workers=workers, artifacts=artifacts)
         spec = load_study(study, overrides=overrides)
         if workers > 1:
             _run_workers(spec, url, opts)

@@ -8,7 +8,9 @@ from typing import Any, Iterable
 
 from search.errors import SearchError
 
-MAX_SEED = 2**31 - 1  # seeds of study files and configs: what torch and numpy accept everywhere
+MAX_SEED = 2**31 - 1  # a study's seed: what torch and numpy accept everywhere
+MAX_TRIALS = 1_000_000  # a study's budget
+MAX_TRIAL_SEED = MAX_SEED + MAX_TRIALS  # trial k is seeded with seed + k: what a config may carry
 
 
 def number(value: Any, where: str, key: str, low: float, high: float, low_open: bool = False,

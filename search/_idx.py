@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +20,33 @@ FILES = {
 }
 
 
+def gunzip(raw: bytes, path: Path | str, limit: int = MAX_IDX) -> bytes:
+    """`raw` uncompressed when it is gzip, stopping at `limit` bytes: a small file that would
+    expand to gigabytes is refused after reading `limit`, not after filling the memory."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    out: list[bytes] = []
+    rest = raw
+    try:
+        while rest:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out.append(d.decompress(rest, limit + 1 - sum(map(len, out))))
+            if sum(map(len, out)) > limit or d.unconsumed_tail:
+                raise SearchError(f"{path}: expands past {limit:,} bytes uncompressed (at most {limit:,}); "
+                                  "replace it with a good copy")
+            if not d.eof:
+                raise SearchError(f"{path}: cannot read IDX file (the gzip data ends early); replace it with a "
+                                  "good copy")
+            rest = d.unused_data  # a file of several gzip members
+    except zlib.error as e:
+        raise SearchError(f"{path}: cannot read IDX file ({e}); replace it with a good copy") from None
+    return b"".join(out)
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file (gzip-compressed or not) into a numpy array of its own shape."""
     raw = read_bytes(path, "IDX file", MAX_IDX, "replace it with a good copy")
-    try:
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise SearchError(f"{path}: cannot read IDX file ({e}); replace it with a good copy") from None
-    return parse_idx(raw, path)
+    return parse_idx(gunzip(raw, path), path)
 
 
 # IDX's element types (the third magic byte), big-endian as the format stores them
@@ -46,7 +65,7 @@ def parse_idx(raw: bytes, path: Path | str = "<bytes>") -> np.ndarray:
     if ndim == 0 or len(raw) < header:
         raise SearchError(f"{path}: corrupt IDX header ({ndim} dimensions); replace it with a good copy")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # exact: Python integers do not overflow
     if len(raw) != expected:
         raise SearchError(f"{path}: corrupt IDX file: header says {shape} = {expected} bytes, file has {len(raw)}; "
                           "replace it with a good copy")

@@ -129,7 +129,7 @@ def load_config(path: Path) -> TrainJob:
     _check.mapping(doc, where, "", "a mapping with dataset, seed, params")
     _check.keys(doc, CONFIG_KEYS, where, "")
     dataset = parse_dataset(doc.get("dataset", DEFAULT_DATASET), where, path.parent)
-    seed = _check.integer(doc.get("seed", 0), where, "seed", 0, _check.MAX_SEED)
+    seed = _check.integer(doc.get("seed", 0), where, "seed", 0, _check.MAX_TRIAL_SEED)
     train_size = parse_train_size(doc.get("train_size"), where)
     params = Params.from_dict(doc.get("params", {}), where)
     source = doc.get("source") or {}

@@ -225,7 +225,12 @@ def _dataset(name: str, x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, val
              test_x: np.ndarray, test_y: np.ndarray, norm: Norm, class_names: tuple[str, ...], carved: bool,
              device: torch.device, where: str, val_given: bool = False) -> Dataset:
     """uint8 images (N, C, H, W) split by index and made resident on the device, as floats
-    where they fit (`_resident`)."""
+    where they fit (`_resident`); each split large enough to train on (a batch of two) or
+    to evaluate, checked before any training."""
+    for part, n, least in (("training", len(train_idx), 2), ("validation", len(val_idx), 1), ("test", len(test_y), 1)):
+        if n < least:
+            raise SearchError(f"{where}: {n} {part} image{'s' * (n != 1)}; expected at least {least}: give more "
+                              "images (or other val_fraction / test_fraction)")
     floats = _resident(x.size + test_x.size, device, where)
 
     def split(images: np.ndarray, labels: np.ndarray) -> Split:
@@ -262,7 +267,7 @@ def load_dataset(dataset: str | DataSource, data_dir: str | Path | None, device:
 
 def parse_train_size(raw: Any, where: str) -> int | None:
     """`train_size:` the first N training images of each trial (None, the default: all)."""
-    return None if raw is None else _check.integer(raw, where, "train_size", 1, MAX_TRAIN_SIZE)
+    return None if raw is None else _check.integer(raw, where, "train_size", 2, MAX_TRAIN_SIZE)  # a batch of 2
 
 
 def parse_dataset(raw: Any, where: str, base: Path) -> DataSource:

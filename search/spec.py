@@ -243,7 +243,7 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
                           f"{_check.short(name)}")
     dataset = parse_dataset(doc.get("dataset", DEFAULT_DATASET), where, Path(path).parent)
     goal = parse_goal(doc, where)
-    n_trials = _check.integer(doc.get("n_trials", 20), where, "n_trials", 1, 1_000_000)
+    n_trials = _check.integer(doc.get("n_trials", 20), where, "n_trials", 1, _check.MAX_TRIALS)
     timeout = doc.get("timeout")
     if timeout is not None:
         timeout = _check.number(timeout, where, "timeout", 0, math.inf, low_open=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -23,6 +24,8 @@ from search.factory import load_factory, use_code_dir
 from search.objective import Objective
 from search.params import Params, is_factory
 from search.spec import StudySpec
+
+MAX_WORKERS = 256  # worker processes on one machine
 from search.storage import HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_errors
 from search.trials import Failure, TrialFailed, counts_toward_budget, study_facts
 
@@ -40,6 +43,18 @@ class RunOptions:
     heartbeat: float = HEARTBEAT_S  # seconds; 0 turns heartbeats off
     workers: int = 1
     artifacts: str | None = None  # artifact folder [default: beside a SQLite or journal file; none for servers]
+
+    def __post_init__(self) -> None:
+        """The flags are checked with the bounds of the file (search/spec.py), before anything runs."""
+        where = "command line"
+        if self.n_trials is not None:
+            _check.integer(self.n_trials, where, "--n-trials", 1, _check.MAX_TRIALS)
+        if self.timeout is not None:
+            _check.number(self.timeout, where, "--timeout", 0, math.inf, low_open=True)
+        if self.seed is not None:
+            _check.integer(self.seed, where, "--seed", 0, _check.MAX_SEED)
+        _check.integer(self.workers, where, "--workers", 1, MAX_WORKERS)
+        _check.number(self.heartbeat, where, "--heartbeat", 0, 3600)
 
     def apply(self, spec: StudySpec) -> StudySpec:
         """The study as this run sees it (the file's budget, timeout and seed, or ours)."""
@@ -255,5 +270,5 @@ def all_studies(url: str) -> list[dict]:
                 for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
 
 
-__all__ = ["RunOptions", "RunResult", "all_studies", "budget_used", "check_factories", "check_models", "load_stored_study",
+__all__ = ["MAX_WORKERS", "RunOptions", "RunResult", "all_studies", "budget_used", "check_factories", "check_models", "load_stored_study",
            "open_study", "optimize", "run_study"]

@@ -5,13 +5,14 @@ None of these needs MNIST: files are checked before any data is read.
 
 import os
 
+import numpy as np
 import pytest
 import yaml
 
 from search._files import MAX_YAML_SIZE
 from search.storage import mask_url
 
-from conftest import cli, one_line_error, write_study
+from conftest import cli, needs_mnist, one_line_error, write_study
 
 
 def _bomb(levels: int) -> str:
@@ -169,3 +170,47 @@ def test_output_paths_are_checked_before_the_work(tmp_path):
     one_line_error(cli("export", "--study", "x", "--out", tmp_path / "d"), "is a directory")
     (tmp_path / "f").write_text("")
     one_line_error(cli("report", "--study", "x", "--out", tmp_path / "f"), "is a file, not a directory")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--n-trials", "2000000"], "command line: --n-trials: expected an integer >= 1 and <= 1e+06"),
+    (["--timeout", "0"], "command line: --timeout: expected a number > 0"),
+    (["--seed", str(2**31)], "command line: --seed: expected an integer >= 0 and <= 2.14748e+09"),
+    (["--set", "train_size=1"], "train_size: expected an integer >= 2"),
+])
+def test_flags_are_checked_with_the_files_bounds_before_anything_is_stored(tmp_path, db, flags, message):
+    one_line_error(cli("run", "--study", write_study(tmp_path), *flags), message)
+    assert not db.exists()
+
+
+@needs_mnist
+def test_the_largest_seed_runs_and_its_trials_configs_retrain(tmp_path):
+    study = write_study(tmp_path, n_trials=2, train_size=500)
+    assert cli("run", "--study", study, "--seed", 2**31 - 1).exit_code == 0
+    assert cli("export", "--study", "tiny", "--trial", 1, "--out", tmp_path / "t1.yaml").exit_code == 0
+    assert yaml.safe_load((tmp_path / "t1.yaml").read_text())["seed"] == 2**31  # seed + trial number
+    r = cli("train", "--config", tmp_path / "t1.yaml", "--json")
+    assert r.exit_code == 0, r.output
+
+
+def test_splits_too_small_to_train_or_test_are_refused_before_training(tmp_path):
+    x = np.zeros((3, 8, 8), np.uint8)
+    np.savez(tmp_path / "tiny.npz", x_train=x[:1], y_train=np.array([0]), x_val=x[1:2], y_val=np.array([0]),
+             x_test=x[2:], y_test=np.array([0]))
+    one_line_error(cli("run", "--study", write_study(tmp_path, dataset={"path": "tiny.npz"})),
+                   "tiny.npz: 1 training image; expected at least 2")
+
+
+def test_a_gzip_that_expands_past_the_bound_is_refused_while_decompressing():
+    import gzip
+
+    from search._idx import gunzip, parse_idx
+    from search.errors import SearchError
+
+    bomb = gzip.compress(b"\0" * 100_000)  # 100 KB of zeros in ~100 bytes
+    with pytest.raises(SearchError, match="expands past 1,000 bytes uncompressed"):
+        gunzip(bomb, "bomb.gz", limit=1_000)
+    assert gunzip(bomb, "ok.gz", limit=100_000) == b"\0" * 100_000
+    huge = bytes([0, 0, 8, 3]) + (2**31).to_bytes(4, "big") * 3 + b"\0" * 16  # dimensions past any memory
+    with pytest.raises(SearchError, match="corrupt IDX file: header says"):
+        parse_idx(huge, "huge-idx3-ubyte")
