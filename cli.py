@@ -138,6 +138,8 @@ def run(
         finally:
             progress.stop()
         _print_summary(result.study, result.ran, result.seconds)
+        for note in result.notes:
+            err.print(f"warning: {note}", markup=False, soft_wrap=True)
 
 
 def _run_workers(spec, url: str, opts) -> None:
@@ -151,6 +153,8 @@ def _run_workers(spec, url: str, opts) -> None:
         result = run_workers(spec, url, opts, on_poll=lambda f: live.update(_progress_view(f)))
     for message in result.errors:
         err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    for note in result.notes:
+        err.print(f"warning: {note}", markup=False, soft_wrap=True)
     codes = result.exit_codes
     dead = [f"worker {i} ({_exit_reason(c)})" for i, c in enumerate(codes) if c != 0]
     if dead:
@@ -412,6 +416,21 @@ def report(
                                   artifacts=artifact_dir(url, artifacts))
     _say(f"wrote {out_dir / 'report.md'}, {out_dir / 'report.html'} and "
          f"{sum(p.suffix == '.png' for p in result.files)} plots")
+
+
+@app.command()
+def fail(
+    study: StudyOpt,
+    trial: Annotated[int, typer.Option("--trial", min=0, help="The RUNNING trial to fail.")],
+    storage: StorageOpt = None,
+) -> None:
+    """Fail a trial left RUNNING by a worker that is gone without heartbeats, and queue it again."""
+    from search import fail_trial
+
+    with _errors(storage):
+        st, _ = _stored(study, storage)
+        failed = fail_trial(st, trial, "failed by `search fail`")
+    _say(f"trial #{failed.number} of {st.study_name} failed (worker gone) and queued again: `search run` runs it")
 
 
 @app.command()

@@ -27,7 +27,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["HEARTBEAT_S", "StorageURL", "mask_url", "storage_errors", "storage_url"], "search.storage"),
     **dict.fromkeys(["AXES", "Params"], "search.params"),
     **dict.fromkeys(["StudySpec", "load_study"], "search.spec"),
-    **dict.fromkeys(["RunOptions", "RunResult", "all_studies", "load_stored_study", "run_study"], "search.study"),
+    **dict.fromkeys(["RunOptions", "RunResult", "all_studies", "fail_trial", "load_stored_study", "run_study"],
+                    "search.study"),
     **dict.fromkeys(["run_workers", "threads_per_worker"], "search.workers"),
     **dict.fromkeys(["best_or_none", "feasible", "last_value", "params_of", "pareto_front", "primary", "ranked",
                      "study_facts", "trial_row", "trial_seconds"], "search.trials"),
@@ -72,7 +73,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from search.sources import source_text
     from search.spec import StudySpec, load_study
     from search.storage import HEARTBEAT_S, StorageURL, mask_url, storage_errors, storage_url
-    from search.study import RunOptions, RunResult, all_studies, load_stored_study, run_study
+    from search.study import RunOptions, RunResult, all_studies, fail_trial, load_stored_study, run_study
     from search.trials import (
         best_or_none,
         feasible,

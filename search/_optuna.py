@@ -15,6 +15,7 @@ from typing import Iterator
 
 import optuna
 import optuna.artifacts
+import sqlalchemy
 from optuna.storages._heartbeat import BaseHeartbeat  # private module: the heartbeat protocol
 
 SUPPORTED_MAJOR = 5  # pyproject pins optuna>=5,<6: these names are checked against 5.x
@@ -54,6 +55,18 @@ def trial_id(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
 def rdb_of(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
     """The RDBStorage behind `optuna.load_study`'s caching wrapper (or the storage itself)."""
     return getattr(storage, "_backend", storage)
+
+
+def beating_trials(storage: optuna.storages.BaseStorage, study_id: int) -> set[int]:
+    """Ids of the study's RUNNING trials that have recorded a heartbeat (RDB storages; a
+    journal has none): the others never go stale, whatever the interval."""
+    rdb = rdb_of(storage)
+    if not isinstance(rdb, optuna.storages.RDBStorage):
+        return set()
+    query = sqlalchemy.text("SELECT h.trial_id FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id "
+                            "WHERE t.study_id = :study AND t.state = 'RUNNING'")
+    with rdb.engine.connect() as c:
+        return {int(row[0]) for row in c.execute(query, {"study": study_id})}
 
 
 def heartbeat_interval(storage: optuna.storages.BaseStorage) -> int | None:

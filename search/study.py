@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import math
+import os
+import socket
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import optuna
@@ -26,7 +29,8 @@ from search.params import Params, is_factory
 from search.spec import StudySpec
 
 MAX_WORKERS = 256  # worker processes on one machine
-from search.storage import HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_errors
+from search.records import TrialRecord
+from search.storage import GRACE_FACTOR, HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_errors
 from search.trials import Failure, TrialFailed, counts_toward_budget, study_facts
 
 
@@ -121,6 +125,7 @@ class RunResult:
     study: optuna.Study
     ran: int  # trials finished by this run
     seconds: float
+    notes: list[str] = field(default_factory=list)  # why the budget is not full: trials no heartbeat will free
 
 
 def run_study(
@@ -182,7 +187,7 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float | li
     ask; then run the trial with heartbeats and tell. Returns when the study holds
     `budget` finished trials or `timeout` seconds have passed."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    start, ran = time.perf_counter(), 0
+    start, ran, notes = time.perf_counter(), 0, []
     recorder = recorder or Recorder(None)
     storage = _optuna.storage_of(study)
     guard = FileGuard(url)
@@ -199,18 +204,91 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float | li
                     _fail_and_retry(study, _optuna.trial_id(trial), recorder)
                 raise_held(held)
             if trial is None:
-                # Trials of other workers may still fail (and free budget) or go stale.
-                interval = _optuna.heartbeat_interval(storage)
-                if done >= budget or not running or not interval:
+                # Trials of other workers may still end, fail (and free budget) or go stale.
+                if done >= budget or not running:
                     break
-                time.sleep(min(1.0, interval))
+                unbeaten = Unbeaten.of(study)
+                for t in unbeaten.dead:  # its process on this machine is gone: no heartbeat will tell
+                    fail_trial(study, t.number, f"its process {TrialRecord.of(t).worker} is gone", recorder)
+                if unbeaten.dead:
+                    continue
+                interval = _optuna.heartbeat_interval(storage)
+                beating = running - len(unbeaten.live) - len(unbeaten.young) - len(unbeaten.old)
+                if not (unbeaten.live or unbeaten.young or (beating and interval)):
+                    notes = [unbeaten.note(study, t) for t in unbeaten.old]
+                    break
+                time.sleep(min(1.0, interval or 1.0))
                 continue
             frozen = _run_trial(study, trial, objective, recorder)
             guard.check()
             ran += 1
             if on_trial is not None:
                 on_trial(study, frozen)
-    return RunResult(study, ran, time.perf_counter() - start)
+    return RunResult(study, ran, time.perf_counter() - start, notes)
+
+
+ORPHAN_AFTER_S = GRACE_FACTOR * HEARTBEAT_S  # a trial elsewhere without a heartbeat this long is reported
+
+
+@dataclass(frozen=True)
+class Unbeaten:
+    """A study's RUNNING trials that have never recorded a heartbeat (run with --heartbeat 0,
+    or on a journal storage), so no heartbeat will ever fail them if their worker dies."""
+
+    dead: list[FrozenTrial]  # their process on this machine is gone
+    live: list[FrozenTrial]  # their process on this machine still runs: they will end
+    young: list[FrozenTrial]  # elsewhere, started moments ago (a first heartbeat may be on its way)
+    old: list[FrozenTrial]  # elsewhere (or never recorded a worker), for longer: only a person can tell
+
+    @classmethod
+    def of(cls, study: optuna.Study) -> Unbeaten:
+        beating = _optuna.beating_trials(_optuna.storage_of(study), _optuna.study_id(study))
+        groups: dict[str, list[FrozenTrial]] = {"dead": [], "live": [], "young": [], "old": []}
+        now = datetime.datetime.now()
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if _optuna.trial_id(t) in beating:
+                continue
+            host, _, pid = (TrialRecord.of(t).worker or "").rpartition(":")
+            if host == socket.gethostname() and pid.isdigit():
+                groups["live" if _alive(int(pid)) else "dead"].append(t)
+            else:
+                age = (now - t.datetime_start).total_seconds() if t.datetime_start else math.inf
+                groups["young" if age < ORPHAN_AFTER_S else "old"].append(t)
+        return cls(**groups)
+
+    @staticmethod
+    def note(study: optuna.Study, t: FrozenTrial) -> str:
+        worker = TrialRecord.of(t).worker or "not recorded"
+        return (f"trial #{t.number} is RUNNING without heartbeats (worker {worker}, started "
+                f"{t.datetime_start:%Y-%m-%d %H:%M:%S}) and holds a place in the budget: if that worker is gone, "
+                f"`search fail --study {study.study_name} --trial {t.number}` frees it")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def fail_trial(study: optuna.Study, number: int, why: str, recorder: Recorder | None = None) -> FrozenTrial:
+    """Fail a RUNNING trial whose worker is gone (`fail_reason: worker gone: ...`) and queue its
+    parameters again, as a heartbeat would have; one line for a trial that is not running."""
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if trial is None or trial.state != TrialState.RUNNING:
+        state = "no such trial" if trial is None else f"trial #{number} is {trial.state.name}"
+        raise SearchError(f"study {study.study_name!r}: {state}; only a RUNNING trial can be failed")
+    storage = _optuna.storage_of(study)
+    tid = _optuna.trial_id(trial)
+    records.write_fail_reason(storage, tid, f"{Failure.WORKER_GONE.value}: {why}")
+    storage.set_trial_state_values(tid, TrialState.FAIL)
+    failed = storage.get_trial(tid)
+    _queue_retry(study, failed)
+    (recorder or Recorder(None)).finished(study, failed)
+    return failed
 
 
 def budget_used(study: optuna.Study) -> tuple[int, int]:
@@ -270,5 +348,5 @@ def all_studies(url: str) -> list[dict]:
                 for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
 
 
-__all__ = ["MAX_WORKERS", "RunOptions", "RunResult", "all_studies", "budget_used", "check_factories", "check_models", "load_stored_study",
+__all__ = ["MAX_WORKERS", "ORPHAN_AFTER_S", "RunOptions", "RunResult", "Unbeaten", "all_studies", "fail_trial", "budget_used", "check_factories", "check_models", "load_stored_study",
            "open_study", "optimize", "run_study"]

@@ -27,11 +27,12 @@ class Failure(enum.Enum):
     TOO_LARGE = "too large"  # refused before training: the model cannot fit in memory
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM, or the worker's parent died
     MODEL = "model"  # the user's model factory raised, or built something that is not a classifier
+    WORKER_GONE = "worker gone"  # its process died without heartbeats to tell (found, or `search fail`)
 
     @property
     def counts(self) -> bool:
         """A finished result (it counts toward the budget), or a cut-off run to retry."""
-        return self is not Failure.INTERRUPTED
+        return self not in (Failure.INTERRUPTED, Failure.WORKER_GONE)
 
 
 class TrialFailed(Exception):

@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any, Callable
 
@@ -23,7 +23,7 @@ from search.data import locate
 from search.device import resolve_device
 from search.errors import SearchError, StorageLost, Terminated, exit_code
 from search.spec import StudySpec
-from search.study import RunOptions, budget_used, check_factories, open_study, run_study
+from search.study import RunOptions, Unbeaten, budget_used, check_factories, open_study, run_study
 from search.trials import study_facts
 
 PARENT_CHECK_S = 1.0
@@ -35,6 +35,7 @@ class WorkersResult:
     exit_codes: list[int | None]  # None: still running (never, once run_workers returns)
     seconds: float
     errors: list[str]  # distinct error lines the workers reported
+    notes: list[str] = field(default_factory=list)  # trials no heartbeat will free (search.study.Unbeaten)
 
 
 def threads_per_worker(n_workers: int) -> int:
@@ -124,7 +125,8 @@ def run_workers(
     facts = _progress(study, spec.n_trials, done_before, start, procs)
     if on_poll is not None:
         on_poll(facts)
-    return WorkersResult(facts, [p.exitcode for p in procs], time.monotonic() - start, messages)
+    notes = [Unbeaten.note(study, t) for t in Unbeaten.of(study).old] if facts["done"] < spec.n_trials else []
+    return WorkersResult(facts, [p.exitcode for p in procs], time.monotonic() - start, messages, notes)
 
 
 def _join_any(procs, timeout: float) -> None:
