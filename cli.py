@@ -291,7 +291,7 @@ def show(
         print(json.dumps({**facts, "trials": rows, "best_params": best_params, "pareto_front": front}, indent=2,
                          default=str))
         return
-    table = Table(title=f"{st.study_name}: {facts['n_trials']} trials, value = {facts['goal']}",
+    table = Table(title=escape(f"{st.study_name}: {facts['n_trials']} trials, value = {facts['goal']}"),
                   box=box.SIMPLE_HEAD, title_justify="left")
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("state", no_wrap=True)
@@ -377,7 +377,7 @@ def train(
         return
     from search import fmt
 
-    table = Table(title=f"{s['model']} on {s['dataset']}", show_header=False)
+    table = Table(title=escape(f"{s['model']} on {s['dataset']}"), show_header=False)
     for key in ("train_images", "epochs", "train_loss", "val_accuracy", "test_accuracy", "test_loss",
                 "train_seconds", "device", "seed"):
         if s[key] is not None:

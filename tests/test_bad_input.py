@@ -214,3 +214,17 @@ def test_a_gzip_that_expands_past_the_bound_is_refused_while_decompressing():
     huge = bytes([0, 0, 8, 3]) + (2**31).to_bytes(4, "big") * 3 + b"\0" * 16  # dimensions past any memory
     with pytest.raises(SearchError, match="corrupt IDX file: header says"):
         parse_idx(huge, "huge-idx3-ubyte")
+
+
+@needs_mnist
+def test_names_that_look_like_markup_are_printed_as_written(tmp_path):
+    """Rich reads '[/bold]' as markup: a study of that name once ended `search show` in a MarkupError."""
+    study = write_study(tmp_path, n_trials=1)
+    doc = yaml.safe_load(study.read_text())
+    study.write_text(yaml.safe_dump({**doc, "name": "[/bold]x"}))
+    r = cli("run", "--study", study)
+    assert r.exit_code == 0, r.output
+    for command in (("show", "--study", "[/bold]x"), ("studies",), ("export", "--study", "[/bold]x", "--out",
+                                                                      tmp_path / "b.yaml")):
+        r = cli(*command)
+        assert r.exit_code == 0 and "[/bold]x" in r.output, (command, r.output)
