@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import optuna
 import sqlalchemy.event
@@ -23,7 +25,7 @@ from sqlalchemy.engine import make_url
 from search import _optuna
 from search.errors import SearchError, StorageLost
 
-__all__ = ["DEFAULT_STORAGE", "FileGuard", "GRACE_FACTOR", "HEARTBEAT_S", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL",
+__all__ = ["CREATION_TRIES", "DEFAULT_STORAGE", "FileGuard", "GRACE_FACTOR", "HEARTBEAT_S", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL",
            "first_line", "mask_url", "open_storage", "secrets_of", "storage_error", "storage_errors", "storage_url"]
 
 DEFAULT_STORAGE = "sqlite:///search.db"
@@ -163,7 +165,7 @@ def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEA
                 beat = {"heartbeat_interval": interval, "grace_period": GRACE_FACTOR * interval,
                         "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
                             max_retry=MAX_RETRY)}
-            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **beat)
+            storage = _created_once(lambda: optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **beat))
         if sqlite and not read_only:
             _fast_sqlite(storage.engine)
         return storage
@@ -176,6 +178,26 @@ def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEA
         if isinstance(err, StorageLost):
             raise SearchError(f"cannot reach storage {mask_url(url)}: {first_line(e, url)}") from None
         raise err from None
+
+
+CREATION_TRIES = 10
+
+
+def _created_once(make: Callable[[], optuna.storages.RDBStorage]) -> optuna.storages.RDBStorage:
+    """The storage, tried again while other processes create the same schema at the same
+    moment (the many-machines recipe starts one command everywhere): the loser of that race
+    sees the winner's tables or version row as a duplicate, and the next try finds them."""
+    for attempt in range(CREATION_TRIES):
+        try:
+            return make()
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError) as e:
+            text = str(e).lower()
+            racing = any(k in text for k in ("already exists", "duplicate key", "unique constraint failed",
+                                             "alembic_version", "database is locked"))
+            if not racing or attempt == CREATION_TRIES - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
+    raise AssertionError("unreachable")
 
 
 def _check_sqlite_file(path: Path, url: str, create: bool) -> bool:
