@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
 
@@ -44,11 +45,15 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 @contextlib.contextmanager
 def _errors(url: str | None = None) -> Iterator[None]:
-    """Input mistakes end as one line on stderr with the error's exit code; interrupts as 130/143."""
-    from search import SearchError, Terminated, exit_code, storage_errors
+    """Input mistakes end as one line on stderr with the error's exit code; interrupts as 130/143;
+    what the library mended on the way (a journal's broken last line) is one warning line."""
+    from search import JournalMended, SearchError, Terminated, exit_code, storage_errors
 
     try:
-        with storage_errors(url or "the storage"):  # a storage fault no library call turned into a line
+        with storage_errors(url or "the storage"), warnings.catch_warnings():  # a storage fault no library call
+            warnings.simplefilter("always", JournalMended)  # turned into a line
+            warnings.showwarning = lambda message, *_, **__: err.print(f"warning: {message}", markup=False,
+                                                                      soft_wrap=True)
             yield
     except SearchError as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)

@@ -7,10 +7,12 @@ Every message that shows a URL shows it with the password masked.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import re
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -19,13 +21,13 @@ import optuna
 import sqlalchemy.event
 import sqlalchemy.exc
 from optuna.storages import BaseStorage
-from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 from sqlalchemy.engine import make_url
 
 from search import _optuna
 from search.errors import SearchError, StorageLost
 
-__all__ = ["CREATION_TRIES", "DEFAULT_STORAGE", "FileGuard", "GRACE_FACTOR", "HEARTBEAT_S", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL",
+__all__ = ["CREATION_TRIES", "DEFAULT_STORAGE", "FileGuard", "JournalMended", "MAX_JOURNAL_LINE", "GRACE_FACTOR", "HEARTBEAT_S", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL",
            "first_line", "mask_url", "open_storage", "secrets_of", "storage_error", "storage_errors", "storage_url"]
 
 DEFAULT_STORAGE = "sqlite:///search.db"
@@ -312,7 +314,58 @@ def _journal_storage(parsed: StorageURL, create: bool) -> BaseStorage:
     if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise SearchError(f"storage {url}: {path} or its directory {path.parent} is not writable (the journal "
                           "backend writes lock files beside it): make it writable or choose another place")
-    return JournalStorage(JournalFileBackend(str(path)))
+    kept = _mend_journal(path)  # readers too: a garbage last line stops Optuna's reader
+    if kept is not None:
+        warnings.warn(JournalMended(f"the journal {path} ended in a broken line (a write cut off: a full disk, a "
+                                    f"killed process); it was cut before anything was appended, and the bytes "
+                                    f"cut are kept in {kept}"), stacklevel=2)
+    try:
+        return JournalStorage(JournalFileBackend(str(path)))
+    except ValueError as e:  # json.JSONDecodeError too: a line inside the file that is not a journal entry
+        raise SearchError(f"storage {url}: {path} has a broken line inside it ({str(e)[:80]}), so nothing after it "
+                          "can be read: restore a backup, or keep a copy and cut the file at the line before it") from None
+
+
+class JournalMended(UserWarning):
+    """A journal's broken last line was cut (and kept beside it) before anything was appended."""
+
+
+MAX_JOURNAL_LINE = 1 << 24  # the longest journal entry looked for at the end (a trial's attributes: kilobytes)
+
+
+def _mend_journal(path: Path) -> Path | None:
+    """Cut a broken last line (no newline, or not JSON: an append cut off) before anything
+    is appended after it and joined to it, under the journal's own lock; the bytes cut are
+    kept in PATH.broken-TIME. Returns that copy (None when the tail was whole)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        with open(path, "rb+") as f:
+            size = f.seek(0, os.SEEK_END)
+            start = max(0, size - MAX_JOURNAL_LINE)
+            f.seek(start)
+            tail = f.read()
+            body = tail[:-1] if tail.endswith(b"\n") else tail
+            cut = body.rfind(b"\n") + 1  # the start of the last line, within the tail
+            if tail.endswith(b"\n"):
+                try:
+                    json.loads(body[cut:])
+                    return None
+                except ValueError:
+                    pass
+            if cut == 0 and start > 0:
+                raise SearchError(f"storage journal:{path}: its last line is broken and longer than "
+                                  f"{MAX_JOURNAL_LINE:,} bytes: restore a backup")
+            kept = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+            kept.write_bytes(tail[cut:])
+            f.truncate(start + cut)
+            f.flush()
+            os.fsync(f.fileno())
+            return kept
+    finally:
+        lock.release()
 
 
 def storage_url(explicit: str | None) -> str:
