@@ -59,10 +59,14 @@ def upload(store: FileSystemArtifactStore, study: optuna.Study, trial_id: int, p
     artifact_id = str(uuid.uuid4())
     final = _optuna.artifact_file(store, artifact_id)
     part = final.with_name(artifact_id + ".part")
-    with open(path, "rb") as src, open(part, "wb") as dst:
-        while chunk := src.read(1 << 20):
-            dst.write(chunk)
-    os.replace(part, final)  # atomic against a killed process (no fsync: an OS crash is out of scope)
+    try:
+        with open(path, "rb") as src, open(part, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        os.replace(part, final)  # atomic against a killed process (no fsync: an OS crash is out of scope)
+    except BaseException:  # a full disk, Ctrl-C: no half-written file left behind
+        part.unlink(missing_ok=True)
+        raise
     meta = {"artifact_id": artifact_id, "filename": name,
             "mimetype": mimetypes.guess_type(name)[0] or "application/octet-stream", "encoding": None}
     _optuna.storage_of(study).set_study_system_attr(_optuna.study_id(study), _key(trial_id, artifact_id),

@@ -7,6 +7,7 @@ or the `--artifacts DIR` given (for a PostgreSQL study shared by machines: a sha
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import zipfile
@@ -23,7 +24,7 @@ from search import _dashboard, _optuna
 from search._files import writable_dir
 from search.config import EXPORT_HEADER, best_config, config_of, config_text, job_of, write_config
 from search.errors import SearchError
-from search.outputs import check_output, written_together
+from search.outputs import check_output, disk_error, written_together
 from search.records import StudyRecord, curve, fail_reason
 from search.storage import StorageURL
 from search.trials import Failure, failure_of, feasible, last_value, ranked
@@ -105,6 +106,7 @@ class Recorder:
         self.store = store
         self.keep = keep
         self.saved: dict[int, str] = {}  # trial id -> checkpoint artifact id, written by this worker
+        self.unsaved: SearchError | None = None  # why the last checkpoint could not be written (a full disk)
 
     def save_checkpoint(self, study: optuna.Study, trial_id: int, blob: dict[str, Any]) -> None:
         """Write a complete trial's checkpoint (records.checkpoint; loadable with weights_only=True)."""
@@ -112,9 +114,15 @@ class Recorder:
             return
         fd, tmp = tempfile.mkstemp(suffix=".pt")
         os.close(fd)
+        where = Path(tmp).parent
         try:
-            torch.save(blob, tmp)
+            with open(tmp, "wb") as f:
+                torch.save(blob, f)
+            where = _optuna.artifact_file(self.store, CHECKPOINT).parent
             self.saved[trial_id] = _dashboard.upload(self.store, study, trial_id, Path(tmp), CHECKPOINT)
+        except (OSError, RuntimeError) as e:  # the trial keeps its value; the run stops after telling it
+            error = e if isinstance(e, OSError) else OSError(errno.ENOSPC, str(e).splitlines()[0][:120])
+            self.unsaved = disk_error(error, where / CHECKPOINT, "the trial's checkpoint (the trial keeps its value)")
         finally:
             os.unlink(tmp)
 

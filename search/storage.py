@@ -25,7 +25,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, 
 from sqlalchemy.engine import make_url
 
 from search import _optuna
-from search.errors import SearchError, StorageLost
+from search.errors import DiskFull, SearchError, StorageLost
 
 __all__ = ["CREATION_TRIES", "DEFAULT_STORAGE", "FileGuard", "JournalMended", "MAX_JOURNAL_LINE", "GRACE_FACTOR", "HEARTBEAT_S", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL",
            "first_line", "mask_url", "open_storage", "secrets_of", "storage_error", "storage_errors", "storage_url"]
@@ -177,6 +177,11 @@ def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEA
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError, ValueError) as e:
         # Optuna raises RuntimeError for a schema of another version, ValueError for a non-Optuna database
         err = storage_error(e, url)
+        if isinstance(err, DiskFull) and sqlite and not create and not read_only and parsed.path is not None:
+            # a full disk still reads: open the file read-only (no WAL set-up, nothing written)
+            with storage_errors(url):
+                return optuna.storages.RDBStorage(f"sqlite:///file:{parsed.path.resolve()}?mode=ro&uri=true",
+                                                  engine_kwargs=engine_kwargs)
         if isinstance(err, StorageLost):
             raise SearchError(f"cannot reach storage {mask_url(url)}: {first_line(e, url)}") from None
         raise err from None
@@ -246,6 +251,9 @@ def storage_error(e: BaseException, url: str) -> SearchError:
                               "no such column", "table schema")):
         return SearchError(f"storage {where} is damaged or not an Optuna storage ({text}): restore it from a "
                            "backup, or pass another --storage")
+    if any(k in low for k in ("disk is full", "no space left", "could not extend file", "disk full")):
+        return DiskFull(f"storage {where}: its disk is full ({text}): free some space and run the same command "
+                        "again; finished trials are stored")
     if "readonly" in low or "read-only" in low:
         return SearchError(f"storage {where} is read-only ({text}): make it writable, or copy it and pass "
                            "--storage with the copy")

@@ -220,6 +220,8 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float | li
                 time.sleep(min(1.0, interval or 1.0))
                 continue
             frozen = _run_trial(study, trial, objective, recorder)
+            if recorder.unsaved is not None:  # told with its value; nothing more fits on that disk
+                raise recorder.unsaved
             guard.check()
             ran += 1
             if on_trial is not None:

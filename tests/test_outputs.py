@@ -4,6 +4,7 @@ nothing replaced. Real SQLite and journal storages, a real tmpfs for the full di
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import optuna
@@ -82,14 +83,28 @@ def test_export_writes_config_and_checkpoint_as_a_pair(studied):
     assert not [p.name for p in studied.iterdir() if p.name.endswith(".part")]
 
 
+def _tmpfs(tmp_path, size):
+    mount = tmp_path / f"disk-{size}"
+    mount.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()})")
+    return mount
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 64 KiB tmpfs: room for a config, not for a checkpoint of the tiny study's MLP (100 KB and more)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()})")
+    mount = _tmpfs(tmp_path, "64k")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def storage_disk(tmp_path):
+    """A 512 KiB tmpfs: room for a SQLite study's schema and its first trial, not for many."""
+    mount = _tmpfs(tmp_path, "512k")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
@@ -123,3 +138,23 @@ def test_artifacts_that_cannot_be_a_folder_refuse_before_the_study_exists(tmp_pa
     one_line_error(r, "cannot write artifacts into", "it is a file, not a directory")
     assert not (tmp_path / "search.db").exists() or not optuna.get_all_study_summaries(
         f"sqlite:///{tmp_path / 'search.db'}")
+
+
+def test_a_full_artifact_disk_keeps_the_trials_value_and_stops_in_one_line(tmp_path, small_disk, db):
+    r = cli("run", "--study", write_study(tmp_path, n_trials=3), "--artifacts", small_disk)
+    one_line_error(r, "cannot write the trial's checkpoint (the trial keeps its value): no space left in "
+                   f"{small_disk}", "free some space", code=1)
+    trials = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}").trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] and trials[0].value > 0.5  # told, value kept
+    assert list(small_disk.iterdir()) == []  # no half-written checkpoint left, none listed
+
+
+def test_a_full_storage_disk_is_one_line_and_keeps_what_was_stored(tmp_path, storage_disk):
+    url = f"sqlite:///{storage_disk / 's.db'}"
+    study = write_study(tmp_path, n_trials=200, train_size=200, keep_checkpoints=0)
+    r = cli("run", "--study", study, "--storage", url)
+    line = one_line_error(r, f"storage {url}: its disk is full", "finished trials are stored", code=1)
+    assert "lost the storage" not in line and "#0   COMPLETE" in r.stdout  # it filled mid-run
+    shown = cli("show", "--study", "tiny", "--storage", url, "--json")  # a full disk still reads
+    assert shown.exit_code == 0, shown.stderr
+    assert "COMPLETE" in [t["state"] for t in json.loads(shown.stdout)["trials"]]
