@@ -47,7 +47,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 def _errors(url: str | None = None) -> Iterator[None]:
     """Input mistakes end as one line on stderr with the error's exit code; interrupts as 130/143;
     what the library mended on the way (a journal's broken last line) is one warning line."""
-    from search import JournalMended, SearchError, Terminated, exit_code, storage_errors
+    from search import JournalMended, SearchError, Terminated, exit_code, ignore_stopping, storage_errors
 
     try:
         with storage_errors(url or "the storage"), warnings.catch_warnings():  # a storage fault no library call
@@ -59,8 +59,10 @@ def _errors(url: str | None = None) -> Iterator[None]:
         err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(exit_code(e)) from None
     except KeyboardInterrupt as e:
+        ignore_stopping()  # the clean-up is done: a 2nd, 3rd, ... Ctrl-C must not land in the exit
         what = "terminated" if isinstance(e, Terminated) else "interrupted"
-        err.print(f"{what}: finished trials are stored; run the same command again to resume", markup=False)
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            err.print(f"{what}: finished trials are stored; run the same command again to resume", markup=False)
         raise typer.Exit(exit_code(e)) from None
 
 

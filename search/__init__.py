@@ -10,7 +10,7 @@ report and the dashboard, and the exceptions:
     SearchError (exit 2)        bad input: a study file, a config, a flag, a path, a storage URL
       StorageLost (exit 1)      the storage went away or was deleted mid-study
     KeyboardInterrupt (130)
-      Terminated (143)          SIGTERM, handled like Ctrl-C
+      Terminated (143)          SIGTERM (SIGHUP: 129), handled like Ctrl-C
 
 Names are imported on first use (PEP 562), so `search --help` does not pay for torch,
 matplotlib or optuna-dashboard.
@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["check_address", "is_loopback", "serve"], "search.dashboard"),
     **dict.fromkeys(["source_text"], "search.sources"),
     **dict.fromkeys(["fmt"], "search._format"),
+    **dict.fromkeys(["ignore_stopping"], "search._signals"),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -62,6 +63,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from search._format import fmt
+    from search._signals import ignore_stopping
     from search.artifacts import artifact_dir, export_trial
     from search.config import TrainJob, load_config
     from search.dashboard import check_address, is_loopback, serve

@@ -4,7 +4,7 @@
       StorageLost (1)       the storage went away or was deleted mid-study (not a usage error)
       DiskFull (1)          no space left where an output, a checkpoint or the storage is written
     KeyboardInterrupt (130) Ctrl-C
-      Terminated (143)      SIGTERM, or the parent of a worker died: handled like Ctrl-C
+      Terminated (143)      SIGTERM (SIGHUP: 129), or the parent of a worker died: handled like Ctrl-C
 """
 
 __all__ = ["INTERRUPT_EXIT", "DiskFull", "SearchError", "StorageLost", "Terminated", "exit_code"]
@@ -29,9 +29,14 @@ class DiskFull(SearchError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: the running trial fails as interrupted, nothing else is lost."""
+    """SIGTERM (or SIGHUP: the terminal closed), handled like Ctrl-C: the running trial fails
+    as interrupted, nothing else is lost. Exits 128 + the signal: 143, or 129 for SIGHUP."""
 
     exit_code = 143
+
+    def __init__(self, signum: int = 15) -> None:
+        super().__init__()
+        self.exit_code = 128 + signum
 
 
 INTERRUPT_EXIT = 130

@@ -201,7 +201,8 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float | li
                     trial = study.ask() if done + running < budget else None
             if held:
                 if trial is not None:
-                    _fail_and_retry(study, _optuna.trial_id(trial), recorder)
+                    with signals_held():
+                        _fail_and_retry(study, _optuna.trial_id(trial), recorder)
                 raise_held(held)
             if trial is None:
                 # Trials of other workers may still end, fail (and free budget) or go stale.
@@ -315,7 +316,8 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[op
                 state = TrialState.FAIL
         frozen = study.tell(trial, value, state=state, skip_if_finished=True)
     except KeyboardInterrupt:
-        _fail_and_retry(study, _optuna.trial_id(trial), recorder)
+        with signals_held():  # a second Ctrl-C must not cut the clean-up short: one stored outcome, always
+            _fail_and_retry(study, _optuna.trial_id(trial), recorder)
         raise
     recorder.finished(study, frozen)
     return frozen
