@@ -47,11 +47,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 def _errors(url: str | None = None) -> Iterator[None]:
     """Input mistakes end as one line on stderr with the error's exit code; interrupts as 130/143;
     what the library mended on the way (a journal's broken last line) is one warning line."""
-    from search import JournalMended, SearchError, Terminated, exit_code, ignore_stopping, storage_errors
+    from search import Notice, SearchError, Terminated, exit_code, ignore_stopping, storage_errors
 
     try:
         with storage_errors(url or "the storage"), warnings.catch_warnings():  # a storage fault no library call
-            warnings.simplefilter("always", JournalMended)  # turned into a line
+            warnings.simplefilter("always", Notice)  # turned into a line
             warnings.showwarning = lambda message, *_, **__: err.print(f"warning: {message}", markup=False,
                                                                       soft_wrap=True)
             yield

@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 # name -> the module that defines it
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(["SearchError", "StorageLost", "Terminated", "exit_code"], "search.errors"),
-    **dict.fromkeys(["HEARTBEAT_S", "JournalMended", "StorageURL", "mask_url", "storage_errors", "storage_url"],
-                    "search.storage"),
+    **dict.fromkeys(["Notice", "SearchError", "StorageLost", "Terminated", "exit_code"], "search.errors"),
+    **dict.fromkeys(["HEARTBEAT_S", "StorageURL", "mask_url", "storage_errors", "storage_url"], "search.storage"),
     **dict.fromkeys(["AXES", "Params"], "search.params"),
     **dict.fromkeys(["StudySpec", "load_study"], "search.spec"),
     **dict.fromkeys(["RunOptions", "RunResult", "all_studies", "fail_trial", "load_stored_study", "run_study"],
@@ -67,7 +66,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from search.artifacts import artifact_dir, export_trial
     from search.config import TrainJob, load_config
     from search.dashboard import check_address, is_loopback, serve
-    from search.errors import SearchError, StorageLost, Terminated, exit_code
+    from search.errors import Notice, SearchError, StorageLost, Terminated, exit_code
     from search.export import load_weights, retrain, save_weights
     from search.outputs import check_output, check_output_dir
     from search.params import AXES, Params
@@ -75,7 +74,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from search.report import write_report
     from search.sources import source_text
     from search.spec import StudySpec, load_study
-    from search.storage import HEARTBEAT_S, JournalMended, StorageURL, mask_url, storage_errors, storage_url
+    from search.storage import HEARTBEAT_S, StorageURL, mask_url, storage_errors, storage_url
     from search.study import RunOptions, RunResult, all_studies, fail_trial, load_stored_study, run_study
     from search.trials import (
         best_or_none,

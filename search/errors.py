@@ -7,7 +7,7 @@
       Terminated (143)      SIGTERM (SIGHUP: 129), or the parent of a worker died: handled like Ctrl-C
 """
 
-__all__ = ["INTERRUPT_EXIT", "DiskFull", "SearchError", "StorageLost", "Terminated", "exit_code"]
+__all__ = ["INTERRUPT_EXIT", "DiskFull", "Notice", "SearchError", "StorageLost", "Terminated", "exit_code"]
 
 
 class SearchError(Exception):
@@ -37,6 +37,12 @@ class Terminated(KeyboardInterrupt):
     def __init__(self, signum: int = 15) -> None:
         super().__init__()
         self.exit_code = 128 + signum
+
+
+class Notice(UserWarning):
+    """Something the library mended or dropped on the way, that a person should hear of in
+    one line (a journal's broken tail cut, a result dropped because another worker had
+    finished its trial): issued with `warnings.warn`, printed by the CLI as 'warning: ...'."""
 
 
 INTERRUPT_EXIT = 130

@@ -45,12 +45,14 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         params = suggest_params(trial, self.spec)
-        seed = trial_seed(self.spec.seed, trial.number)
+        original = records.retry_of(_optuna.trial_system_attrs(trial))  # the first trial of a retry chain
+        # a retry runs with the seed of the trial it re-runs, so it reports what that one would have
+        seed = trial_seed(self.spec.seed, trial.number if original is None else original)
         shape = self.data.shape
         factory = is_factory(params.model)  # the user's network: its size is known once it is built
         n_params = None if factory else planned_params(params.model_config(shape))
         records.TrialStart(config=params.active(), seed=seed, device=str(self.device), n_params=n_params,
-                           worker=WORKER, retry_of=records.retry_of(_optuna.trial_system_attrs(trial))).write(trial)
+                           worker=WORKER, retry_of=original).write(trial)
         curves: dict[str, list[float]] = {k: [] for k in records.CURVES}
         goal, done, measured, precision = self.spec.goal, [], None, None
 

@@ -25,7 +25,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, 
 from sqlalchemy.engine import make_url
 
 from search import _optuna
-from search.errors import DiskFull, SearchError, StorageLost
+from search.errors import DiskFull, Notice, SearchError, StorageLost
 
 __all__ = ["CREATION_TRIES", "DEFAULT_STORAGE", "FileGuard", "JournalMended", "MAX_JOURNAL_LINE", "GRACE_FACTOR", "HEARTBEAT_S", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL",
            "first_line", "mask_url", "open_storage", "secrets_of", "storage_error", "storage_errors", "storage_url"]
@@ -334,7 +334,7 @@ def _journal_storage(parsed: StorageURL, create: bool) -> BaseStorage:
                           "can be read: restore a backup, or keep a copy and cut the file at the line before it") from None
 
 
-class JournalMended(UserWarning):
+class JournalMended(Notice):
     """A journal's broken last line was cut (and kept beside it) before anything was appended."""
 
 

@@ -8,6 +8,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -22,7 +23,7 @@ from search._signals import heartbeat, raise_held, signals_held, sigterm_as_inte
 from search.artifacts import Recorder, artifact_dir, open_store, write_study_note
 from search.data import load_dataset
 from search.device import resolve_device
-from search.errors import SearchError
+from search.errors import Notice, SearchError
 from search.factory import load_factory, use_code_dir
 from search.objective import Objective
 from search.params import Params, is_factory
@@ -224,6 +225,8 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float | li
             if recorder.unsaved is not None:  # told with its value; nothing more fits on that disk
                 raise recorder.unsaved
             guard.check()
+            if frozen is None:  # another worker finished it first: nothing of ours to count
+                continue
             ran += 1
             if on_trial is not None:
                 on_trial(study, frozen)
@@ -303,7 +306,9 @@ def budget_used(study: optuna.Study) -> tuple[int, int]:
 
 
 def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float | list[float]],
-               recorder: Recorder) -> FrozenTrial:
+               recorder: Recorder) -> FrozenTrial | None:
+    """Run one trial and tell its outcome; None when another worker had already finished it
+    (this one was paused past its heartbeats, and the trial failed and was retried meanwhile)."""
     value, state = None, TrialState.COMPLETE
     try:
         with heartbeat(_optuna.storage_of(study), _optuna.trial_id(trial)):
@@ -314,13 +319,24 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[op
             except TrialFailed as e:
                 records.write_fail_reason(_optuna.storage_of(study), _optuna.trial_id(trial), str(e))
                 state = TrialState.FAIL
+        if _optuna.storage_of(study).get_trial(_optuna.trial_id(trial)).state != TrialState.RUNNING:
+            raise optuna.exceptions.UpdateFinishedTrialError(f"trial #{trial.number} is finished")
         frozen = study.tell(trial, value, state=state, skip_if_finished=True)
     except KeyboardInterrupt:
         with signals_held():  # a second Ctrl-C must not cut the clean-up short: one stored outcome, always
             _fail_and_retry(study, _optuna.trial_id(trial), recorder)
         raise
+    except optuna.exceptions.UpdateFinishedTrialError:
+        warnings.warn(TrialTaken(f"trial #{trial.number} was finished by another worker while this one was paused "
+                                 "past its heartbeats (its retry runs elsewhere): this worker's result is dropped "
+                                 "and it goes on with the next trial"), stacklevel=2)
+        return None
     recorder.finished(study, frozen)
     return frozen
+
+
+class TrialTaken(Notice):
+    """A worker's result dropped: its trial had been finished by another worker meanwhile."""
 
 
 def _fail_and_retry(study: optuna.Study, trial_id: int, recorder: Recorder) -> None:
@@ -352,5 +368,5 @@ def all_studies(url: str) -> list[dict]:
                 for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
 
 
-__all__ = ["MAX_WORKERS", "ORPHAN_AFTER_S", "RunOptions", "RunResult", "Unbeaten", "all_studies", "fail_trial", "budget_used", "check_factories", "check_models", "load_stored_study",
+__all__ = ["MAX_WORKERS", "ORPHAN_AFTER_S", "RunOptions", "RunResult", "TrialTaken", "Unbeaten", "all_studies", "fail_trial", "budget_used", "check_factories", "check_models", "load_stored_study",
            "open_study", "optimize", "run_study"]

@@ -12,8 +12,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any, Callable
@@ -21,7 +23,7 @@ from typing import Any, Callable
 from search._signals import sigterm_as_interrupt
 from search.data import locate
 from search.device import resolve_device
-from search.errors import SearchError, StorageLost, Terminated, exit_code
+from search.errors import Notice, SearchError, StorageLost, Terminated, exit_code
 from search.spec import StudySpec
 from search.study import RunOptions, Unbeaten, budget_used, check_factories, open_study, run_study
 from search.trials import study_facts
@@ -61,6 +63,9 @@ def _worker(index: int, spec: StudySpec, url: str, opts: RunOptions, threads: in
 
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.simplefilter("always", Notice)  # what the library mended or dropped: one line each
+    warnings.showwarning = lambda message, *_, **__: print(f"warning: worker {index}: {message}", file=sys.stderr,
+                                                           flush=True)
     try:
         run_study(spec, url, opts, worker_index=index)
     except (SearchError, KeyboardInterrupt) as e:

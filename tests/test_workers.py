@@ -155,3 +155,28 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path, db):
         else:  # cut off between ask and its suggestions (seen in CI): the retry samples what it lacked
             assert t.params.items() <= retries[0].params.items(), t.number
     assert all(w.system_attrs.get("retry_history") for w in waiting)
+
+
+def test_a_worker_paused_past_its_heartbeats_drops_its_result_and_goes_on(tmp_path, db):
+    """SIGSTOP past three heartbeats, then SIGCONT: the other worker fails the paused
+    worker's trial and retries it with the same seed; the resumed worker finds its trial
+    finished, drops its result in one line and goes on; the budget stays exact."""
+    url = f"sqlite:///{db}"
+    proc = search("run", "--study", write_study(tmp_path, **LONG), "--workers", 2, "--heartbeat", 1,
+                  "--storage", url)
+    number, pid = _running_worker_pid(url, proc)
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 60
+    while trials(url)[number].state.name == "RUNNING":  # failed by the other worker once stale (3 s)
+        assert time.monotonic() < deadline, "the paused worker's trial was never failed"
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGCONT)
+    rc, out, err = finish(proc)
+    assert rc == 0, err
+    assert "Traceback" not in err and "UpdateFinishedTrialError" not in err, err
+    assert f"trial #{number} was finished by another worker while this one was paused" in err
+    assert "worker" not in [line.split(":")[0] for line in err.splitlines() if "exit" in line]  # none died
+    ts = assert_budget_exact(url, LONG["n_trials"])
+    retry = next(t for t in ts if t.user_attrs.get("retry_of") == number)
+    assert retry.state.name == "COMPLETE" and retry.params == ts[number].params
+    assert retry.user_attrs["seed"] == ts[number].user_attrs["seed"]  # it reports what the original would have
