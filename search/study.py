@@ -211,7 +211,10 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float | li
                     break
                 unbeaten = Unbeaten.of(study)
                 for t in unbeaten.dead:  # its process on this machine is gone: no heartbeat will tell
-                    fail_trial(study, t.number, f"its process {TrialRecord.of(t).worker} is gone", recorder)
+                    worker = TrialRecord.of(t).worker
+                    why = (f"its process {worker} is gone" if worker else
+                           "its worker never started it (cut off between ask and its first write)")
+                    fail_trial(study, t.number, why, recorder)
                 if unbeaten.dead:
                     continue
                 interval = _optuna.heartbeat_interval(storage)
@@ -241,7 +244,7 @@ class Unbeaten:
     """A study's RUNNING trials that have never recorded a heartbeat (run with --heartbeat 0,
     or on a journal storage), so no heartbeat will ever fail them if their worker dies."""
 
-    dead: list[FrozenTrial]  # their process on this machine is gone
+    dead: list[FrozenTrial]  # their process on this machine is gone, or they never started (long ago)
     live: list[FrozenTrial]  # their process on this machine still runs: they will end
     young: list[FrozenTrial]  # elsewhere, started moments ago (a first heartbeat may be on its way)
     old: list[FrozenTrial]  # elsewhere (or never recorded a worker), for longer: only a person can tell
@@ -254,11 +257,14 @@ class Unbeaten:
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if _optuna.trial_id(t) in beating:
                 continue
-            host, _, pid = (TrialRecord.of(t).worker or "").rpartition(":")
+            worker = TrialRecord.of(t).worker
+            host, _, pid = (worker or "").rpartition(":")
+            age = (now - t.datetime_start).total_seconds() if t.datetime_start else math.inf
             if host == socket.gethostname() and pid.isdigit():
                 groups["live" if _alive(int(pid)) else "dead"].append(t)
+            elif worker is None:  # cut off between ask and its first write: a live worker writes it at once
+                groups["young" if age < ORPHAN_AFTER_S else "dead"].append(t)
             else:
-                age = (now - t.datetime_start).total_seconds() if t.datetime_start else math.inf
                 groups["young" if age < ORPHAN_AFTER_S else "old"].append(t)
         return cls(**groups)
 

@@ -116,7 +116,8 @@ def test_storage_going_away_is_one_line_and_resume_completes(tmp_path, pg_server
     assert rc == 0, err
     after = trials(pg_url)
     assert {t.number for t in before} <= {t.number for t in after if t.state.name == "COMPLETE"}
-    assert sum(t.state.name == "COMPLETE" for t in after) == len(before) + 2
+    assert sum(t.state.name == "COMPLETE" for t in after) == len(before) + 2, [
+        (t.number, t.state.name, t.user_attrs.get("fail_reason"), t.user_attrs.get("retry_of")) for t in after]
 
 
 def _alive(pid):
