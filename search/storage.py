@@ -257,6 +257,12 @@ def storage_error(e: BaseException, url: str) -> SearchError:
     if "readonly" in low or "read-only" in low:
         return SearchError(f"storage {where} is read-only ({text}): make it writable, or copy it and pass "
                            "--storage with the copy")
+    if "permission denied" in low or "insufficientprivilege" in low or "must be owner" in low:
+        user = _split_credentials(url)
+        who = f"the database user {user[1].partition(':')[0]!r}" if user else "the database user"
+        return SearchError(f"storage {where}: {who} lacks a privilege the study needs ({text}): grant it "
+                           "(GRANT ALL ON SCHEMA public, and on its tables, to that user; creating the first study "
+                           "needs CREATE), or pass --storage with a user that has it")
     return StorageLost(f"lost the storage {where} mid-study ({text}); finished trials are stored: run the same "
                        "command again once it is reachable")
 
