@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -60,9 +61,7 @@ def upload(store: FileSystemArtifactStore, study: optuna.Study, trial_id: int, p
     final = _optuna.artifact_file(store, artifact_id)
     part = final.with_name(artifact_id + ".part")
     try:
-        with open(path, "rb") as src, open(part, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
+        shutil.copyfile(path, part)
         os.replace(part, final)  # atomic against a killed process (no fsync: an OS crash is out of scope)
     except BaseException:  # a full disk, Ctrl-C: no half-written file left behind
         part.unlink(missing_ok=True)

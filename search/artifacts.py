@@ -7,8 +7,8 @@ or the `--artifacts DIR` given (for a PostgreSQL study shared by machines: a sha
 
 from __future__ import annotations
 
-import errno
 import os
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -121,8 +121,7 @@ class Recorder:
             where = _optuna.artifact_file(self.store, CHECKPOINT).parent
             self.saved[trial_id] = _dashboard.upload(self.store, study, trial_id, Path(tmp), CHECKPOINT)
         except (OSError, RuntimeError) as e:  # the trial keeps its value; the run stops after telling it
-            error = e if isinstance(e, OSError) else OSError(errno.ENOSPC, str(e).splitlines()[0][:120])
-            self.unsaved = disk_error(error, where / CHECKPOINT, "the trial's checkpoint (the trial keeps its value)")
+            self.unsaved = disk_error(e, where / CHECKPOINT, "the trial's checkpoint (the trial keeps its value)")
         finally:
             os.unlink(tmp)
 
@@ -222,6 +221,5 @@ def _copy_artifact(store: FileSystemArtifactStore, artifact_id: str, dst: Path) 
     except Exception:  # the artifact file is gone
         return False
     with src, open(dst, "wb") as out:
-        while chunk := src.read(1 << 20):
-            out.write(chunk)
+        shutil.copyfileobj(src, out, 1 << 20)
     return True

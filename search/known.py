@@ -24,6 +24,7 @@ import numpy as np
 from search._files import read_bytes
 from search._idx import FILES, MAX_IDX, find_file, gunzip, has_all, read_idx
 from search.errors import SearchError
+from search.outputs import written_together
 
 __all__ = ["KNOWN", "Archive", "Known", "download_dataset", "find_data_dir", "identify", "read_known",
            "user_cache_dir"]
@@ -187,9 +188,9 @@ def _checked(k: Known, key: str, blob: bytes) -> bool:
 
 
 def _land(path: Path, blob: bytes) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(blob)
-    tmp.replace(path)  # never a half-written file under the real name
+    """Never a half-written file under the real name; a full cache disk is one line."""
+    with written_together([path], f"{path.name} into the user cache") as (tmp,):
+        tmp.write_bytes(blob)
 
 
 def _failed(dataset: str, error: str) -> SearchError:

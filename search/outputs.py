@@ -89,9 +89,12 @@ def check_output_dir(path: Path, url: str | None, artifacts: Path | None, what: 
     return path
 
 
-def disk_error(e: OSError, where: Path, what: str) -> SearchError:
-    """An OSError while writing, as one line: a full disk names its folder and the space free."""
+def disk_error(e: OSError | RuntimeError, where: Path, what: str) -> SearchError:
+    """A failed write as one line: a full disk names its folder and the space free. torch.save
+    reports a failed write as a RuntimeError ("unexpected pos ..."), not an OSError."""
     folder = where if where.is_dir() else where.parent
+    if isinstance(e, RuntimeError):
+        e = OSError(errno.ENOSPC if _full(folder) else errno.EIO, str(e).splitlines()[0][:120])
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         free = shutil.disk_usage(folder).free if folder.exists() else 0
         return DiskFull(f"cannot write {what}: no space left in {folder} ({free:,} bytes free); free some space "
@@ -110,19 +113,15 @@ def written_together(paths: list[Path], what: str) -> Iterator[list[Path]]:
         for tmp, path in zip(temps, paths, strict=True):
             if tmp.exists():
                 tmp.replace(path)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:
         raise disk_error(e, paths[0], what) from None
-    except RuntimeError as e:  # torch.save reports a failed write as a RuntimeError ("unexpected pos ...")
-        raise disk_error(OSError(errno.ENOSPC, "write failed") if _full(paths[0]) else OSError(
-            errno.EIO, str(e).splitlines()[0][:120]), paths[0], what) from None
     finally:
         for tmp in temps:
             with contextlib.suppress(OSError):
                 tmp.unlink()
 
 
-def _full(path: Path) -> bool:
-    folder = path if path.is_dir() else path.parent
+def _full(folder: Path) -> bool:
     try:
         return shutil.disk_usage(folder).free < 1 << 20
     except OSError:

@@ -27,8 +27,8 @@ from sqlalchemy.engine import make_url
 from search import _optuna
 from search.errors import DiskFull, Notice, SearchError, StorageLost
 
-__all__ = ["CREATION_TRIES", "DEFAULT_STORAGE", "FileGuard", "JournalMended", "MAX_JOURNAL_LINE", "GRACE_FACTOR", "HEARTBEAT_S", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL",
-           "first_line", "mask_url", "open_storage", "secrets_of", "storage_error", "storage_errors", "storage_url"]
+__all__ = ["CREATION_TRIES", "DEFAULT_STORAGE", "FileGuard", "GRACE_FACTOR", "HEARTBEAT_S", "JournalMended",
+           "MAX_JOURNAL_LINE", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL", "first_line", "mask_url", "open_storage", "secrets_of", "storage_error", "storage_errors", "storage_url"]
 
 DEFAULT_STORAGE = "sqlite:///search.db"
 SQLITE_TIMEOUT_S = 60  # several workers on one SQLite file wait for the lock instead of failing

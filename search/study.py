@@ -27,12 +27,12 @@ from search.errors import Notice, SearchError
 from search.factory import load_factory, use_code_dir
 from search.objective import Objective
 from search.params import Params, is_factory
-from search.spec import StudySpec
-
-MAX_WORKERS = 256  # worker processes on one machine
 from search.records import TrialRecord
+from search.spec import StudySpec
 from search.storage import GRACE_FACTOR, HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_errors
 from search.trials import Failure, TrialFailed, counts_toward_budget, study_facts
+
+MAX_WORKERS = 256  # worker processes on one machine
 
 
 @dataclass(frozen=True)
@@ -293,14 +293,8 @@ def fail_trial(study: optuna.Study, number: int, why: str, recorder: Recorder | 
     if trial is None or trial.state != TrialState.RUNNING:
         state = "no such trial" if trial is None else f"trial #{number} is {trial.state.name}"
         raise SearchError(f"study {study.study_name!r}: {state}; only a RUNNING trial can be failed")
-    storage = _optuna.storage_of(study)
-    tid = _optuna.trial_id(trial)
-    records.write_fail_reason(storage, tid, f"{Failure.WORKER_GONE.value}: {why}")
-    storage.set_trial_state_values(tid, TrialState.FAIL)
-    failed = storage.get_trial(tid)
-    _queue_retry(study, failed)
-    (recorder or Recorder(None)).finished(study, failed)
-    return failed
+    return _fail_and_queue(study, _optuna.trial_id(trial), f"{Failure.WORKER_GONE.value}: {why}",
+                           recorder or Recorder(None))
 
 
 def budget_used(study: optuna.Study) -> tuple[int, int]:
@@ -348,13 +342,20 @@ class TrialTaken(Notice):
 def _fail_and_retry(study: optuna.Study, trial_id: int, recorder: Recorder) -> None:
     """After an interrupt: fail the trial as interrupted (unless it already finished) and
     queue its parameters again, recorded as a retry of it, for the next run to pick up."""
-    storage = _optuna.storage_of(study)
     with contextlib.suppress(Exception):
-        if storage.get_trial(trial_id).state == TrialState.RUNNING:
-            records.write_fail_reason(storage, trial_id, Failure.INTERRUPTED.value)
-            storage.set_trial_state_values(trial_id, TrialState.FAIL)
-            _queue_retry(study, storage.get_trial(trial_id))
-            recorder.finished(study, storage.get_trial(trial_id))
+        if _optuna.storage_of(study).get_trial(trial_id).state == TrialState.RUNNING:
+            _fail_and_queue(study, trial_id, Failure.INTERRUPTED.value, recorder)
+
+
+def _fail_and_queue(study: optuna.Study, trial_id: int, reason: str, recorder: Recorder) -> FrozenTrial:
+    """Fail a running trial with `reason`, queue its parameters again and write its note."""
+    storage = _optuna.storage_of(study)
+    records.write_fail_reason(storage, trial_id, reason)
+    storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    failed = storage.get_trial(trial_id)
+    _queue_retry(study, failed)
+    recorder.finished(study, failed)
+    return failed
 
 
 def _queue_retry(study: optuna.Study, failed: FrozenTrial) -> None:
@@ -374,5 +375,6 @@ def all_studies(url: str) -> list[dict]:
                 for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
 
 
-__all__ = ["MAX_WORKERS", "ORPHAN_AFTER_S", "RunOptions", "RunResult", "TrialTaken", "Unbeaten", "all_studies", "fail_trial", "budget_used", "check_factories", "check_models", "load_stored_study",
-           "open_study", "optimize", "run_study"]
+__all__ = ["MAX_WORKERS", "ORPHAN_AFTER_S", "RunOptions", "RunResult", "TrialTaken", "Unbeaten", "all_studies",
+           "budget_used", "check_factories", "check_models", "fail_trial", "load_stored_study", "open_study",
+           "optimize", "run_study"]
