@@ -11,6 +11,7 @@ import torch
 
 from models import planned_params
 from search import _optuna, records
+from search._signals import raise_held, signals_held
 from search.artifacts import Recorder
 from search.config import source_of, trial_seed
 from search.data import Dataset
@@ -50,7 +51,12 @@ class Objective:
         seed = trial_seed(self.spec.seed, trial.number if original is None else original)
         shape = self.data.shape
         factory = is_factory(params.model)  # the user's network: its size is known once it is built
-        n_params = None if factory else planned_params(params.model_config(shape))
+        # held: an interrupt raised inside torch's meta-device context corrupts its mode stack
+        # (a RuntimeError instead of the interrupt, seen once in CI under SIGHUP)
+        with signals_held() as held:
+            n_params = None if factory else planned_params(params.model_config(shape))
+        if held:
+            raise_held(held)
         records.TrialStart(config=params.active(), seed=seed, device=str(self.device), n_params=n_params,
                            worker=WORKER, retry_of=original).write(trial)
         curves: dict[str, list[float]] = {k: [] for k in records.CURVES}
