@@ -44,13 +44,16 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 @contextlib.contextmanager
-def _errors(url: str | None = None) -> Iterator[None]:
-    """Input mistakes end as one line on stderr with the error's exit code; interrupts as 130/143;
-    what the library mended on the way (a journal's broken last line) is one warning line."""
-    from search import Notice, SearchError, Terminated, exit_code, ignore_stopping, storage_errors
+def _errors(url: str | None = None, *, stops: bool = True) -> Iterator[None]:
+    """Input mistakes end as one line on stderr with the error's exit code; interrupts as 130/143
+    (SIGTERM and SIGHUP too, with `stops`: a killed report or export would leave its hidden
+    work folder); what the library mended on the way (a journal's broken last line) is one
+    warning line."""
+    from search import Notice, SearchError, Terminated, exit_code, ignore_stopping, sigterm_as_interrupt, storage_errors
 
     try:
-        with storage_errors(url or "the storage"), warnings.catch_warnings():  # a storage fault no library call
+        with storage_errors(url or "the storage"), warnings.catch_warnings(), (  # a storage fault no library call
+                sigterm_as_interrupt() if stops else contextlib.nullcontext()):
             warnings.simplefilter("always", Notice)  # turned into a line
             warnings.showwarning = lambda message, *_, **__: err.print(f"warning: {message}", markup=False,
                                                                       soft_wrap=True)
@@ -62,7 +65,8 @@ def _errors(url: str | None = None) -> Iterator[None]:
         ignore_stopping()  # the clean-up is done: a 2nd, 3rd, ... Ctrl-C must not land in the exit
         what = "terminated" if isinstance(e, Terminated) else "interrupted"
         with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
-            err.print(f"{what}: finished trials are stored; run the same command again to resume", markup=False)
+            err.print(f"{what}: nothing half-written is left and finished trials are stored; run the same command "
+                      "again to resume", markup=False)
         raise typer.Exit(exit_code(e)) from None
 
 
@@ -78,11 +82,17 @@ def _quiet_optuna() -> None:
 
 def _stored(study: str, storage: str | None):
     """The stored study named `study` (or named by a study file), and its storage URL."""
-    from search import load_stored_study, load_study, storage_url
+    from search import load_stored_study, storage_url
 
     url = storage_url(storage)
-    name = load_study(study).name if study.endswith((".yaml", ".yml")) else study
-    return load_stored_study(name, url), url
+    return load_stored_study(_study_name(study), url), url
+
+
+def _study_name(study: str) -> str:
+    """--study NAME, or a study file (its name: key, else its stem)."""
+    from search import load_study
+
+    return load_study(study).name if study.endswith((".yaml", ".yml")) else study
 
 
 @app.command()
@@ -109,15 +119,24 @@ def run(
         help="Seconds between trial heartbeats (RDB storages); a trial silent for 3 intervals is failed and "
              "retried with the same parameters. 0: off.")] = HEARTBEAT_S,
     artifacts: ArtifactsOpt = None,
+    allow_change: Annotated[bool, typer.Option(
+        "--allow-change", help="Resume the stored study under the file's changed space, sampler, pruner or path "
+                               "(logged in the study); without it a changed study file is refused.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Try the study file end to end on a throwaway storage (2 trials, 1 epoch, 2,000 images; "
+                          "--n-trials and --set still apply): nothing is stored.")] = False,
 ) -> None:
     """Run (or resume) a study: train trials, prune bad ones, store every trial."""
-    from search import RunOptions, load_study, mask_url, run_study, storage_url
+    from search import DRY_RUN_SETS, RunOptions, dry_run_storage, load_study, mask_url, run_study, storage_url
 
     _quiet_optuna()
     url = storage_url(storage)
-    with _errors(url):
+    with _errors(url), contextlib.ExitStack() as stack:
+        if dry_run:
+            url = stack.enter_context(dry_run_storage())
+            overrides, artifacts = [*DRY_RUN_SETS, *(overrides or [])], None
         opts = RunOptions(device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout, seed=seed,
-                          heartbeat=heartbeat, workers=workers, artifacts=artifacts)
+                          heartbeat=heartbeat, workers=workers, artifacts=artifacts, allow_change=allow_change)
         spec = load_study(study, overrides=overrides)
         if workers > 1:
             _run_workers(spec, url, opts)
@@ -128,7 +147,11 @@ def run(
 
         def on_start(st, remaining: int, header: list[str]) -> None:
             nonlocal task
-            _say(f"study {spec.name} in {mask_url(url)}: {len(st.trials)} trials stored, {remaining} to run")
+            if dry_run:
+                _say(f"dry run of study {spec.name} ({', '.join(DRY_RUN_SETS)}) on a throwaway storage: "
+                     f"{remaining} to run, nothing kept")
+            else:
+                _say(f"study {spec.name} in {mask_url(url)}: {len(st.trials)} trials stored, {remaining} to run")
             for line in header:  # the data, and the code a study file names
                 _say(line)
             if remaining:
@@ -441,6 +464,22 @@ def fail(
 
 
 @app.command()
+def delete(
+    study: StudyOpt,
+    storage: StorageOpt = None,
+    artifacts: ArtifactsOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Delete it (without: say what would be deleted).")] = False,
+) -> None:
+    """Delete a stored study, its trials and the files they keep (checkpoints, report images)."""
+    from search import delete_study, mask_url, storage_url
+
+    url = storage_url(storage)
+    with _errors(url):
+        gone = delete_study(_study_name(study), url, artifacts, yes=yes)
+    _say(f"deleted study {gone.study} from {mask_url(url)}: {gone.trials} trials, {gone.files} stored files")
+
+
+@app.command()
 def dashboard(
     storage: StorageOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
@@ -454,7 +493,7 @@ def dashboard(
     from search import check_address, is_loopback, serve, storage_url
 
     url = storage_url(storage)
-    with _errors(url):
+    with _errors(url, stops=False):  # the server handles its own signals
         check_address(host, port)
         if not is_loopback(host):
             err.print(f"warning: serving on {host} exposes every study to the network; the dashboard has "

@@ -2,8 +2,8 @@
 
 The public API, which cli.py uses and nothing more (tests/test_exported_members.py checks
 both): study files (`load_study`, `StudySpec`, `AXES`, `Params`), running (`run_study`,
-`run_workers`, `RunOptions`), stored studies (`load_stored_study`, `all_studies`, the
-trial readers), configs and retraining (`export_trial`, `load_config`, `retrain`), outputs
+`run_workers`, `RunOptions`, `dry_run_storage`), stored studies (`load_stored_study`,
+`all_studies`, `delete_study`, the trial readers), configs and retraining (`export_trial`, `load_config`, `retrain`), outputs
 checked against the storage (`check_output`), the
 report and the dashboard, and the exceptions:
 
@@ -27,8 +27,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["HEARTBEAT_S", "StorageURL", "mask_url", "storage_errors", "storage_url"], "search.storage"),
     **dict.fromkeys(["AXES", "Params"], "search.params"),
     **dict.fromkeys(["StudySpec", "load_study"], "search.spec"),
-    **dict.fromkeys(["RunOptions", "RunResult", "all_studies", "fail_trial", "load_stored_study", "run_study"],
-                    "search.study"),
+    **dict.fromkeys(["DRY_RUN_SETS", "RunOptions", "RunResult", "all_studies", "delete_study", "dry_run_storage",
+                     "fail_trial", "load_stored_study", "run_study"], "search.study"),
     **dict.fromkeys(["run_workers", "threads_per_worker"], "search.workers"),
     **dict.fromkeys(["best_or_none", "feasible", "last_value", "params_of", "pareto_front", "primary", "ranked",
                      "study_facts", "trial_row", "trial_seconds"], "search.trials"),
@@ -41,7 +41,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["check_address", "is_loopback", "serve"], "search.dashboard"),
     **dict.fromkeys(["source_text"], "search.sources"),
     **dict.fromkeys(["fmt"], "search._format"),
-    **dict.fromkeys(["ignore_stopping"], "search._signals"),
+    **dict.fromkeys(["ignore_stopping", "sigterm_as_interrupt"], "search._signals"),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -62,7 +62,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from search._format import fmt
-    from search._signals import ignore_stopping
+    from search._signals import ignore_stopping, sigterm_as_interrupt
     from search.artifacts import artifact_dir, export_trial
     from search.config import TrainJob, load_config
     from search.dashboard import check_address, is_loopback, serve
@@ -75,7 +75,17 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from search.sources import source_text
     from search.spec import StudySpec, load_study
     from search.storage import HEARTBEAT_S, StorageURL, mask_url, storage_errors, storage_url
-    from search.study import RunOptions, RunResult, all_studies, fail_trial, load_stored_study, run_study
+    from search.study import (
+        DRY_RUN_SETS,
+        RunOptions,
+        RunResult,
+        all_studies,
+        delete_study,
+        dry_run_storage,
+        fail_trial,
+        load_stored_study,
+        run_study,
+    )
     from search.trials import (
         best_or_none,
         feasible,

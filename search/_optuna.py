@@ -35,6 +35,16 @@ def quiet_experimental() -> Iterator[None]:
         yield
 
 
+def mixable(old: optuna.distributions.BaseDistribution, new: optuna.distributions.BaseDistribution) -> bool:
+    """Whether a storage takes `new` for a parameter stored with `old` (the check every
+    `set_trial_param` runs; public, but documented as not meant for library users)."""
+    try:
+        optuna.distributions.check_distribution_compatibility(old, new)
+    except ValueError:
+        return False
+    return True
+
+
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
     return study._storage
 

@@ -1,17 +1,15 @@
-"""Signals and heartbeats around a running trial: SIGTERM and SIGHUP handled as Ctrl-C,
-signals held while a trial is asked for or cleaned up after, and a thread that records the
-trial's heartbeat. A second signal never cuts the clean-up of the first short."""
+"""Stop signals around a running trial: SIGTERM and SIGHUP handled as Ctrl-C, signals held
+while a trial is asked for or cleaned up after, and raised only between training steps while
+it trains. A second signal never cuts the clean-up of the first short. (No Optuna here: the
+fit loop imports it.)"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
-import threading
-from typing import Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
-import optuna
-
-from search import _optuna
 from search.errors import Terminated
 
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # the signals that stop a run
@@ -90,26 +88,38 @@ def ignore_stopping() -> None:
             signal.signal(sig, signal.SIG_IGN)
 
 
-@contextlib.contextmanager
-def heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
-    """Record a heartbeat every interval while the trial runs (RDB storages only)."""
-    interval = _optuna.heartbeat_interval(storage)
-    if not interval:
-        yield
-        return
-    stop = threading.Event()
+_pending: list[int] = []  # the stop signals `between_steps` holds, raised by the next `stop_point`
 
-    def beat() -> None:
-        while True:
-            with contextlib.suppress(Exception):  # a missed beat is retried next interval
-                _optuna.record_heartbeat(storage, trial_id)
-            if stop.wait(interval):
-                return
+F = TypeVar("F", bound=Callable[..., Any])
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+
+def between_steps(fn: F) -> F:
+    """While `fn` runs (the fit loop, an evaluation), a stop signal is held and raised at its
+    next `stop_point()`, between steps: raised anywhere, it could land inside one of torch's
+    context managers (autocast, inference mode, the meta device) and surface as another error
+    (a RuntimeError 'pop from empty mode stack' instead of the interrupt, seen once in CI)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        global _pending
+        with signals_held() as held:
+            outer, _pending = _pending, held
+            try:
+                result = fn(*args, **kwargs)
+            except KeyboardInterrupt:
+                raise
+            except BaseException:
+                if held:  # the interrupt wins over what ended the block (a pruned trial, ...)
+                    raise_held(held)
+                raise
+            finally:
+                _pending = outer
+            if held:  # one that arrived after the last step: not lost
+                raise_held(held)
+            return result
+    return wrapper  # type: ignore[return-value]
+
+
+def stop_point() -> None:
+    """Raise the stop signal `between_steps` held, if one arrived (a no-op outside it)."""
+    if _pending:
+        raise_held(_pending)

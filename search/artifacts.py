@@ -29,7 +29,7 @@ from search.records import StudyRecord, curve, fail_reason
 from search.storage import StorageURL
 from search.trials import Failure, failure_of, feasible, last_value, ranked
 
-__all__ = ["CHECKPOINT", "Exported", "Recorder", "SUFFIX", "artifact_dir", "checkpoints", "export_trial", "open_store",
+__all__ = ["CHECKPOINT", "Exported", "Recorder", "SUFFIX", "artifact_dir", "artifact_ids", "checkpoints", "export_trial", "open_store",
            "prune_checkpoints", "stop_reason", "trial_note_text", "upload_files", "write_study_note"]
 
 SUFFIX = "-artifacts"
@@ -64,6 +64,8 @@ def write_study_note(study: optuna.Study) -> None:
              f"{r.train_images() or 'all'} training images",
              "", "| axis | searched as |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in r.space.items()]
+    if r.changes:  # resumed with --allow-change: its trials were not all sampled from this space
+        lines += ["", "Definition changed (`--allow-change`):", *(f"- {c}" for c in r.changes)]
     if r.report_note:
         lines += ["", r.report_note]
     _dashboard.set_study_note(study, "\n".join(lines) + "\n")
@@ -143,6 +145,11 @@ def checkpoints(study: optuna.Study) -> dict[int, str]:
     ids = {_optuna.trial_id(t): t.number for t in study.get_trials(deepcopy=False)}
     return {ids[tid]: m["artifact_id"] for tid, metas in _dashboard.trial_artifacts(study).items()
             for m in metas if m["filename"] == CHECKPOINT and tid in ids}
+
+
+def artifact_ids(study: optuna.Study) -> list[str]:
+    """Every file the study's trials list in the artifact store (checkpoints, report images)."""
+    return [m["artifact_id"] for metas in _dashboard.trial_artifacts(study).values() for m in metas]
 
 
 def prune_checkpoints(study: optuna.Study, store: FileSystemArtifactStore, keep: int) -> list[int]:

@@ -13,7 +13,7 @@ attributes) is named here too.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -152,12 +152,15 @@ class StudyRecord:
     goal: str = "maximize val_accuracy"  # every objective and bound, as search.goal.Goal prints it
     seed: int = 0
     train_size: int | None = TRAIN_POOL  # None: all training images (a study stored before: 55,000)
+    # definition: changed only with --allow-change (search/identity.py), each change logged
+    space: dict[str, str] = field(default_factory=dict)  # axis -> how it is searched
+    sampler: str = "-"  # its name, and its options: 'tpe (n_startup_trials=5)'
+    pruner: str = "-"
+    study_path: str = ""  # the study file, resolved (another file here under the same name is refused)
+    changes: tuple[str, ...] = ()  # 'when, before trial #N: space.lr: 0.001..0.1 log -> 0.0001..0.1 log'
     # description: the study file's latest words, written on every run
     study_file: str = "-"
     description: str = ""
-    space: dict[str, str] = field(default_factory=dict)  # axis -> how it is searched
-    sampler: str = "-"
-    pruner: str = "-"
     keep_checkpoints: int = 3
     code_dir: str = ""  # where the study's model factories are imported from (its file's folder)
     bounds: tuple[Bound, ...] = ()  # floors and ceilings, each with its metric
@@ -165,8 +168,8 @@ class StudyRecord:
     report_note: str = ""
 
     IDENTITY: ClassVar[tuple[str, ...]] = ("dataset", "data", "metric", "goal", "seed", "train_size")
-    DESCRIPTION: ClassVar[tuple[str, ...]] = ("study_file", "description", "space", "sampler", "pruner",
-                                              "keep_checkpoints", "code_dir", "bounds")
+    DEFINITION: ClassVar[tuple[str, ...]] = ("space", "sampler", "pruner", "study_path")
+    DESCRIPTION: ClassVar[tuple[str, ...]] = ("study_file", "description", "keep_checkpoints", "code_dir", "bounds")
 
     @classmethod
     def of(cls, study: optuna.Study) -> StudyRecord:
@@ -174,6 +177,7 @@ class StudyRecord:
         values = {f.name: attrs[f.name] for f in fields(cls) if f.name in attrs}
         values["bounds"] = (tuple(Bound(m, kind, float(v)) for m, kind, v in attrs["bounds"]) if "bounds" in attrs
                             else _bounds_in_goal(str(values.get("goal", ""))))
+        values["changes"] = tuple(values.get("changes", ()))
         return cls(**values)
 
     def stored(self, name: str) -> Any:
@@ -200,12 +204,24 @@ class StudyRecord:
 
         return next(((k, have[k], self.stored(k)) for k in self.IDENTITY if k in have and not same(k)), None)
 
-    def write(self, study: optuna.Study) -> None:
-        """Store the identity keys the study lacks and every description key that changed."""
+    @classmethod
+    def stored_definition(cls, study: optuna.Study) -> dict[str, Any]:
+        """The definition keys the stored study holds (one stored before a key existed lacks it)."""
+        return {k: study.user_attrs[k] for k in cls.DEFINITION if k in study.user_attrs}
+
+    def write(self, study: optuna.Study, changes: Sequence[str] = ()) -> None:
+        """Store the identity and definition keys the study lacks, the definition that
+        changed when `changes` (lines for the study's log, search/identity.py) say so, and
+        every description key that changed."""
         have = study.user_attrs
         for key in self.IDENTITY:
             if key not in have and (key != "data" or self.data):
                 study.set_user_attr(key, self.stored(key))
+        for key in self.DEFINITION:
+            if key not in have or (changes and have[key] != self.stored(key)):
+                study.set_user_attr(key, self.stored(key))
+        if changes:
+            study.set_user_attr("changes", [*have.get("changes", []), *changes])
         for key in self.DESCRIPTION:
             if have.get(key) != self.stored(key):  # the file may have grown since the study began
                 study.set_user_attr(key, self.stored(key))

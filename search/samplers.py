@@ -14,7 +14,7 @@ from search.errors import SearchError
 from search.goal import Goal
 
 __all__ = ["COST_AWARE_SAMPLER", "DEFAULT_PRUNER", "DEFAULT_SAMPLER", "Entry", "Option", "PRUNERS", "SAMPLERS",
-           "check_pruner", "make_pruner", "make_sampler", "parse_named"]
+           "check_pruner", "describe_named", "make_pruner", "make_sampler", "parse_named"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,12 @@ def parse_named(raw: Any, registry: dict[str, Entry], where: str, key: str) -> d
         else:
             out[opt] = _check.number(v, where, f"{key}.{opt}", spec.low, spec.high, integer=spec.kind == "int")
     return out
+
+
+def describe_named(conf: dict[str, Any]) -> str:
+    """A parsed sampler or pruner as stored and shown: 'tpe', 'tpe (n_startup_trials=5)'."""
+    options = ", ".join(f"{k}={v}" for k, v in conf.items() if k != "name")
+    return f"{conf['name']} ({options})" if options else str(conf["name"])
 
 
 def check_pruner(goal: Goal, pruner: str, where: str) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from search.params import AXES, Axis, Params, layered
 from search.spec import Args, Choices, Fixed, Range, StudySpec
@@ -58,12 +60,48 @@ def _suggest_args(trial: optuna.Trial, dim: Args) -> tuple[tuple[str, Any], ...]
 
 
 def _suggest(trial: optuna.Trial, name: str, axis: Axis, dim: Range | Choices) -> Any:
-    if isinstance(dim, Choices):
-        by_code = {axis.encode(v): v for v in dim.values}  # lists travel as '512-256'
+    dist = distribution(axis, dim)
+    if isinstance(dist, CategoricalDistribution):
+        by_code = {axis.encode(v): v for v in dim.values}  # type: ignore[union-attr]
         return by_code[trial.suggest_categorical(name, list(by_code))]
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    assert isinstance(dist, FloatDistribution)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
+def distribution(axis: Axis, dim: Range | Choices) -> BaseDistribution:
+    """The Optuna distribution an axis is sampled from (choices as Optuna stores them: lists
+    as '512-256')."""
+    if isinstance(dim, Choices):
+        return CategoricalDistribution([axis.encode(v) for v in dim.values])
     if axis.kind == "int":
-        return trial.suggest_int(name, int(dim.low), int(dim.high), step=int(dim.step or 1), log=dim.log)
-    return trial.suggest_float(name, dim.low, dim.high, step=dim.step, log=dim.log)
+        return IntDistribution(int(dim.low), int(dim.high), step=int(dim.step or 1), log=dim.log)
+    return FloatDistribution(dim.low, dim.high, step=dim.step, log=dim.log)
 
 
-__all__ = ["suggest_params"]
+def searched(spec: StudySpec) -> dict[str, tuple[str, BaseDistribution]]:
+    """Every parameter name a trial of this study may sample -> (the file's key for it,
+    its distribution); a per-layer axis under its own name (a network without layers samples
+    it so) and as the base of `NAME_l0`, `NAME_l1`, ... (see `distribution_of`)."""
+    out: dict[str, tuple[str, BaseDistribution]] = {}
+    for name, dim in spec.space.items():
+        if isinstance(dim, Args):
+            for a, d in dim.dims:
+                if not isinstance(d, Fixed):
+                    out[a.name] = (f"model_args.{a.name}", distribution(a, d))
+        elif not isinstance(dim, Fixed):
+            out[name] = (name, distribution(AXES[name], dim))
+    return out
+
+
+def distribution_of(name: str, searched: dict[str, tuple[str, BaseDistribution]]) -> tuple[str, BaseDistribution] | None:
+    """A stored parameter's (key, distribution) in `searched(spec)`, per-layer names included;
+    None when the study file no longer searches it."""
+    if name in searched:
+        return searched[name]
+    layer = re.fullmatch(r"(.+)_l\d+", name)
+    return searched.get(layer.group(1)) if layer else None
+
+
+__all__ = ["distribution", "distribution_of", "searched", "suggest_params"]

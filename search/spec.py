@@ -29,6 +29,7 @@ from search.samplers import (
     PRUNERS,
     SAMPLERS,
     check_pruner,
+    describe_named,
     make_pruner,
     make_sampler,
     parse_named,
@@ -154,7 +155,8 @@ class StudySpec:
         return StudyRecord(dataset=self.dataset.stored(), data=data or {}, metric=self.metric, goal=str(self.goal),
                            seed=self.seed,
                            train_size=self.train_size, study_file=self.path, description=self.description,
-                           space=self.describe_space(), sampler=self.sampler["name"], pruner=self.pruner["name"],
+                           space=self.describe_space(), sampler=describe_named(self.sampler),
+                           pruner=describe_named(self.pruner), study_path=str(Path(self.path).resolve()),
                            keep_checkpoints=self.keep_checkpoints, bounds=self.goal.bounds,
                            code_dir=str(self.code_dir()) if self.factories() else "")
 

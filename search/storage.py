@@ -11,6 +11,8 @@ import json
 import os
 import random
 import re
+import sqlite3
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,7 +30,8 @@ from search import _optuna
 from search.errors import DiskFull, Notice, SearchError, StorageLost
 
 __all__ = ["CREATION_TRIES", "DEFAULT_STORAGE", "FileGuard", "GRACE_FACTOR", "HEARTBEAT_S", "JournalMended",
-           "MAX_JOURNAL_LINE", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL", "first_line", "mask_url", "open_storage", "secrets_of", "storage_error", "storage_errors", "storage_url"]
+           "MAX_JOURNAL_LINE", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL", "first_line", "heartbeat", "mask_url",
+           "open_storage", "secrets_of", "storage_error", "storage_errors", "storage_url"]
 
 DEFAULT_STORAGE = "sqlite:///search.db"
 SQLITE_TIMEOUT_S = 60  # several workers on one SQLite file wait for the lock instead of failing
@@ -253,7 +256,7 @@ def storage_error(e: BaseException, url: str) -> SearchError:
                            "backup, or pass another --storage")
     if any(k in low for k in ("disk is full", "no space left", "could not extend file", "disk full")):
         return DiskFull(f"storage {where}: its disk is full ({text}): free some space and run the same command "
-                        "again; finished trials are stored")
+                        "again; finished trials are stored, and a trial it cut off runs again")
     if "readonly" in low or "read-only" in low:
         return SearchError(f"storage {where} is read-only ({text}): make it writable, or copy it and pass "
                            "--storage with the copy")
@@ -300,6 +303,9 @@ class FileGuard:
                               "since then are lost with it; restore the file or start again")
 
 
+_WAL_TRIES = 100  # about 3.5 s of others holding a new file
+
+
 def _fast_sqlite(engine) -> None:
     """WAL journal + synchronous=NORMAL: a commit no longer waits for fsync, readers do not
     block the writer. Still safe against a crashed or killed process (the WAL is replayed);
@@ -307,7 +313,17 @@ def _fast_sqlite(engine) -> None:
 
     def on_connect(dbapi_conn, _record) -> None:
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        for attempt in range(_WAL_TRIES):
+            try:  # the mode is kept in the file: only its first connection changes it
+                if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                    cur.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as e:
+                # the change needs the file to itself and waits for no busy timeout: six processes
+                # opening a new file at once saw "database is locked" here (test_creation_race)
+                if "locked" not in str(e) or attempt == _WAL_TRIES - 1:
+                    raise
+                time.sleep(0.02 + random.random() * 0.03)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
@@ -394,3 +410,28 @@ def first_line(e: BaseException, url: str) -> str:
     for secret in secrets_of(url):
         text = text.replace(secret, "***")
     return _SECRET_IN_TEXT.sub(r"\1***", text)[:200]
+
+
+@contextlib.contextmanager
+def heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
+    """Record a heartbeat every interval while the trial runs (RDB storages only)."""
+    interval = _optuna.heartbeat_interval(storage)
+    if not interval:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # a missed beat is retried next interval
+                _optuna.record_heartbeat(storage, trial_id)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -7,29 +7,43 @@ import datetime
 import math
 import os
 import socket
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import optuna
+import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from models import Shape, planned_params
 from search import _check, _optuna, records
 from search._files import writable_dir
 from search._lock import study_lock
-from search._signals import heartbeat, raise_held, signals_held, sigterm_as_interrupt
-from search.artifacts import Recorder, artifact_dir, open_store, write_study_note
+from search._signals import raise_held, signals_held, sigterm_as_interrupt
+from search.artifacts import Recorder, artifact_dir, artifact_ids, open_store, write_study_note
 from search.data import load_dataset
 from search.device import resolve_device
-from search.errors import Notice, SearchError
+from search.errors import DiskFull, Notice, SearchError
 from search.factory import load_factory, use_code_dir
+from search.identity import change_log, check_definition
 from search.objective import Objective
 from search.params import Params, is_factory
 from search.records import TrialRecord
 from search.spec import StudySpec
-from search.storage import GRACE_FACTOR, HEARTBEAT_S, MAX_RETRY, FileGuard, mask_url, open_storage, storage_errors
+from search.storage import (
+    GRACE_FACTOR,
+    HEARTBEAT_S,
+    MAX_RETRY,
+    FileGuard,
+    heartbeat,
+    mask_url,
+    open_storage,
+    storage_error,
+    storage_errors,
+)
 from search.trials import Failure, TrialFailed, counts_toward_budget, study_facts
 
 MAX_WORKERS = 256  # worker processes on one machine
@@ -48,6 +62,7 @@ class RunOptions:
     heartbeat: float = HEARTBEAT_S  # seconds; 0 turns heartbeats off
     workers: int = 1
     artifacts: str | None = None  # artifact folder [default: beside a SQLite or journal file; none for servers]
+    allow_change: bool = False  # resume under a changed space, sampler, pruner or file (search/identity.py)
 
     def __post_init__(self) -> None:
         """The flags are checked with the bounds of the file (search/spec.py), before anything runs."""
@@ -78,11 +93,11 @@ def open_study(spec: StudySpec, url: str, opts: RunOptions, *, worker_index: int
         directions = [optuna.study.StudyDirection[d.upper()] for d in spec.goal.directions]
         study = optuna.create_study(storage=storage, study_name=spec.name, directions=directions,
                                     load_if_exists=True)
-        return _checked(study, spec, url, storage, worker_index, data)
+        return _checked(study, spec, url, storage, worker_index, data, opts.allow_change)
 
 
 def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_index: int,
-             data: dict[str, Any] | None) -> optuna.Study:
+             data: dict[str, Any] | None, allow_change: bool) -> optuna.Study:
     stored = ", ".join(d.name.lower() for d in study.directions)
     if stored != ", ".join(spec.goal.directions):
         raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created to {stored}, "
@@ -99,7 +114,8 @@ def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_ind
         key, have, want = mismatch
         raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created with {key}={have!r}, "
                           f"not {want!r}: rename the study or use another storage")
-    record.write(study)
+    changes = check_definition(spec, record, study, mask_url(url), allow_change)
+    record.write(study, change_log(study, changes) if changes else ())
     if study.metric_names != list(spec.goal.metrics):
         with _optuna.quiet_experimental():
             study.set_metric_names(list(spec.goal.metrics))  # the dashboard names the objectives
@@ -331,8 +347,31 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[op
                                  "past its heartbeats (its retry runs elsewhere): this worker's result is dropped "
                                  "and it goes on with the next trial"), stacklevel=2)
         return None
+    except Exception as e:
+        with signals_held():
+            _fail_on_error(study, _optuna.trial_id(trial), e, recorder)
+        raise
     recorder.finished(study, frozen)
     return frozen
+
+
+def _fail_on_error(study: optuna.Study, trial_id: int, e: Exception, recorder: Recorder) -> None:
+    """A trial cut short by an error the loop does not handle is not left RUNNING: the storage's
+    disk full fails it `disk full` and queues it again (for the run after space is freed); any
+    other error but a lost storage (which a heartbeat or the next run tells) fails it `error`."""
+    if isinstance(e, (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)):
+        if not isinstance(storage_error(e, ""), DiskFull):
+            return
+        reason = f"{Failure.DISK_FULL.value}: the storage's"
+    else:
+        reason = f"{Failure.ERROR.value}: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:160]}"
+    with contextlib.suppress(Exception):  # a full disk may take no write at all: the next run fails it then
+        if _optuna.storage_of(study).get_trial(trial_id).state == TrialState.RUNNING:
+            if reason.startswith(Failure.DISK_FULL.value):
+                _fail_and_queue(study, trial_id, reason, recorder)
+            else:
+                records.write_fail_reason(_optuna.storage_of(study), trial_id, reason)
+                _optuna.storage_of(study).set_trial_state_values(trial_id, TrialState.FAIL)
 
 
 class TrialTaken(Notice):
@@ -367,6 +406,53 @@ def _queue_retry(study: optuna.Study, failed: FrozenTrial) -> None:
                                         distributions=failed.distributions, system_attrs=records.retry_attrs(failed)))
 
 
+@dataclass(frozen=True)
+class Deleted:
+    study: str
+    trials: int
+    files: int  # checkpoints and report images removed from the artifact store
+
+
+def delete_study(name: str, url: str, artifacts: str | None = None, *, yes: bool = False) -> Deleted:
+    """Delete a stored study and the files its trials keep in the artifact store, under the
+    study lock; without `yes`, one line saying what would go. A study with RUNNING trials is
+    refused: its run would lose them (a trial whose worker is gone: `search fail` it first)."""
+    study = load_stored_study(name, url)
+    storage = _optuna.storage_of(study)
+    with storage_errors(url), study_lock(storage, url, name):
+        running = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+        if running:
+            listed = ", ".join(f"#{n}" for n in running[:5]) + (" ..." if len(running) > 5 else "")
+            raise SearchError(f"study {name!r} in {mask_url(url)} has {len(running)} RUNNING trial(s) ({listed}): "
+                              f"stop its run first; a trial whose worker is gone: `search fail --study {name} "
+                              f"--trial {running[0]}`")
+        files = artifact_ids(study)
+        n_trials = len(study.get_trials(deepcopy=False))
+        if not yes:
+            raise SearchError(f"would delete study {name!r} from {mask_url(url)}: {n_trials} trials and {len(files)} "
+                              "stored files (checkpoints, report images), for good: add --yes to delete it")
+        store = open_store(artifact_dir(url, artifacts), create=False)
+        optuna.delete_study(study_name=name, storage=storage)
+    removed = 0
+    for artifact_id in files:  # after the study: never a study without its files
+        with contextlib.suppress(Exception):  # already gone
+            if store is not None:
+                store.remove(artifact_id)
+                removed += 1
+    return Deleted(name, n_trials, removed)
+
+
+DRY_RUN_SETS = ("n_trials=2", "epochs=1", "train_size=2000")  # what `search run --dry-run` sets first
+
+
+@contextlib.contextmanager
+def dry_run_storage() -> Iterator[str]:
+    """A SQLite storage in a temporary folder, removed afterwards with its checkpoints: a dry run
+    runs the study file's whole path (data, models, trials, workers) and locks nothing real."""
+    with tempfile.TemporaryDirectory(prefix="search-dry-run-") as tmp:
+        yield f"sqlite:///{Path(tmp) / 'dry-run.db'}"
+
+
 def all_studies(url: str) -> list[dict]:
     """Every study in the storage, as `study_facts` describes it (what `search studies` lists)."""
     storage = open_storage(url, create=False)
@@ -375,6 +461,6 @@ def all_studies(url: str) -> list[dict]:
                 for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
 
 
-__all__ = ["MAX_WORKERS", "ORPHAN_AFTER_S", "RunOptions", "RunResult", "TrialTaken", "Unbeaten", "all_studies",
-           "budget_used", "check_factories", "check_models", "fail_trial", "load_stored_study", "open_study",
-           "optimize", "run_study"]
+__all__ = ["DRY_RUN_SETS", "Deleted", "MAX_WORKERS", "ORPHAN_AFTER_S", "RunOptions", "RunResult", "TrialTaken",
+           "Unbeaten", "all_studies", "budget_used", "check_factories", "check_models", "delete_study",
+           "dry_run_storage", "fail_trial", "load_stored_study", "open_study", "optimize", "run_study"]

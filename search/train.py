@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search._signals import between_steps, stop_point
 from search.augment import Augment
 from search.data import Split
 from search.precision import FP32, Precision, channels_last
@@ -136,6 +137,7 @@ def warm_up(cfg: TrainConfig) -> None:
         opt.step()
 
 
+@between_steps
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: Split, precision: Precision = FP32,
              batch_size: int = 4096) -> tuple[float, float, torch.Tensor]:
@@ -146,6 +148,7 @@ def evaluate(model: nn.Module, data: Split, precision: Precision = FP32,
     loss = torch.zeros((), device=device)
     preds = []
     for i in range(0, len(data), batch_size):
+        stop_point()
         with precision.autocast(device):
             out = model(data.images(slice(i, i + batch_size))).float()
         loss += F.cross_entropy(out, data.y[i:i + batch_size], reduction="sum")
@@ -155,6 +158,7 @@ def evaluate(model: nn.Module, data: Split, precision: Precision = FP32,
     return loss.item() / n, (pred == data.y).sum().item() / n, pred
 
 
+@between_steps  # a stop signal is raised between steps, not inside torch's context managers
 def fit(
     model: nn.Module,
     train: Split,
@@ -193,6 +197,7 @@ def fit(
         step_loss_sum = torch.zeros((), device=device)
         end = min(n, steps_left * cfg.batch_size)
         for i in range(0, end, cfg.batch_size):
+            stop_point()
             idx = order[i:i + cfg.batch_size]
             x = train.images(idx) if transform is None else transform(train.images(idx))
             with precision.autocast(device):

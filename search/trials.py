@@ -28,11 +28,13 @@ class Failure(enum.Enum):
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM, or the worker's parent died
     MODEL = "model"  # the user's model factory raised, or built something that is not a classifier
     WORKER_GONE = "worker gone"  # its process died without heartbeats to tell (found, or `search fail`)
+    DISK_FULL = "disk full"  # the storage's disk filled mid-trial: queued again for the run after space is freed
+    ERROR = "error"  # an error the service does not handle ended the run (not queued: it would meet it again)
 
     @property
     def counts(self) -> bool:
         """A finished result (it counts toward the budget), or a cut-off run to retry."""
-        return self not in (Failure.INTERRUPTED, Failure.WORKER_GONE)
+        return self not in (Failure.INTERRUPTED, Failure.WORKER_GONE, Failure.DISK_FULL, Failure.ERROR)
 
 
 class TrialFailed(Exception):

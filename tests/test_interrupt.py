@@ -90,3 +90,78 @@ def test_repeated_interrupts_are_handled_once_with_one_outcome(tmp_path, db, del
     assert len(failed) <= 1 and len(waiting) == len(failed)  # between two trials: nothing to fail
     if failed:  # the trial it cut: failed as interrupted, its retry queued once
         assert failed[0].user_attrs["fail_reason"] == "interrupted" and waiting[0].params == failed[0].params
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """A few thousand real MNIST digits on the CPU, and a small MLP to fit on them."""
+    import torch
+
+    from search.data import load_dataset
+    from search.experiment import subset
+
+    from conftest import MNIST
+
+    data = load_dataset("mnist", MNIST, torch.device("cpu"))
+    return subset(data.train, 2000), subset(data.val, 500)
+
+
+def _fit_with(digits, on_epoch, epochs=2):
+    import torch
+
+    from models import build_model as build
+    from search.params import Params
+    from search.train import fit
+
+    params = Params(model="mlp", hidden_size=32, epochs=epochs, batch_size=100)
+    torch.manual_seed(0)
+    return fit(build(params.model_config()), digits[0], digits[1], params, 0, on_epoch)
+
+
+@pytest.fixture
+def restore_signals():
+    """The stop signals' handlers put back after a test that spends them."""
+    stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {s: signal.getsignal(s) for s in stopping}
+    yield
+    for s, handler in before.items():
+        signal.signal(s, handler)
+
+
+@pytest.mark.parametrize("when", ["mid-fit", "after the last step"])
+def test_a_signal_during_training_is_raised_between_steps_never_lost(digits, when, restore_signals):
+    """Raised at the next step (or when fit returns), from `stop_point`, outside torch's
+    context managers; after it every stop signal is spent until the process goes."""
+    import os
+    import traceback
+
+    def on_epoch(r):  # the signal lands while fit holds them (a pruner's storage round trip, say)
+        if when == "mid-fit" and r.epoch == 1 or when != "mid-fit" and r.epoch == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # delivered: held, not raised here
+
+    with pytest.raises(KeyboardInterrupt) as caught:
+        _fit_with(digits, on_epoch)
+    assert getattr(caught.value, "exit_code", None) == 143  # Terminated
+    frames = [f.name for f in traceback.extract_tb(caught.value.__traceback__)]
+    assert frames[-1] == "raise_held" and ("stop_point" in frames) == (when == "mid-fit")
+    assert signal.getsignal(signal.SIGINT).__name__ == "_spent"  # a second signal cuts no clean-up short
+
+
+def test_an_interrupt_wins_over_an_exception_that_ends_the_fit(digits, restore_signals):
+    """A trial pruned (or diverged) after a Ctrl-C arrived ends as interrupted: the run stops."""
+    import os
+
+    def on_epoch(r):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        raise RuntimeError("pruned, say")
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit_with(digits, on_epoch)
+
+
+def test_without_a_signal_fit_leaves_the_handlers_as_they_were(digits):
+    before = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]
+    assert len(_fit_with(digits, None, epochs=1).history) == 1
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)] == before

@@ -29,7 +29,7 @@ def test_notes_checkpoints_and_the_disk_they_use(tmp_path, db):
     assert cli("run", "--study", study_file).exit_code == 0
     st = _study(db)
     note = _dashboard.study_note(st)
-    assert "a :x: [b]note[/b]" in note and "| hidden_size | {32, 64, 128} |" in note and "pruner **median**" in note
+    assert "a :x: [b]note[/b]" in note and "| hidden_size | {32, 64, 128} |" in note and "pruner **median (n_startup_trials=2, n_warmup_steps=0)**" in note
     assert st.metric_names == ["val_accuracy"]
     for t in st.trials:  # every finished trial: its config, its epochs and why it stopped
         text = _dashboard.trial_note(st, t._trial_id)

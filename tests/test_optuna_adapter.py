@@ -40,6 +40,10 @@ def test_every_private_name_exists_on_real_objects(tmp_path):
         study.stop()  # and the loop flag is cleared again
     with study_lock(storage, url, "s"):
         pass
+    f = optuna.distributions.FloatDistribution
+    c = optuna.distributions.CategoricalDistribution
+    assert _optuna.mixable(f(0.1, 1.0), f(0.01, 2.0)) and not _optuna.mixable(f(0.1, 1.0), f(0.1, 1.0, log=True))
+    assert not _optuna.mixable(c([1, 2]), c([1, 2, 3])) and not _optuna.mixable(f(1, 2), c([1, 2]))
 
 
 def test_no_other_module_touches_optuna_private_names():

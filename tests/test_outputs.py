@@ -152,9 +152,20 @@ def test_a_full_artifact_disk_keeps_the_trials_value_and_stops_in_one_line(tmp_p
 def test_a_full_storage_disk_is_one_line_and_keeps_what_was_stored(tmp_path, storage_disk):
     url = f"sqlite:///{storage_disk / 's.db'}"
     study = write_study(tmp_path, n_trials=200, train_size=200, keep_checkpoints=0)
-    r = cli("run", "--study", study, "--storage", url)
-    line = one_line_error(r, f"storage {url}: its disk is full", "finished trials are stored", code=1)
+    r = cli("run", "--study", study, "--storage", url, "--heartbeat", 1)
+    line = one_line_error(r, f"storage {url}: its disk is full", "finished trials are stored",
+                          "a trial it cut off runs again", code=1)
     assert "lost the storage" not in line and "#0   COMPLETE" in r.stdout  # it filled mid-run
     shown = cli("show", "--study", "tiny", "--storage", url, "--json")  # a full disk still reads
     assert shown.exit_code == 0, shown.stderr
-    assert "COMPLETE" in [t["state"] for t in json.loads(shown.stdout)["trials"]]
+    states = [t["state"] for t in json.loads(shown.stdout)["trials"]]
+    assert "COMPLETE" in states
+    # space freed: the next run fails the trial the full disk cut off, runs it again and goes on
+    subprocess.run(["mount", "-o", "remount,size=8m", str(storage_disk)], check=True)
+    cut = next(i for i, state in enumerate(states) if state != "COMPLETE")  # RUNNING, or FAIL "disk full"
+    r = cli("run", "--study", study, "--storage", url, "--heartbeat", 1, "--n-trials", states.count("COMPLETE") + 2)
+    assert r.exit_code == 0, r.output
+    trials = optuna.load_study(study_name="tiny", storage=url).trials
+    assert "RUNNING" not in [t.state.name for t in trials]
+    retry = [t for t in trials if t.user_attrs.get("retry_of") == cut]
+    assert trials[cut].state.name == "FAIL" and len(retry) == 1 and retry[0].state.name == "COMPLETE"

@@ -82,3 +82,27 @@ def test_report_evaluate_adds_test_accuracy_and_confusion_matrix(finished, tmp_p
 def test_report_errors(tmp_path):
     r = cli("report", "--study", "nope", "--out", tmp_path / "r")
     assert r.exit_code == 2 and "no storage" in r.stderr
+
+
+def test_sigterm_during_report_evaluate_leaves_nothing_half_written(finished, tmp_path):
+    """Terminated mid-report (the retraining or the plots): exit 143 in one line, and the
+    output folder holds what it held before: no PNGs without report.md, no work folder."""
+    import signal
+    import time
+
+    from conftest import finish, search
+
+    url = _run(finished)
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    proc = search("report", "--study", "tiny", "--storage", url, "--out", out, "--evaluate")
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(".report-") for p in out.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    code, _, stderr = finish(proc)
+    assert code == 143 and "Traceback" not in stderr, stderr
+    assert stderr.strip().startswith("terminated: nothing half-written is left")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]

@@ -32,6 +32,7 @@ def summary_table(record: StudyRecord, facts: dict, trials: list[FrozenTrial]) -
         ["description", record.description or "-"],
         ["search space", "; ".join(f"{k}: {v}" for k, v in record.space.items()) or "-"],
         ["sampler / pruner", f"{record.sampler} / {record.pruner}"],
+        *([["definition changed", "; ".join(record.changes)]] if record.changes else []),
         ["goal", str(facts["goal"])],
         ["trials", f"{facts['n_trials']}: {states}"],
         ["wall time", f"{duration(wall)} (training and evaluation inside trials: {duration(compute)})"],
