@@ -65,8 +65,8 @@ def _errors(url: str | None = None, *, stops: bool = True) -> Iterator[None]:
         ignore_stopping()  # the clean-up is done: a 2nd, 3rd, ... Ctrl-C must not land in the exit
         what = "terminated" if isinstance(e, Terminated) else "interrupted"
         with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
-            err.print(f"{what}: nothing half-written is left and finished trials are stored; run the same command "
-                      "again to resume", markup=False)
+            err.print(f"{what}: finished trials are stored; run the same command again to resume", markup=False,
+                      soft_wrap=True)
         raise typer.Exit(exit_code(e)) from None
 
 

@@ -55,10 +55,10 @@ def definition_changes(spec: StudySpec, record: StudyRecord, study: optuna.Study
     out = _unmixable(spec, study)
     have = StudyRecord.stored_definition(study)
     if "space" in have:
-        theirs, ours = dict(have["space"]), record.space
-        for axis in [*theirs, *(k for k in ours if k not in theirs)]:
-            if theirs.get(axis) != ours.get(axis) and not any(c.key == f"space.{axis}" for c in out):
-                out.append(Change(f"space.{axis}", theirs.get(axis, "default"), ours.get(axis, "default")))
+        axes, ours = dict(have["space"]), record.space
+        for axis in [*axes, *(k for k in ours if k not in axes)]:
+            if axes.get(axis) != ours.get(axis) and not any(c.key == f"space.{axis}" for c in out):
+                out.append(Change(f"space.{axis}", axes.get(axis, "default"), ours.get(axis, "default")))
     names_only = "study_path" not in have  # stored before options were: 'tpe', not 'tpe (n_startup_trials=5)'
     for key in ("sampler", "pruner"):
         theirs, now = str(have.get(key, "")), str(record.stored(key))

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sqlite3
 import threading
 import time
@@ -255,8 +256,11 @@ def storage_error(e: BaseException, url: str) -> SearchError:
         return SearchError(f"storage {where} is damaged or not an Optuna storage ({text}): restore it from a "
                            "backup, or pass another --storage")
     if any(k in low for k in ("disk is full", "no space left", "could not extend file", "disk full")):
-        return DiskFull(f"storage {where}: its disk is full ({text}): free some space and run the same command "
-                        "again; finished trials are stored, and a trial it cut off runs again")
+        path = StorageURL.parse(url).path if url else None
+        folder = f"{path.parent} ({shutil.disk_usage(path.parent).free:,} bytes free)" if path and \
+            path.parent.is_dir() else "the server's data folder"
+        return DiskFull(f"storage {where}: its disk is full ({text}) in {folder}: free some space and run the "
+                        "same command again; finished trials are stored, and a trial it cut off runs again")
     if "readonly" in low or "read-only" in low:
         return SearchError(f"storage {where} is read-only ({text}): make it writable, or copy it and pass "
                            "--storage with the copy")

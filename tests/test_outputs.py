@@ -153,8 +153,8 @@ def test_a_full_storage_disk_is_one_line_and_keeps_what_was_stored(tmp_path, sto
     url = f"sqlite:///{storage_disk / 's.db'}"
     study = write_study(tmp_path, n_trials=200, train_size=200, keep_checkpoints=0)
     r = cli("run", "--study", study, "--storage", url, "--heartbeat", 1)
-    line = one_line_error(r, f"storage {url}: its disk is full", "finished trials are stored",
-                          "a trial it cut off runs again", code=1)
+    line = one_line_error(r, f"storage {url}: its disk is full", f"in {storage_disk} (", " bytes free)",
+                          "finished trials are stored", "a trial it cut off runs again", code=1)
     assert "lost the storage" not in line and "#0   COMPLETE" in r.stdout  # it filled mid-run
     shown = cli("show", "--study", "tiny", "--storage", url, "--json")  # a full disk still reads
     assert shown.exit_code == 0, shown.stderr

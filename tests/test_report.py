@@ -104,5 +104,5 @@ def test_sigterm_during_report_evaluate_leaves_nothing_half_written(finished, tm
     proc.send_signal(signal.SIGTERM)
     code, _, stderr = finish(proc)
     assert code == 143 and "Traceback" not in stderr, stderr
-    assert stderr.strip().startswith("terminated: nothing half-written is left")
+    assert stderr.strip() == "terminated: finished trials are stored; run the same command again to resume"
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
