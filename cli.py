@@ -19,10 +19,8 @@ from rich.table import Table
 from search import HEARTBEAT_S
 
 app = typer.Typer(
-    help="Hyperparameter search for MNIST-style image classifiers, on Optuna.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode=None,  # help text is plain: '[default: ...]' must not be read as markup
 )
 # User text (study names, file contents in errors) is printed as is: no markup, no :emoji: codes.
@@ -68,6 +66,38 @@ def _errors(url: str | None = None, *, stops: bool = True) -> Iterator[None]:
             err.print(f"{what}: finished trials are stored; run the same command again to resume", markup=False,
                       soft_wrap=True)
         raise typer.Exit(exit_code(e)) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        def of(package: str) -> str:
+            with contextlib.suppress(PackageNotFoundError):
+                return version(package)
+            return "not installed"
+
+        _say(f"search {of('mnist-search')} (optuna {of('optuna')}, torch {of('torch')}, python "
+             f"{sys.version.split()[0]})")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Hyperparameter search for MNIST-style image classifiers, on Optuna.
+
+    \b
+    Start with:
+      search run --study quickstart     a first study (two minutes on a CPU)
+      search show --study quickstart    its trials and best parameters
+    """
+    if ctx.invoked_subcommand is None:  # bare `search`: the help, and success
+        _say(ctx.get_help())
+        raise typer.Exit()
 
 
 def _say(text: str) -> None:
@@ -126,7 +156,14 @@ def run(
         "--dry-run", help="Try the study file end to end on a throwaway storage (2 trials, 1 epoch, 2,000 images; "
                           "--n-trials and --set still apply): nothing is stored.")] = False,
 ) -> None:
-    """Run (or resume) a study: train trials, prune bad ones, store every trial."""
+    """Run or resume a study: train, prune, store every trial.
+
+    \b
+    Examples:
+      search run --study quickstart
+      search run --study studies/my.yaml --n-trials 40 --workers 2
+      search run --study best-mlp --dry-run
+    """
     from search import DRY_RUN_SETS, RunOptions, dry_run_storage, load_study, mask_url, run_study, storage_url
 
     _quiet_optuna()
@@ -258,7 +295,13 @@ def _print_summary(study, ran: int, seconds: float) -> None:
 
 @app.command()
 def studies(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
-    """List every study in the storage: trials by state and best value."""
+    """List the stored studies: trials by state, best value.
+
+    \b
+    Examples:
+      search studies
+      search studies --storage postgresql+psycopg://me@db/search --json
+    """
     from search import all_studies, source_text, storage_url
 
     url = storage_url(storage)
@@ -281,7 +324,13 @@ def studies(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def axes(as_json: JsonOpt = False) -> None:
-    """List every axis a study file or config can set: its values, default and meaning."""
+    """List every axis a study file can set, with its default.
+
+    \b
+    Examples:
+      search axes
+      search axes --json
+    """
     from search import AXES
 
     rows = [{"axis": a.name, "values": a.describe(), "default": a.encode(a.default),
@@ -307,7 +356,13 @@ def show(
     top: Annotated[int, typer.Option("--top", min=0, help="Only the N best trials (0: all).")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Trials table, best trial and its parameters."""
+    """Show a study's trials, best trial and its parameters.
+
+    \b
+    Examples:
+      search show --study quickstart
+      search show --study quickstart --top 5 --json
+    """
     from search import best_or_none, fmt, params_of, pareto_front, ranked, study_facts, trial_row
 
     with _errors(storage):
@@ -360,8 +415,15 @@ def export(
     storage: StorageOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Write the best (or a chosen) trial's parameters to a self-contained config file, and
-    its stored checkpoint beside it (best.yaml -> best.pt) when the study kept one."""
+    """Write the best (or a chosen) trial to a config file.
+
+    Its stored checkpoint is written beside it (best.yaml -> best.pt) when the study kept one.
+
+    \b
+    Examples:
+      search export --study quickstart --out best.yaml
+      search export --study quickstart --trial 7 --out t7.yaml
+    """
     from search import artifact_dir, check_output, export_trial, storage_url
 
     with _errors(storage):
@@ -384,7 +446,13 @@ def train(
     save: Annotated[Optional[Path], typer.Option("--save", help="Save the trained weights here (e.g. model.pt).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Retrain a config from scratch and evaluate it once on the test set."""
+    """Retrain a config and evaluate it once on the test set.
+
+    \b
+    Examples:
+      search train --config best.yaml
+      search train --config configs/fast-99.yaml --save model.pt --json
+    """
     from search import artifact_dir, check_output, load_config, retrain, save_weights, storage_url
 
     with _errors():
@@ -433,7 +501,13 @@ def report(
     data_dir: DataDirOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Write the experiment report: tables, plots, what each axis did, a confusion matrix."""
+    """Write a study's report: tables, plots, what each axis did.
+
+    \b
+    Examples:
+      search report --study quickstart --out report
+      search report --study quickstart --out report --evaluate
+    """
     from search import artifact_dir, check_output_dir, storage_url, write_report
 
     _quiet_optuna()
@@ -454,7 +528,12 @@ def fail(
     trial: Annotated[int, typer.Option("--trial", min=0, help="The RUNNING trial to fail.")],
     storage: StorageOpt = None,
 ) -> None:
-    """Fail a trial left RUNNING by a worker that is gone without heartbeats, and queue it again."""
+    """Fail a RUNNING trial whose worker is gone; queue it again.
+
+    \b
+    Example:
+      search fail --study quickstart --trial 12
+    """
     from search import fail_trial
 
     with _errors(storage):
@@ -470,7 +549,14 @@ def delete(
     artifacts: ArtifactsOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Delete it (without: say what would be deleted).")] = False,
 ) -> None:
-    """Delete a stored study, its trials and the files they keep (checkpoints, report images)."""
+    """Delete a stored study, its trials and their files.
+
+    Checkpoints and report images go with it. Without --yes: says what would go.
+
+    \b
+    Example:
+      search delete --study quickstart --yes
+    """
     from search import delete_study, mask_url, storage_url
 
     url = storage_url(storage)
@@ -489,7 +575,15 @@ def dashboard(
         "--allow-writes", help="Let the dashboard change studies: edit notes, rename and delete studies and "
                                "their checkpoints (off: read-only).")] = False,
 ) -> None:
-    """Serve optuna-dashboard for the storage (notes, checkpoints and report images included)."""
+    """Serve optuna-dashboard for the storage (read-only).
+
+    Notes, checkpoints and report images included; --allow-writes lets it change studies.
+
+    \b
+    Examples:
+      search dashboard
+      search dashboard --port 8081 --storage sqlite:///own.db
+    """
     from search import check_address, is_loopback, serve, storage_url
 
     url = storage_url(storage)
@@ -505,7 +599,7 @@ def dashboard(
 
 
 def main() -> None:
-    app()
+    app(prog_name="search")  # also when started as `python -m` or `python -c` (the tests)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ line naming where (file), the key, the value and what was expected."""
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any, Iterable
 
@@ -47,12 +48,32 @@ def boolean(value: Any, where: str, key: str) -> bool:
     return value
 
 
+def did_you_mean(word: Any, known: Iterable[str]) -> str | None:
+    """The known word closest to a misspelt one (difflib, as git and pip suggest), or None."""
+    if not isinstance(word, str):
+        return None
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.75)  # 0.6 offered lenet5 for resnet
+    return close[0] if close else None
+
+
+def unknown(word: Any, known: Iterable[str], what: str) -> str:
+    """'did you mean epochs?' for a near miss, else 'expected one of ...' (or `what`, when
+    the list is long: 'see `search axes`')."""
+    known = list(known)
+    close = did_you_mean(word, known)
+    if close is not None:
+        return f"did you mean {close}?"
+    return f"expected one of {', '.join(known)}" if len(known) <= 12 or not what else what
+
+
 def choice(value: Any, allowed: Iterable[str], where: str, key: str, *more: str) -> str:
     """`value` if it is one of `allowed`; `more` adds words to the expectation ('or module:callable')."""
     allowed = tuple(allowed)
     if not isinstance(value, str) or value not in allowed:
-        raise SearchError(f"{where}: {key}: unknown value {short(value)}; expected one of "
-                          f"{' '.join([', '.join(allowed), *more])}")
+        close = did_you_mean(value, allowed)
+        hint = f"did you mean {close}? (expected one of " if close else "expected one of "
+        raise SearchError(f"{where}: {key}: unknown value {short(value)}; {hint}"
+                          f"{' '.join([', '.join(allowed), *more])}{')' if close else ''}")
     return value
 
 
@@ -61,7 +82,9 @@ def keys(doc: dict, allowed: Iterable[str], where: str, prefix: str) -> None:
     for k in doc:
         if k not in allowed:
             dot = f"{prefix}." if prefix else ""
-            raise SearchError(f"{where}: {dot}{name(k)}: unknown key; expected one of {', '.join(sorted(allowed))}")
+            close = did_you_mean(k, allowed)
+            hint = f"did you mean {close}?" if close else f"expected one of {', '.join(sorted(allowed))}"
+            raise SearchError(f"{where}: {dot}{name(k)}: unknown key; {hint}")
 
 
 def mapping(value: Any, where: str, key: str, what: str) -> dict:

@@ -66,7 +66,8 @@ class Params(ModelAxes, TrainConfig):
         for key, value in values.items():
             axis = AXES.get(key) if isinstance(key, str) else None
             if axis is None:
-                raise SearchError(f"{where}: {prefix}.{_check.name(key)}: unknown axis; expected one of {', '.join(AXES)}")
+                raise SearchError(f"{where}: {prefix}.{_check.name(key)}: unknown axis; "
+                                  f"{_check.unknown(key, AXES, '`search axes` lists every axis')}")
             checked[key] = axis.check(value, where, f"{prefix}.{key}")
         params = cls(**checked)
         layers = len(params.layer_widths())

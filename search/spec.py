@@ -180,7 +180,10 @@ def resolve_study_path(study: str, studies_dir: Path | None = None) -> Path:
         base = studies_dir if studies_dir is not None else default_studies_dir()
         path = base / f"{study}.yaml"
     if not path.exists():
-        raise SearchError(f"unknown study {study!r}: no file {path} (pass a study name from "
+        folder = path.parent
+        close = _check.did_you_mean(path.stem, [p.stem for p in folder.glob("*.yaml")] if folder.is_dir() else [])
+        hint = f"did you mean {close}? " if close else ""
+        raise SearchError(f"unknown study {study!r}: no file {path} ({hint}pass a study name from "
                           f"{studies_dir or default_studies_dir()}/ or a path to a .yaml file)")
     return path
 
@@ -198,9 +201,28 @@ def load_study(study: str, studies_dir: Path | None = None, overrides: list[str]
     path = resolve_study_path(study, studies_dir)
     doc = read_yaml(path, "study file")
     _check_document(doc, str(path))  # the file as written, before any override
-    if overrides:
-        doc = apply_overrides(doc, overrides)
-    return parse_study(doc, path)
+    if not overrides:
+        return parse_study(doc, path)
+    amended = apply_overrides(doc, overrides)  # a malformed --set names itself
+    try:
+        return parse_study(amended, path)
+    except SearchError as e:
+        raise _blamed(e, doc, path, overrides) from None
+
+
+def _blamed(e: SearchError, doc: dict, path: Path, overrides: list[str]) -> SearchError:
+    """The error of a file amended by `--set`, named after the first flag that brings it
+    (`--set lr=abc: space.lr: ...`); the file's own when the file alone fails."""
+    try:
+        parse_study(doc, path)
+    except SearchError:
+        return e
+    for n in range(1, len(overrides) + 1):
+        try:
+            parse_study(apply_overrides(doc, overrides[:n]), path)
+        except SearchError as each:
+            return SearchError(f"--set {_check.name(overrides[n - 1])}: {str(each).removeprefix(f'{path}: ')}")
+    return e
 
 
 def apply_overrides(doc: dict, overrides: list[str]) -> dict:
@@ -219,8 +241,10 @@ def apply_overrides(doc: dict, overrides: list[str]) -> dict:
         elif key in TOP_KEYS and key != "space":
             doc[key] = value
         else:
-            raise SearchError(f"--set {_check.name(key)}: unknown key; expected an axis ({', '.join(AXES)}) or a "
-                              f"study key ({', '.join(sorted(set(TOP_KEYS) - {'space'}))})")
+            close = _check.did_you_mean(key, [*AXES, *(k for k in TOP_KEYS if k != "space")])
+            raise SearchError(f"--set {_check.name(key)}: unknown key; " + (
+                f"did you mean {close}?" if close else "expected an axis (`search axes` lists them) or a study key "
+                f"({', '.join(sorted(set(TOP_KEYS) - {'space'}))})"))
     doc["space"] = space
     return doc
 
@@ -281,7 +305,8 @@ def parse_space(raw: Any, where: str) -> dict[str, Dimension]:
     space: dict[str, Dimension] = {}
     for key, value in raw.items():
         if key not in AXES:
-            raise SearchError(f"{where}: space.{_check.name(key)}: unknown axis; expected one of {', '.join(AXES)}")
+            raise SearchError(f"{where}: space.{_check.name(key)}: unknown axis; "
+                              f"{_check.unknown(key, AXES, '`search axes` lists every axis')}")
         space[key] = _parse_args(value, where) if AXES[key].kind == "args" else _parse_dimension(AXES[key], value,
                                                                                                     where)
     if "model_args" in space:

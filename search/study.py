@@ -133,7 +133,9 @@ def load_stored_study(name: str, url: str) -> optuna.Study:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
         if name not in names:
             known = ", ".join(names) if names else "none"
-            raise SearchError(f"unknown study {name!r} in {mask_url(url)} (stored studies: {known})")
+            close = _check.did_you_mean(name, names)
+            hint = f"did you mean {close}? " if close else ""
+            raise SearchError(f"unknown study {name!r} in {mask_url(url)} ({hint}stored studies: {known})")
         return optuna.load_study(study_name=name, storage=storage)
 
 

@@ -1,0 +1,86 @@
+"""The CLI conventions people expect of a uv-, ruff- or gh-like tool: -h, --version, shell
+completion, bare `search` prints help with success, help that fits 80 columns with examples,
+"did you mean" for near misses, and errors from a flag that name the flag. The real CLI,
+in a real process where the terminal matters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, cli, one_line_error, write_study
+
+COMMANDS = ("run", "studies", "axes", "show", "export", "train", "report", "fail", "delete", "dashboard")
+
+
+def _search(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": str(columns)}
+    return subprocess.run([sys.executable, "-c", "import cli; cli.main()", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_bare_search_prints_the_help_and_succeeds():
+    r = _search()
+    assert r.returncode == 0 and r.stderr == ""
+    assert r.stdout.startswith("Usage: search [OPTIONS] COMMAND [ARGS]...")
+    assert "search run --study quickstart" in r.stdout
+    for command in COMMANDS:  # every command listed, its summary whole (no '...')
+        line = next(line for line in r.stdout.splitlines() if line.strip().startswith(command + " "))
+        assert not line.endswith("..."), line
+
+
+def test_version_and_short_help():
+    from importlib.metadata import version
+
+    r = _search("--version")
+    assert r.returncode == 0 and r.stdout.startswith(f"search {version('mnist-search')} (optuna ")
+    assert _search("-h").stdout == _search("--help").stdout
+    assert _search("run", "-h").stdout.startswith("Usage: search run [OPTIONS]")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_help_fits_80_columns_and_shows_an_example(command):
+    r = _search(command, "--help")
+    assert r.returncode == 0, r.stderr
+    assert max(map(len, r.stdout.splitlines())) <= 80
+    assert f"  search {command} " in r.stdout  # an example of the command itself
+
+
+def test_shell_completion_is_offered():
+    r = _search("--show-completion", "bash")
+    assert r.returncode == 0 and "_search_completion" in r.stdout and "complete " in r.stdout
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "_SEARCH_COMPLETE": "complete_bash", "COMP_WORDS": "search ru",
+           "COMP_CWORD": "1"}
+    words = subprocess.run([sys.executable, "-c", "import cli; cli.main()"], env=env, capture_output=True,
+                           text=True, timeout=60).stdout
+    assert words.split() == ["run"]  # what bash would complete `search ru` to
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--set", "epoch=2"], ["--set epoch: unknown key; did you mean epochs?"]),
+    (["--set", "lr=abc"], ["--set lr=abc: space.lr: expected a number", "got 'abc'"]),
+    (["--set", "optimizer=adm"], ["--set optimizer=adm: space.optimizer: unknown value 'adm'; did you mean adam?"]),
+    (["--set", "n_trials=0"], ["--set n_trials=0: n_trials: expected an integer >= 1"]),
+])
+def test_a_mistake_in_a_flag_names_the_flag_and_the_near_miss(tmp_path, args, needles):
+    one_line_error(cli("run", "--study", write_study(tmp_path), *args), *needles)
+
+
+def test_a_mistake_in_the_file_still_names_the_file(tmp_path):
+    path = write_study(tmp_path, space={"epoch": 2})
+    one_line_error(cli("run", "--study", path, "--set", "lr=0.01"), f"{path}: space.epoch: unknown axis; "
+                   "did you mean epochs?")
+    path = write_study(tmp_path, space={"colour": 2})  # no near miss: where the list is
+    one_line_error(cli("run", "--study", path), "space.colour: unknown axis; `search axes` lists every axis")
+    path = write_study(tmp_path, n_trails=3)
+    one_line_error(cli("run", "--study", path), f"{path}: n_trails: unknown key; did you mean n_trials?")
+
+
+def test_a_misspelt_study_name_is_suggested(tmp_path):
+    one_line_error(cli("run", "--study", "quickstrat"), "unknown study 'quickstrat'", "did you mean quickstart?")
+    assert cli("run", "--study", write_study(tmp_path, n_trials=1, train_size=500)).exit_code == 0
+    one_line_error(cli("show", "--study", "tiyn"), "unknown study 'tiyn'", "did you mean tiny?",
+                   "stored studies: tiny")
