@@ -13,7 +13,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from search import HEARTBEAT_S
@@ -178,35 +178,78 @@ def run(
         if workers > 1:
             _run_workers(spec, url, opts)
             return
-        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=out, transient=True)
-        task = None
+        view = _RunView()
 
         def on_start(st, remaining: int, header: list[str]) -> None:
-            nonlocal task
             if dry_run:
                 _say(f"dry run of study {spec.name} ({', '.join(DRY_RUN_SETS)}) on a throwaway storage: "
                      f"{remaining} to run, nothing kept")
             else:
-                _say(f"study {spec.name} in {mask_url(url)}: {len(st.trials)} trials stored, {remaining} to run")
-            for line in header:  # the data, and the code a study file names
+                _say(f"study {spec.name}: {len(st.trials)} trials stored, {remaining} to run")
+                _say(f"storage {mask_url(url)}")
+            for line in header:  # the data, the device, and the code a study file names
                 _say(line)
-            if remaining:
-                progress.start()
-                task = progress.add_task("trials", total=remaining)
+            view.start(remaining)
 
         def on_trial(st, trial) -> None:
-            out.print(_trial_line(st, trial, spec.goal), soft_wrap=True)
-            if task is not None:
-                progress.advance(task)
+            from search import best_or_none, primary
+
+            top = best_or_none(st)
+            best = _best_text(None if top is None else primary(top), None if top is None else top.number)
+            view.finished(_trial_line(trial, spec.goal, best, out.width))
 
         try:
-            result = run_study(spec, url, opts, on_trial=on_trial, on_start=on_start)
+            result = run_study(spec, url, opts, on_trial=on_trial, on_start=on_start, on_step=view.step)
         finally:
-            progress.stop()
+            view.stop()
         _print_summary(result.study, result.ran, result.seconds)
         for note in result.notes:
             err.print(f"warning: {note}", markup=False, soft_wrap=True)
+
+
+class _RunView:
+    """What `search run` shows while it trains: on a terminal, a live study bar and a bar for
+    the trial in progress (its epoch, last loss and accuracy, ETA), redrawn in place, with a
+    line above them per finished trial; elsewhere (a pipe, a log) plain lines: one per epoch
+    of a trial, one per trial."""
+
+    def __init__(self) -> None:
+        self.live = out.is_terminal
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=None), MofNCompleteColumn(),
+                                 TimeRemainingColumn(compact=True), console=out, transient=True, expand=True)
+        self.study_task: Any = None
+        self.trial_task: Any = None
+        self.at: tuple[int, int] = (-1, 0)  # (trial number, epoch) last shown
+
+    def start(self, remaining: int) -> None:
+        if remaining and self.live:
+            self.progress.start()
+            self.study_task = self.progress.add_task("trials", total=remaining)
+
+    def step(self, number: int, s) -> None:
+        if (number, s.epoch) != self.at:
+            last = "" if s.last is None else f"  loss {s.last.train_loss:.4g}  val {s.last.val_accuracy:.4f}"
+            if self.live:
+                text = f"  #{number} epoch {s.epoch}/{s.epochs}{last}"
+                if self.trial_task is None:
+                    self.trial_task = self.progress.add_task(text, total=s.steps)
+                elif number != self.at[0]:
+                    self.progress.reset(self.trial_task, total=s.steps, description=text)
+                else:
+                    self.progress.update(self.trial_task, description=text)
+            elif s.last is not None:
+                _say(f"  #{number} epoch {s.last.epoch}/{s.epochs}{last}  {s.last.seconds:.1f}s")
+            self.at = (number, s.epoch)
+        if self.live:
+            self.progress.update(self.trial_task, completed=s.step)
+
+    def finished(self, line: str) -> None:
+        out.print(line, soft_wrap=True)
+        if self.study_task is not None:
+            self.progress.advance(self.study_task)
+
+    def stop(self) -> None:
+        self.progress.stop()
 
 
 def _run_workers(spec, url: str, opts) -> None:
@@ -214,10 +257,17 @@ def _run_workers(spec, url: str, opts) -> None:
 
     from search import mask_url, run_workers, threads_per_worker
 
-    _say(f"study {spec.name} in {mask_url(url)}: {opts.workers} workers, "
-         f"{threads_per_worker(opts.workers)} torch thread(s) each")
-    with Live(console=out, refresh_per_second=4, transient=False) as live:
-        result = run_workers(spec, url, opts, on_poll=lambda f: live.update(_progress_view(f)))
+    _say(f"study {spec.name}: {opts.workers} workers, {threads_per_worker(opts.workers)} torch thread(s) each")
+    _say(f"storage {mask_url(url)}")
+    with Live(console=out, refresh_per_second=4, transient=out.is_terminal) as live:
+        def on_poll(f: dict[str, Any]) -> None:
+            best = _best_text(f["best_value"], f["best_trial"])
+            for trial in f["finished"]:  # a line per finished trial, above the live table
+                live.console.print(_trial_line(trial, spec.goal, best, out.width), soft_wrap=True)
+            if out.is_terminal:
+                live.update(_progress_view(f))
+
+        result = run_workers(spec, url, opts, on_poll=on_poll)
     for message in result.errors:
         err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     for note in result.notes:
@@ -228,8 +278,8 @@ def _run_workers(spec, url: str, opts) -> None:
         err.print("warning: " + ", ".join(dead) + "; trials they left were failed and queued again", markup=False)
     facts = result.facts
     s = facts["states"]
-    _say(f"study holds {facts['n_trials']} trials: {s['COMPLETE']} complete, {s['PRUNED']} pruned, "
-         f"{s['FAIL']} failed; {facts['done']}/{facts['budget']} of the budget done in {result.seconds:.0f}s")
+    _say(f"{facts['done']}/{facts['budget']} done in {result.seconds:.0f}s; study holds {facts['n_trials']}: "
+         f"{s['COMPLETE']} complete, {s['PRUNED']} pruned, {s['FAIL']} failed")
     if facts["done"] < facts["budget"] and any(c not in (0, None) for c in codes):
         raise typer.Exit(1)
 
@@ -243,37 +293,56 @@ def _exit_reason(code: int | None) -> str:
 
 
 def _progress_view(f: dict[str, Any]) -> Table:
+    """The workers' live table: a row per running trial (its epoch and last value), then the
+    study's counts, best, elapsed time and ETA."""
     s = f["states"]
-    table = Table(show_header=True, box=None)
-    for col in ("done", "complete", "pruned", "failed", "running", "best", "elapsed", "ETA", "workers"):
-        table.add_column(col)
-    best = "-" if f["best_value"] is None else f"{f['best_value']:.4f} (#{f['best_trial']})"
+    table = Table(show_header=False, box=None, pad_edge=False)
+    for number, done, planned, last in f["running"]:
+        value = "" if last is None else f"  {last:.4f}"
+        table.add_row(f"  #{number} epoch {min(done + 1, planned or done + 1)}/{planned or '?'}{value}")
     eta = "-" if f["eta"] is None else f"{f['eta']:.0f}s"
-    table.add_row(f"{f['done']}/{f['budget']}", str(s["COMPLETE"]), str(s["PRUNED"]), str(s["FAIL"]),
-                  str(s["RUNNING"]), best, f"{f['elapsed']:.0f}s", eta, f"{f['workers_alive']}/{f['workers']}")
+    table.add_row(f"{f['done']}/{f['budget']} done: {s['COMPLETE']} complete, {s['PRUNED']} pruned, "
+                  f"{s['FAIL']} failed")
+    table.add_row(f"{_best_text(f['best_value'], f['best_trial'])}  elapsed {f['elapsed']:.0f}s  ETA {eta}  "
+                  f"workers {f['workers_alive']}/{f['workers']}")
     return table
+
+
+def _best_text(value: float | None, number: int | None) -> str:
+    return "no best" if value is None else f"best {value:.4f} #{number}"
 
 
 def _values_text(names, values) -> str:
     return " ".join(f"{n} {v:.4g}" for n, v in zip(names, values, strict=False))
 
 
-def _trial_line(study, trial, goal) -> str:
-    from search import best_or_none, fail_reason, feasible, last_value, primary, trial_seconds
+def _trial_line(trial, goal, best: str, width: int = 80) -> str:
+    """One finished trial in `width` columns: its state, value, seconds, the best so far
+    (`best`), and as many of its sampled parameters as fit (`search show` has them all)."""
+    from search import fail_reason, feasible, last_value, trial_seconds
 
     state = trial.state.name
     color = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}.get(state, "white")
     if state == "COMPLETE":
-        what = _values_text(goal.metrics, trial.values) + ("" if feasible(trial) else " (misses a bound)")
+        what = (f"{trial.values[0]:.4f}" if len(trial.values) == 1 else _values_text(goal.metrics, trial.values))
+        what += "" if feasible(trial) else " (misses a bound)"
     elif state == "PRUNED":
         last = last_value(trial)
-        what = f"at epoch {len(trial.intermediate_values)}, {goal.curve} {last if last is None else f'{last:.4f}'}"
+        what = f"epoch {len(trial.intermediate_values)} {'-' if last is None else f'{last:.4f}'}"
     else:
         what = fail_reason(trial) or "failed"
-    top = best_or_none(study)
-    best = f"best {primary(top):.4g} (#{top.number})" if top else "no best yet"
-    return (f"#{trial.number:<3} [{color}]{state:<8}[/] {escape(what)}  {trial_seconds(trial):5.1f}s  {best}  "
-            f"{escape(_short_params(trial.params))}")
+    number = f"#{trial.number:<3} "
+    rest = _fit(f"{what}  {trial_seconds(trial):.1f}s  {best}", width - len(number) - 9)
+    params = _fit(_short_params(trial.params), width - len(number) - 9 - len(rest) - 2)
+    return (f"{number}[{color}]{state:<8}[/] {escape(rest)}" + (f"  {escape(params)}" if params else ""))
+
+
+def _fit(text: str, room: int) -> str:
+    """`text` cut to `room` characters at a space, '…' marking the cut ('' when nothing fits)."""
+    if len(text) <= room:
+        return text
+    cut = text[:max(room - 1, 0)].rsplit(" ", 1)[0]
+    return cut + "…" if room >= 8 else ""
 
 
 def _short_params(params: dict[str, Any]) -> str:

@@ -270,7 +270,7 @@ def bench_eval(quick: bool) -> dict:
 # ---------------------------------------------------------------- 3. service overhead
 
 
-def _null_fit(model, train, val, cfg, seed, on_epoch=None, transform=None):
+def _null_fit(model, train, val, cfg, seed, on_epoch=None, transform=None, on_step=None):
     """Reports `cfg.epochs` epochs without training: what is left is the service's overhead."""
     from search.precision import FP32
     from search.train import EpochResult, FitResult

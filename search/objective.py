@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Callable
 
 import optuna
 import torch
@@ -20,7 +21,7 @@ from search.goal import measure
 from search.params import Params, is_factory
 from search.space import suggest_params
 from search.spec import StudySpec
-from search.train import Diverged, EpochResult, fit, warm_up
+from search.train import Diverged, EpochResult, Step, fit, warm_up
 from search.trials import Failure, TrialFailed
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -35,8 +36,9 @@ class Objective:
     ends without a value for a known reason (diverged, out of memory, too large)."""
 
     def __init__(self, spec: StudySpec, data: Dataset, device: torch.device, fit_fn=fit,
-                 recorder: Recorder | None = None) -> None:
+                 recorder: Recorder | None = None, on_step: Callable[[int, Step], None] | None = None) -> None:
         self.spec = spec
+        self.on_step = on_step  # (trial number, how far its fit has come): a progress display
         self.recorder = recorder or Recorder(None)
         self.data = data
         self.device = device
@@ -79,7 +81,10 @@ class Objective:
                 n_params = counted
                 records.write_n_params(trial, n_params)
             # the numerics fit chose by timing, which may differ in another run: export and retrain reuse them
-            precision = str(self.fit(model, self.train, self.data.val, params, seed, on_epoch).precision)
+            on_step = self.on_step
+            progress = None if on_step is None else lambda step: on_step(trial.number, step)
+            precision = str(self.fit(model, self.train, self.data.val, params, seed, on_epoch,
+                                     on_step=progress).precision)
         except Diverged as e:
             raise TrialFailed(Failure.DIVERGED, str(e)) from None
         except (RuntimeError, MemoryError) as e:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 
 import optuna
 import sqlalchemy
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from models import Shape, planned_params
@@ -44,6 +45,7 @@ from search.storage import (
     storage_error,
     storage_errors,
 )
+from search.train import Step
 from search.trials import Failure, TrialFailed, counts_toward_budget, study_facts
 
 MAX_WORKERS = 256  # worker processes on one machine
@@ -155,6 +157,7 @@ def run_study(
     worker_index: int = 0,
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
     on_start: Callable[[optuna.Study, int, list[str]], None] | None = None,
+    on_step: Callable[[int, Step], None] | None = None,
 ) -> RunResult:
     """Run trials until the study holds its budget of finished trials or the timeout
     passes. Several processes may call this on one study at once: they share the budget
@@ -170,11 +173,13 @@ def run_study(
         writable_dir(store_dir, "artifacts")  # a bad --artifacts: one line before the study exists
     study = open_study(spec, url, opts, worker_index=worker_index, data=data.facts())
     recorder = Recorder(open_store(store_dir), spec.keep_checkpoints)
-    objective = Objective(spec, data, dev, recorder=recorder)
+    objective = Objective(spec, data, dev, recorder=recorder, on_step=on_step)
     if on_start is not None:
         code = (f"code {', '.join(spec.factories())} from {spec.code_dir()}: a study file that names code runs it"
                 if spec.factories() else "")
-        on_start(study, max(spec.n_trials - budget_used(study)[0], 0), [f"data {data.describe()}", *filter(None, [code])])
+        where = f"device {dev}" + (f", {torch.get_num_threads()} CPU threads" if dev.type == "cpu" else "")
+        on_start(study, max(spec.n_trials - budget_used(study)[0], 0),
+                 [f"data {data.describe()}", where, *filter(None, [code])])
     return optimize(study, objective, url, spec.n_trials, timeout=spec.timeout, on_trial=on_trial,
                     recorder=recorder)
 

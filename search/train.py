@@ -21,7 +21,7 @@ from search.data import Split
 from search.precision import FP32, Precision, channels_last
 from search.precision import choose as choose_precision
 
-__all__ = ["Diverged", "EpochResult", "FitResult", "OPTIMIZERS", "SCHEDULES", "Schedule", "TrainConfig", "evaluate",
+__all__ = ["Diverged", "EpochResult", "FitResult", "OPTIMIZERS", "SCHEDULES", "Schedule", "Step", "TrainConfig", "evaluate",
            "fit", "warm_up"]
 
 
@@ -67,6 +67,17 @@ class EpochResult:
     val_accuracy: float
     seconds: float  # training plus evaluation time of this epoch
     train_seconds: float = 0.0  # training steps only (what a retrain without validation pays)
+
+
+@dataclass(frozen=True)
+class Step:
+    """How far a fit has come, for a progress display (`fit(on_step=...)`, after every step)."""
+
+    epoch: int  # the epoch in progress, 1-based
+    epochs: int
+    step: int  # steps done over the whole fit
+    steps: int  # steps of the whole fit
+    last: EpochResult | None  # the last finished epoch (None during the first)
 
 
 @dataclass(frozen=True)
@@ -167,9 +178,10 @@ def fit(
     seed: int,
     on_epoch: Callable[[EpochResult], None] | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    on_step: Callable[[Step], None] | None = None,
 ) -> FitResult:
     """Train `model` in place with batches (and augmentation) drawn from `seed`; call
-    `on_epoch` after each epoch (it may raise to stop early).
+    `on_epoch` after each epoch (it may raise to stop early) and `on_step` after each step.
 
     The augmentation (`cfg.augment`, or a given `transform`) is applied to training
     batches only, never to evaluation. With `cfg.iterations`, training stops after that
@@ -186,10 +198,10 @@ def fit(
     n = len(train) - (len(train) % cfg.batch_size == 1)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     epochs = math.ceil(cfg.iterations / steps_per_epoch) if cfg.iterations else cfg.epochs
-    steps_left = cfg.iterations or epochs * steps_per_epoch
+    steps_left = total_steps = cfg.iterations or epochs * steps_per_epoch
     make_schedule = SCHEDULES[cfg.schedule].build
     schedule = make_schedule(opt, cfg, steps_left, steps_per_epoch) if make_schedule else None
-    history = []
+    history: list[EpochResult] = []
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         model.train()
@@ -208,6 +220,9 @@ def fit(
             if schedule is not None:
                 schedule.step()
             step_loss_sum += loss.detach()  # one op per step; the per-image mean is derived below
+            if on_step is not None:
+                on_step(Step(epoch, epochs, total_steps - steps_left + i // cfg.batch_size + 1, total_steps,
+                             history[-1] if history else None))
         steps = math.ceil(end / cfg.batch_size)
         steps_left -= steps
         summed, last_loss = torch.stack([step_loss_sum, loss.detach()]).tolist()  # the epoch's one host sync

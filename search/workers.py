@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any, Callable
 
+from optuna.trial import TrialState
+
 from search._signals import sigterm_as_interrupt
 from search.data import locate
 from search.device import resolve_device
 from search.errors import Notice, SearchError, StorageLost, Terminated, exit_code
+from search.records import TrialRecord
 from search.spec import StudySpec
 from search.study import RunOptions, Unbeaten, budget_used, check_factories, open_study, run_study
 from search.trials import study_facts
@@ -95,6 +98,7 @@ def run_workers(
     check_factories(spec)
     study = open_study(spec, url, opts)  # creates it once, checks the storage
     done_before = budget_used(study)[0]
+    seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     ctx = multiprocessing.get_context("spawn")  # no fork: torch threads and DB connections don't survive it
     errors = ctx.SimpleQueue()
     threads = threads_per_worker(opts.workers)
@@ -110,7 +114,7 @@ def run_workers(
             while any(p.is_alive() for p in procs):
                 if on_poll is not None and lost is None:
                     try:
-                        on_poll(_progress(study, spec.n_trials, done_before, start, procs))
+                        on_poll(_progress(study, spec.n_trials, done_before, start, procs, seen))
                     except SearchError:
                         raise
                     except Exception as e:  # the storage went away: the workers will say so too
@@ -127,7 +131,7 @@ def run_workers(
             messages.append(message)
     if lost is not None:
         raise StorageLost(messages[0]) if messages else lost
-    facts = _progress(study, spec.n_trials, done_before, start, procs)
+    facts = _progress(study, spec.n_trials, done_before, start, procs, seen)
     if on_poll is not None:
         on_poll(facts)
     notes = [Unbeaten.note(study, t) for t in Unbeaten.of(study).old] if facts["done"] < spec.n_trials else []
@@ -151,16 +155,25 @@ def _stop(procs, sig: int, grace_s: float = 60.0) -> None:
             p.kill()
 
 
-def _progress(study, budget: int, done_before: int, start: float, procs) -> dict[str, Any]:
+def _progress(study, budget: int, done_before: int, start: float, procs, seen: set[int]) -> dict[str, Any]:
+    """The study as the workers' parent shows it: counts, best, ETA, the trials finished since
+    the last poll (`finished`, oldest first; `seen` keeps the numbers already given) and each
+    running trial's epoch (`running`: number, epochs done, epochs planned, last value)."""
     facts = study_facts(study)
     done = budget_used(study)[0]
     elapsed = time.monotonic() - start
     ran = done - done_before
     left = max(budget - done, 0)
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state.is_finished() and t.number not in seen]
+    seen.update(t.number for t in finished)
+    running = [(t.number, len(t.intermediate_values), int(TrialRecord.of(t).config.get("epochs") or 0),
+                next(reversed(t.intermediate_values.values()), None))
+               for t in trials if t.state == TrialState.RUNNING]
     facts.update(budget=budget, done=done, elapsed=elapsed,
                  eta=(elapsed / ran * left) if ran and left else (0.0 if not left else None),
                  workers_alive=sum(p.is_alive() for p in procs), workers=len(procs),
-                 worker_exit_codes=[p.exitcode for p in procs])
+                 worker_exit_codes=[p.exitcode for p in procs], finished=finished, running=running)
     return facts
 
 
