@@ -100,6 +100,22 @@ def _main(
         raise typer.Exit()
 
 
+def _table() -> Table:
+    """A table for the terminal (a rule under the header), or plain text when piped."""
+    return Table(box=box.SIMPLE_HEAD if out.is_terminal else None, pad_edge=False, show_edge=False)
+
+
+def _print_table(table: Table) -> None:
+    """The table, fitted to the terminal; piped, without its padding (no trailing blanks)."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    with out.capture() as captured:
+        out.print(table)
+    for line in captured.get().splitlines():
+        print(line.rstrip())
+
+
 def _say(text: str) -> None:
     out.print(text, markup=False, soft_wrap=True)
 
@@ -155,6 +171,9 @@ def run(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Try the study file end to end on a throwaway storage (2 trials, 1 epoch, 2,000 images; "
                           "--n-trials and --set still apply): nothing is stored.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and warnings.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object when done (and nothing else on "
+                                                         "stdout).")] = False,
 ) -> None:
     """Run or resume a study: train, prune, store every trial.
 
@@ -176,11 +195,13 @@ def run(
                           heartbeat=heartbeat, workers=workers, artifacts=artifacts, allow_change=allow_change)
         spec = load_study(study, overrides=overrides)
         if workers > 1:
-            _run_workers(spec, url, opts)
+            _run_workers(spec, url, opts, show=not (quiet or as_json), as_json=as_json)
             return
-        view = _RunView()
+        view = _RunView(show=not (quiet or as_json))
 
         def on_start(st, remaining: int, header: list[str]) -> None:
+            if not view.show:
+                return
             if dry_run:
                 _say(f"dry run of study {spec.name} ({', '.join(DRY_RUN_SETS)}) on a throwaway storage: "
                      f"{remaining} to run, nothing kept")
@@ -202,9 +223,47 @@ def run(
             result = run_study(spec, url, opts, on_trial=on_trial, on_start=on_start, on_step=view.step)
         finally:
             view.stop()
-        _print_summary(result.study, result.ran, result.seconds)
         for note in result.notes:
             err.print(f"warning: {note}", markup=False, soft_wrap=True)
+        if as_json:
+            from search import study_facts
+
+            print(json.dumps({"storage": mask_url(url), "dry_run": dry_run, "ran": result.ran,
+                              "seconds": round(result.seconds, 3), **study_facts(result.study),
+                              "notes": result.notes}, indent=2, default=str))
+            return
+        _print_summary(result.study, result.ran, result.seconds)
+
+
+def _epoch_text(last) -> str:
+    """'  loss 0.3124  val 0.9612' for the last finished epoch ('' before the first; no val
+    without a validation split)."""
+    if last is None:
+        return ""
+    return f"  loss {last.train_loss:.4g}" + ("" if last.val_accuracy != last.val_accuracy else
+                                               f"  val {last.val_accuracy:.4f}")
+
+
+@contextlib.contextmanager
+def _fit_bar(what: str, show: bool = True) -> Iterator[Any]:
+    """A progress bar for one fit (`search train`, `report --evaluate`): its epoch, last loss and
+    accuracy, steps and ETA, on a terminal; an `on_step` for the fit loop (None: nothing shown)."""
+    if not (show and out.is_terminal):
+        yield None
+        return
+    progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=None), MofNCompleteColumn(),
+                        TimeRemainingColumn(compact=True), console=out, transient=True, expand=True)
+    task = None
+
+    def on_step(s) -> None:
+        nonlocal task
+        text = f"{what}: epoch {s.epoch}/{s.epochs}{_epoch_text(s.last)}"
+        if task is None:
+            task = progress.add_task(text, total=s.steps)
+        progress.update(task, completed=s.step, description=text)
+
+    with progress:
+        yield on_step
 
 
 class _RunView:
@@ -213,8 +272,9 @@ class _RunView:
     line above them per finished trial; elsewhere (a pipe, a log) plain lines: one per epoch
     of a trial, one per trial."""
 
-    def __init__(self) -> None:
-        self.live = out.is_terminal
+    def __init__(self, show: bool = True) -> None:
+        self.show = show  # False: --quiet or --json, nothing but the summary
+        self.live = show and out.is_terminal
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=None), MofNCompleteColumn(),
                                  TimeRemainingColumn(compact=True), console=out, transient=True, expand=True)
         self.study_task: Any = None
@@ -227,8 +287,10 @@ class _RunView:
             self.study_task = self.progress.add_task("trials", total=remaining)
 
     def step(self, number: int, s) -> None:
+        if not self.show:
+            return
         if (number, s.epoch) != self.at:
-            last = "" if s.last is None else f"  loss {s.last.train_loss:.4g}  val {s.last.val_accuracy:.4f}"
+            last = _epoch_text(s.last)
             if self.live:
                 text = f"  #{number} epoch {s.epoch}/{s.epochs}{last}"
                 if self.trial_task is None:
@@ -244,7 +306,8 @@ class _RunView:
             self.progress.update(self.trial_task, completed=s.step)
 
     def finished(self, line: str) -> None:
-        out.print(line, soft_wrap=True)
+        if self.show:
+            out.print(line, soft_wrap=True)
         if self.study_task is not None:
             self.progress.advance(self.study_task)
 
@@ -252,19 +315,20 @@ class _RunView:
         self.progress.stop()
 
 
-def _run_workers(spec, url: str, opts) -> None:
+def _run_workers(spec, url: str, opts, show: bool = True, as_json: bool = False) -> None:
     from rich.live import Live
 
     from search import mask_url, run_workers, threads_per_worker
 
-    _say(f"study {spec.name}: {opts.workers} workers, {threads_per_worker(opts.workers)} torch thread(s) each")
-    _say(f"storage {mask_url(url)}")
-    with Live(console=out, refresh_per_second=4, transient=out.is_terminal) as live:
+    if show:
+        _say(f"study {spec.name}: {opts.workers} workers, {threads_per_worker(opts.workers)} torch thread(s) each")
+        _say(f"storage {mask_url(url)}")
+    with Live(console=out, refresh_per_second=4, transient=True, auto_refresh=show and out.is_terminal) as live:
         def on_poll(f: dict[str, Any]) -> None:
             best = _best_text(f["best_value"], f["best_trial"])
-            for trial in f["finished"]:  # a line per finished trial, above the live table
+            for trial in f["finished"] if show else []:  # a line per finished trial, above the live table
                 live.console.print(_trial_line(trial, spec.goal, best, out.width), soft_wrap=True)
-            if out.is_terminal:
+            if show and out.is_terminal:
                 live.update(_progress_view(f))
 
         result = run_workers(spec, url, opts, on_poll=on_poll)
@@ -278,8 +342,13 @@ def _run_workers(spec, url: str, opts) -> None:
         err.print("warning: " + ", ".join(dead) + "; trials they left were failed and queued again", markup=False)
     facts = result.facts
     s = facts["states"]
-    _say(f"{facts['done']}/{facts['budget']} done in {result.seconds:.0f}s; study holds {facts['n_trials']}: "
-         f"{s['COMPLETE']} complete, {s['PRUNED']} pruned, {s['FAIL']} failed")
+    if as_json:
+        plain = {k: v for k, v in facts.items() if k not in ("finished", "running")}
+        print(json.dumps({"storage": mask_url(url), **plain, "seconds": round(result.seconds, 3),
+                          "errors": result.errors, "notes": result.notes}, indent=2, default=str))
+    else:
+        _say(f"{facts['done']}/{facts['budget']} done in {result.seconds:.0f}s; study holds {facts['n_trials']}: "
+             f"{s['COMPLETE']} complete, {s['PRUNED']} pruned, {s['FAIL']} failed")
     if facts["done"] < facts["budget"] and any(c not in (0, None) for c in codes):
         raise typer.Exit(1)
 
@@ -379,16 +448,16 @@ def studies(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title="studies", box=box.SIMPLE_HEAD)
-    for col in ("study", "dataset", "metric", "trials", "done", "pruned", "failed", "best"):
-        table.add_column(col, justify="left" if col in ("study", "dataset", "metric") else "right",
-                         overflow="fold")
+    table = _table()
+    for col in ("study", "dataset", "metric", "trials", "done", "pruned", "failed", "best"):  # names whole; the
+        table.add_column(col, justify="left" if col in ("study", "dataset", "metric") else "right",  # rest folds
+                         overflow="fold", no_wrap=col in ("study", "best", "trials", "done", "pruned", "failed"))
     for r in rows:
         s = r["states"]
         best = "-" if r["best_value"] is None else f"{r['best_value']:.4f} #{r['best_trial']}"
         table.add_row(escape(r["study"]), escape(source_text(r["dataset"])), str(r["metric"]), str(r["n_trials"]),
                       str(s["COMPLETE"]), str(s["PRUNED"]), str(s["FAIL"]), best)
-    out.print(table)
+    _print_table(table)
 
 
 @app.command()
@@ -408,14 +477,14 @@ def axes(as_json: JsonOpt = False) -> None:
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(box=box.SIMPLE_HEAD)
+    table = _table()
     for col in ("axis", "values", "default", "help"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col == "axis", ratio=2 if col == "help" else None)
     for r in rows:
         when = "" if r["applies"] == "always" else f" (when {r['applies']})"
         table.add_row(r["axis"], r["values"], str(r["default"]).lower() if isinstance(r["default"], bool)
                       else str(r["default"]), escape(r["help"] + when))
-    out.print(table)
+    _print_table(table)
 
 
 @app.command()
@@ -423,6 +492,8 @@ def show(
     study: StudyOpt,
     storage: StorageOpt = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Only the N best trials (0: all).")] = 0,
+    wide: Annotated[bool, typer.Option("--wide", "-w", help="Every parameter of each trial, folded over lines "
+                                                            "(default: one line per trial).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a study's trials, best trial and its parameters.
@@ -445,25 +516,29 @@ def show(
         print(json.dumps({**facts, "trials": rows, "best_params": best_params, "pareto_front": front}, indent=2,
                          default=str))
         return
-    table = Table(title=escape(f"{st.study_name}: {facts['n_trials']} trials, value = {facts['goal']}"),
-                  box=box.SIMPLE_HEAD, title_justify="left")
+    _say(f"{st.study_name}: {facts['n_trials']} trials, value = {facts['goal']}")
+    table = _table()
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("state", no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("ep", justify="right", no_wrap=True)
     table.add_column("s", justify="right", no_wrap=True)
     table.add_column("parameters", overflow="fold", ratio=1)
+    cells = []
     for r in rows:
         value = ("" if r["last_value"] is None else "/".join(fmt(v) for v in r["values"] or [r["last_value"]])
                  + ("*" if not r["feasible"] else ""))
         params = " ".join(f"{k}={fmt(v, 3)}" for k, v in r["params"].items())
         if r["failure"]:
             params = f"({r['failure']}) {params}"
+        cells.append((str(r["number"]), r["state"].lower(), value, str(r["epochs"]), f"{r['seconds']:.1f}", params))
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(("#", "state", "value", "ep", "s"))]
+    room = max(out.width - sum(widths) - 2 * len(widths), 12)  # what the parameters have of one line
+    for r, cell in zip(rows, cells, strict=True):
         style = ("bold green" if best and r["number"] == best.number else
                  "cyan" if r["number"] in front else None)
-        table.add_row(str(r["number"]), r["state"].lower(), value, str(r["epochs"]), f"{r['seconds']:.1f}",
-                      escape(params), style=style)
-    out.print(table)
+        table.add_row(*cell[:5], escape(cell[5] if wide else _fit(cell[5], room)), style=style)
+    _print_table(table)
     if any(not r["feasible"] for r in rows):
         _say("* misses a floor or ceiling of the study")
     if front:
@@ -483,6 +558,7 @@ def export(
                                                  help="Export this completed trial.")] = None,
     storage: StorageOpt = None,
     artifacts: ArtifactsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write the best (or a chosen) trial to a config file.
 
@@ -501,6 +577,10 @@ def export(
         st, url = _stored(study, storage)
         done = export_trial(st, url, artifacts, trial, out_path)
     src = done.config["source"]
+    if as_json:
+        print(json.dumps({"config": str(out_path), "weights": str(done.weights) if done.weights else None,
+                          "removed": str(done.removed) if done.removed else None, **src}, indent=2, default=str))
+        return
     _say(f"wrote {out_path}: trial #{src['trial']} of {src['study']}, {src['metric']} {src['value']:.4g}"
          + (f"; its trained weights: {done.weights}" if done.weights else "")
          + (f"; removed {done.removed}, the weights of the config it replaced" if done.removed else ""))
@@ -529,13 +609,8 @@ def train(
         if save is not None:  # never over the storage in force, its artifacts, or any study's file
             url = storage_url(None)
             check_output(save, url, artifact_dir(url), "the weights")
-        if as_json:
-            result = retrain(job, device=device, data_dir=data_dir, full=full)
-        else:
-            with out.status("training...") as status:
-                def on_epoch(r) -> None:
-                    status.update(f"epoch {r.epoch}: train loss {r.train_loss:.4f}, val acc {r.val_accuracy:.4f}")
-                result = retrain(job, device=device, data_dir=data_dir, full=full, on_epoch=on_epoch)
+        with _fit_bar("training", show=not as_json) as on_step:
+            result = retrain(job, device=device, data_dir=data_dir, full=full, on_step=on_step)
         if save is not None:
             save_weights(result, job, save)
     s = result.summary
@@ -569,6 +644,7 @@ def report(
     device: DeviceOpt = "auto",
     data_dir: DataDirOpt = None,
     artifacts: ArtifactsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write a study's report: tables, plots, what each axis did.
 
@@ -584,9 +660,13 @@ def report(
         url = storage_url(storage)
         check_output_dir(out_dir, url, artifact_dir(url, artifacts), "the report")
         st, url = _stored(study, storage)
-        with out.status("writing the report" + (" (retraining the best config)" if evaluate else "")):
+        with _fit_bar("retraining the best config", show=not as_json) as on_step:
             result = write_report(st, out_dir, evaluate=evaluate, device=device, data_dir=data_dir,
-                                  artifacts=artifact_dir(url, artifacts))
+                                  artifacts=artifact_dir(url, artifacts), on_step=on_step)
+    if as_json:
+        print(json.dumps({"out": str(out_dir), "files": [str(p) for p in result.files], "evaluated": evaluate},
+                         indent=2))
+        return
     _say(f"wrote {out_dir / 'report.md'}, {out_dir / 'report.html'} and "
          f"{sum(p.suffix == '.png' for p in result.files)} plots")
 

@@ -93,7 +93,8 @@ def trial_note_text(trial: FrozenTrial, info: StudyRecord) -> str:
     rows = list(zip(curve(trial, "train_loss"), curve(trial, "val_loss"), curve(trial, "val_accuracy"),
                     curve(trial, "epoch_seconds"), strict=True))
     if rows:
-        lines += ["| epoch | train loss | val loss | val accuracy | seconds |", "|---|---|---|---|---|"]
+        # one word per header, numbers right-aligned: the dashboard's markdown puts no space between cells
+        lines += ["| epoch | train_loss | val_loss | val_accuracy | seconds |", "|---:|---:|---:|---:|---:|"]
         lines += [f"| {i} | {tl:.4f} | {vl:.4f} | {va:.4f} | {s:.2f} |" for i, (tl, vl, va, s) in enumerate(rows, 1)]
     return "\n".join(lines) + "\n"
 

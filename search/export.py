@@ -41,7 +41,7 @@ class TrainResult:
 
 
 def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None, full: bool = False,
-            on_epoch=None) -> TrainResult:
+            on_epoch=None, on_step=None) -> TrainResult:
     """Train the config from scratch and evaluate it once on the test set.
 
     Default: the same training split as the search (so validation accuracy reproduces the
@@ -66,7 +66,7 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
     same = Precision.parse(job.precision) if job.precision and dev.type == "cpu" else None
     start = time.perf_counter()
     with forced(same) if same is not None else contextlib.nullcontext():
-        fitted = fit(model, train, val, job.params, job.seed, on_epoch)
+        fitted = fit(model, train, val, job.params, job.seed, on_epoch, on_step=on_step)
     seconds = time.perf_counter() - start
     test_loss, test_acc, pred = evaluate(model, data.test, fitted.precision)
     last = fitted.history[-1]

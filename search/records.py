@@ -19,17 +19,19 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from models import Shape
+from search import _optuna
 from search.data import DEFAULT_DATASET, TRAIN_POOL
 from search.goal import BOUND_OPS, Bound
 from search.train import EpochResult
 
-__all__ = ["CURVES", "FAILED_TRIAL", "FAIL_REASON", "PRECISION", "RETRY_HISTORY", "CheckpointParts", "StudyRecord",
+__all__ = ["CONFIG", "CURVES", "FAILED_TRIAL", "FAIL_REASON", "PRECISION", "RETRY_HISTORY", "CheckpointParts", "StudyRecord",
            "TrialRecord", "TrialStart", "checkpoint", "checkpoint_parts", "curve", "curve_point", "fail_reason",
            "retries", "retry_attrs", "retry_of", "write_fail_reason", "write_n_params", "write_outcome", "write_report_note"]
 
 
 # ---------------------------------------------------------------- trials
 
+CONFIG = "config"  # every parameter of a trial: a system attribute (a user attribute in studies stored before)
 FAIL_REASON = "fail_reason"  # why a trial failed: '<Failure value>: <detail>'
 PRECISION = "precision"  # the numerics fit chose ('fp32', 'channels_last+bf16', ...)
 # Optuna's retry bookkeeping (RetryHeartbeatStaleTrialCallback's system attributes)
@@ -55,7 +57,9 @@ class TrialStart:
 
     def write(self, trial: optuna.Trial) -> None:
         for key, value in asdict(self).items():
-            if value is not None:
+            if key == CONFIG:  # a system attribute: one JSON line of ~400 characters made the
+                trial.storage.set_trial_system_attr(_optuna.trial_id(trial), CONFIG, value)  # dashboard's
+            elif value is not None:  # trial page 2,967 px wide; the trial's note shows it whole
                 trial.set_user_attr(key, value)
 
 
@@ -118,7 +122,7 @@ class TrialRecord:
     @classmethod
     def of(cls, trial: FrozenTrial) -> TrialRecord:
         a = trial.user_attrs
-        return cls(config=dict(a.get("config") or {}), seed=a.get("seed"), device=a.get("device"),
+        return cls(config=dict(trial.system_attrs.get(CONFIG) or a.get(CONFIG) or {}), seed=a.get("seed"), device=a.get("device"),
                    n_params=a.get("n_params"), worker=a.get("worker"), retry_of=a.get("retry_of"),
                    precision=a.get(PRECISION), fail_reason=a.get(FAIL_REASON),
                    curves={name: list(a.get(name) or []) for name in CURVES})

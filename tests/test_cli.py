@@ -1,6 +1,7 @@
 """The service end to end through the real CLI, on real MNIST and real SQLite files."""
 
 import json
+import re
 
 import optuna
 import pytest
@@ -229,9 +230,9 @@ def test_per_layer_axes_through_export_train_and_report(tmp_path, db):
     for t in st.trials:
         n = t.params["n_layers"]
         assert {f"hidden_size_l{i}" for i in range(n)} | {f"dropout_l{i}" for i in range(n)} <= set(t.params)
-        assert t.user_attrs["config"]["widths"] == [t.params[f"hidden_size_l{i}"] for i in range(n)]
-        assert t.user_attrs["n_params"] == sum(a * b + b for a, b in zip([784, *t.user_attrs["config"]["widths"]],
-                                                                        [*t.user_attrs["config"]["widths"], 10], strict=True))
+        assert t.system_attrs["config"]["widths"] == [t.params[f"hidden_size_l{i}"] for i in range(n)]
+        assert t.user_attrs["n_params"] == sum(a * b + b for a, b in zip([784, *t.system_attrs["config"]["widths"]],
+                                                                        [*t.system_attrs["config"]["widths"], 10], strict=True))
     assert cli("export", "--study", "tiny", "--out", tmp_path / "b.yaml").exit_code == 0
     config = yaml.safe_load((tmp_path / "b.yaml").read_text())
     best = st.best_trial
@@ -250,7 +251,11 @@ def test_per_layer_axes_through_export_train_and_report(tmp_path, db):
 def test_show_fits_an_80_column_terminal(tmp_path, monkeypatch):
     assert cli("run", "--study", write_study(tmp_path, n_trials=4, space=PER_LAYER)).exit_code == 0
     monkeypatch.setenv("COLUMNS", "80")
-    r = cli("show", "--study", "tiny")
+    brief = cli("show", "--study", "tiny")  # one line per trial, parameters cut to fit
+    assert brief.exit_code == 0, brief.output
+    rows = [line for line in brief.output.splitlines() if re.match(r"\d+  (complete|pruned|fail)", line)]
+    assert len(rows) == 4 and max(len(line) for line in brief.output.splitlines()) <= 80
+    r = cli("show", "--study", "tiny", "--wide")
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
     assert max(len(line) for line in lines) <= 80 and "…" not in r.output

@@ -50,8 +50,10 @@ def test_every_help_fits_80_columns_and_shows_an_example(command):
 
 
 def test_shell_completion_is_offered():
-    r = _search("--show-completion", "bash")
-    assert r.returncode == 0 and "_search_completion" in r.stdout and "complete " in r.stdout
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(["bash", "-c", f"'{sys.executable}' -c 'import cli; cli.main()' --show-completion"], env=env,
+                       capture_output=True, text=True, timeout=60)  # the shell it completes for: its parent's
+    assert r.returncode == 0 and "_search_completion" in r.stdout and "complete " in r.stdout, r.stderr
     env = {**os.environ, "PYTHONPATH": str(ROOT), "_SEARCH_COMPLETE": "complete_bash", "COMP_WORDS": "search ru",
            "COMP_CWORD": "1"}
     words = subprocess.run([sys.executable, "-c", "import cli; cli.main()"], env=env, capture_output=True,
@@ -84,3 +86,31 @@ def test_a_misspelt_study_name_is_suggested(tmp_path):
     assert cli("run", "--study", write_study(tmp_path, n_trials=1, train_size=500)).exit_code == 0
     one_line_error(cli("show", "--study", "tiyn"), "unknown study 'tiyn'", "did you mean tiny?",
                    "stored studies: tiny")
+
+
+def test_every_command_that_prints_results_speaks_json(tmp_path):
+    import json
+
+    study = write_study(tmp_path, n_trials=2, train_size=600)
+    r = cli("run", "--study", study, "--json")
+    assert r.exit_code == 0, r.output
+    ran = json.loads(r.stdout)  # the whole of stdout is one JSON object
+    assert ran["ran"] == 2 and ran["n_trials"] == 2 and ran["states"]["COMPLETE"] == 2 and not ran["dry_run"]
+    assert ran["storage"].startswith("sqlite:///") and ran["best_trial"] in (0, 1)
+    dry = json.loads(cli("run", "--study", study, "--dry-run", "--json", "--workers", 2).stdout)
+    assert dry["done"] == dry["budget"] == 2 and "finished" not in dry
+    exported = json.loads(cli("export", "--study", "tiny", "--out", tmp_path / "b.yaml", "--json").stdout)
+    assert exported["config"] == str(tmp_path / "b.yaml") and exported["trial"] == ran["best_trial"]
+    assert exported["weights"] == str(tmp_path / "b.pt")
+    reported = json.loads(cli("report", "--study", "tiny", "--out", tmp_path / "rep", "--json").stdout)
+    assert str(tmp_path / "rep" / "report.md") in reported["files"] and reported["evaluated"] is False
+    for command in (["studies"], ["axes"], ["show", "--study", "tiny"]):
+        assert json.loads(cli(*command, "--json").stdout)
+    trained = json.loads(cli("train", "--config", tmp_path / "b.yaml", "--json").stdout)
+    assert trained["test_accuracy"] > 0.5
+
+
+def test_quiet_prints_only_the_summary(tmp_path):
+    r = cli("run", "--study", write_study(tmp_path, n_trials=2, train_size=600), "-q")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip().splitlines()[0].startswith("ran 2 trials in ") and "COMPLETE" not in r.stdout

@@ -90,13 +90,18 @@ def test_dashboard_in_a_real_browser(dashboard):
         page.get_by_text("checkpoint.pt").first.wait_for(timeout=30_000)  # its artifacts
         page.get_by_text("confusion.png").first.wait_for(timeout=30_000)
         body = page.inner_text("body")
+        page.set_viewport_size({"width": 1280, "height": 1000})  # a laptop's window: the trial page fits it
+        page.wait_for_timeout(500)
+        wide = page.evaluate("document.documentElement.scrollWidth")
         page.screenshot(path=str(SHOTS / "dashboard-trial.png"), full_page=True)
         # download the checkpoint through the dashboard's own link
         with page.expect_download(timeout=30_000) as info:
             page.locator("a[download='checkpoint.pt']").first.click()
         downloaded = Path(info.value.path()).read_bytes()  # the file goes with the browser
         browser.close()
-    assert "val accuracy" in body and "train loss" in body  # the per-epoch table of the note
+    assert "val_accuracy" in body and "train_loss" in body  # the per-epoch table of the note
+    assert "optimizer: " in body and "batch_size: " in body  # the whole config, in the note
+    assert wide <= 1280, f"the trial page is {wide} px wide in a 1280 px window"
     blob = torch.load(io.BytesIO(downloaded), weights_only=True)
     assert blob["source"]["trial"] == best.number and "state_dict" in blob
 

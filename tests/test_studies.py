@@ -36,7 +36,7 @@ def test_shipped_study_runs_short(path, db):
         fixed = spec.fixed_params()
         for key in ("model", "optimizer", "augment"):
             if key in fixed:
-                assert t.user_attrs["config"][key] == fixed[key]
+                assert t.system_attrs["config"][key] == fixed[key]
 
 
 def test_set_is_validated_like_the_file(tmp_path):

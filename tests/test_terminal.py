@@ -64,8 +64,8 @@ def test_run_in_an_80_column_terminal_shows_progress_inside_trials_and_never_wra
     # the trial's own bar: its epoch, then its loss and accuracy once an epoch is done, redrawn
     assert any(re.search(r"#0 epoch 1/3 .* \d+/750 ", s) for s in screens)
     assert any(re.search(r"#1 epoch 3/3  loss [\d.]+  val 0\.\d{4} .* \d+/750 ", s) for s in screens)
-    steps = {int(m[1]) for s in screens for m in [re.search(r"#1 epoch 2/3 .* (\d+)/750 ", s)] if m}
-    assert len(steps) >= 3  # seen at several points of one trial, not only at its end
+    steps = {int(m[1]) for s in screens for m in [re.search(r"#1 epoch \d/3 .* (\d+)/750 ", s)] if m}
+    assert len(steps) >= 3  # seen at several points of one trial (redrawn 10 times a second), not only at its end
     assert re.search(r"^#0   COMPLETE 0\.\d{4}  [\d.]+s  best 0\.\d{4} #0", "\n".join(screens), re.M)
     assert "device cpu" in text
 
@@ -94,3 +94,17 @@ def test_workers_show_a_line_per_trial_above_a_live_table_that_fits(tmp_path):
     assert any(re.match(r"  #\d+ epoch [123]/3", s) for s in screens)  # the running trials, live
     assert any(re.match(r"\d/4 done: \d complete, 0 pruned, 0 failed", s) for s in screens)
     assert any(re.match(r"(best 0\.\d{4} #\d|no best)  elapsed \d+s  ETA .*  workers [12]/2", s) for s in screens)
+
+
+def test_train_in_a_terminal_shows_a_bar_for_its_steps(tmp_path):
+    from conftest import cli
+
+    study = write_study(tmp_path, n_trials=1, train_size=6000, space={"epochs": 3, "batch_size": 32,
+                                                                      "hidden_size": 32, "lr": 0.003})
+    assert cli("run", "--study", study).exit_code == 0
+    assert cli("export", "--study", "tiny", "--out", tmp_path / "best.yaml").exit_code == 0
+    text = _in_terminal(["train", "--config", str(tmp_path / "best.yaml")])
+    screens = [ANSI.sub("", part) for part in re.split(r"[\r\n]", text)]
+    assert max(len(s) for s in screens if str(tmp_path) not in s) <= 80, max(screens, key=len)
+    assert any(re.match(r"training: epoch 3/3  loss [\d.]+  val 0\.\d{4} .* \d+/564 ", s) for s in screens)
+    assert any("test_accuracy" in s for s in screens)  # then the result table

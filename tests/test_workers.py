@@ -31,7 +31,7 @@ def assert_budget_exact(url, n):
     assert sorted(t.number for t in ts) == list(range(len(ts)))
     params = [t.params["lr"] for t in finished]
     assert len(set(params)) == n  # nothing duplicated
-    assert all(t.user_attrs["config"]["lr"] == t.params["lr"] for t in finished)  # nothing lost
+    assert all(t.system_attrs["config"]["lr"] == t.params["lr"] for t in finished)  # nothing lost
     return ts
 
 
@@ -151,7 +151,7 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path, db):
     for t in interrupted:
         retries = [r for r in ts if r.system_attrs.get("retry_history", [])[-1:] == [t.number]]
         assert len(retries) == 1, t.number
-        if t.user_attrs.get("config"):  # it had sampled: the retry repeats its parameters
+        if t.system_attrs.get("config"):  # it had sampled: the retry repeats its parameters
             assert retries[0].params == t.params, t.number
         else:  # cut off between ask and its suggestions (seen in CI): the retry samples what it lacked
             assert t.params.items() <= retries[0].params.items(), t.number

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -26,6 +27,7 @@ from search.report import _plots
 from search.report._evaluate import evaluation
 from search.report._render import Block, Code, Image, Report, to_html, to_markdown
 from search.report._stats import TOP, axis_sentences, summary_table, top_table
+from search.train import Step
 from search.trials import best_or_none, pareto_front, ranked, study_facts
 
 __all__ = ["PLOTS", "Report", "write_report"]
@@ -42,7 +44,8 @@ PLOTS = [
 
 
 def write_report(study: optuna.Study, out: Path, *, evaluate: bool = False, device: str = "auto",
-                 data_dir: str | None = None, artifacts: Path | None = None) -> Report:
+                 data_dir: str | None = None, artifacts: Path | None = None,
+                 on_step: Callable[[Step], None] | None = None) -> Report:
     """Write the report files; then show its summary in the study's dashboard note and, with
     `evaluate`, attach the confusion matrix and curves to the best trial (when the study
     has an artifact folder). The files are written into a hidden folder inside `out` and
@@ -57,7 +60,7 @@ def write_report(study: optuna.Study, out: Path, *, evaluate: bool = False, devi
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".report-", suffix=".part", dir=out))
     try:
-        report, summary, sentences = _write(study, trials, work, evaluate, device, data_dir)
+        report, summary, sentences = _write(study, trials, work, evaluate, device, data_dir, on_step)
         for src in report.files:  # renames within one folder: all written, then all moved
             src.replace(out / src.name)
     except OSError as e:
@@ -70,7 +73,7 @@ def write_report(study: optuna.Study, out: Path, *, evaluate: bool = False, devi
 
 
 def _write(study: optuna.Study, trials: list, out: Path, evaluate: bool, device: str,
-           data_dir: str | None) -> tuple[Report, Block, list[Block]]:
+           data_dir: str | None, on_step: Callable[[Step], None] | None = None) -> tuple[Report, Block, list[Block]]:
     """The report's files in `out`: plots, the evaluation's, report.md and report.html."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     facts = study_facts(study)
@@ -98,7 +101,7 @@ def _write(study: optuna.Study, trials: list, out: Path, evaluate: bool, device:
             report.files.append(out / name)
     report.add("Plots", *images)
     if evaluate:
-        blocks, files = evaluation(study, out, device, data_dir)
+        blocks, files = evaluation(study, out, device, data_dir, on_step)
         report.add("Test-set evaluation of the best config", *blocks)
         report.files += files
     (out / "report.md").write_text(to_markdown(report, out))

@@ -14,9 +14,10 @@ from search.report._render import Block, Image, Para, Table
 from search.report._stats import fmt
 
 
-def evaluation(study: optuna.Study, out: Path, device: str, data_dir: str | None) -> tuple[list[Block], list[Path]]:
+def evaluation(study: optuna.Study, out: Path, device: str, data_dir: str | None,
+               on_step=None) -> tuple[list[Block], list[Path]]:
     job = best_job(study)
-    result = retrain(job, device=device, data_dir=data_dir)
+    result = retrain(job, device=device, data_dir=data_dir, on_step=on_step)
     y = result.data.test.y.cpu().numpy()
     pred = result.test_pred.cpu().numpy()
     names = list(result.data.class_names)
