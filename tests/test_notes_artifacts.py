@@ -65,7 +65,7 @@ def test_report_evaluate_attaches_images_to_the_best_trial_and_the_summary_to_th
     names = {m["filename"] for m in _dashboard.trial_artifacts(st)[st.best_trial._trial_id]}
     assert names == {CHECKPOINT, "confusion.png", "curves.png"}
     note = _dashboard.study_note(st)
-    assert "## Report (`search report`)" in note and "**lr**:" in note
+    assert "## Report (search report)" in note and "**lr**:" in note
     # a second report replaces the images instead of piling them up
     assert cli("report", "--study", "tiny", "--out", tmp_path / "rep", "--evaluate").exit_code == 0
     metas = _dashboard.trial_artifacts(_study(db))[st.best_trial._trial_id]

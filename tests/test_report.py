@@ -73,6 +73,10 @@ def test_report_evaluate_adds_test_accuracy_and_confusion_matrix(finished, tmp_p
     assert cli("export", "--study", "tiny", "--storage", url, "--out", tmp_path / "b.yaml").exit_code == 0
     trained = json.loads(cli("train", "--config", tmp_path / "b.yaml", "--json").stdout)
     assert f"test accuracy {trained['test_accuracy']:.4f}" in md
+    summary = md.split("\n## ")[1]  # the report leads with the answer: the best trial and its test accuracy
+    assert summary.startswith("Summary") and f"test accuracy {trained['test_accuracy']:.4f}**" in summary
+    assert f"| test accuracy (best config retrained) | {trained['test_accuracy']:.4f} |" in summary
+    assert "`" not in "".join(re.findall(r"^#+ .*$", md, re.M))  # headings read as words, not code
     per_class = re.findall(r"^\| (\d) \| (\d+) \| ([01]\.\d{4}) \|$", md, re.M)
     assert [int(c) for c, _, _ in per_class] == list(range(10))
     assert sum(int(n) for _, n, _ in per_class) == 10_000

@@ -26,18 +26,20 @@ from search.records import StudyRecord
 from search.report import _plots
 from search.report._evaluate import evaluation
 from search.report._render import Block, Code, Image, Report, to_html, to_markdown
-from search.report._stats import TOP, axis_sentences, summary_table, top_table
+from search.report._stats import TOP, answer, axis_sentences, summary_table, top_table
 from search.train import Step
 from search.trials import best_or_none, pareto_front, ranked, study_facts
 
 __all__ = ["PLOTS", "Report", "write_report"]
 
+FEW = 20  # complete trials below which an importance ranking is a rough guess (said under the plot)
 PLOTS = [
     (_plots.plot_tradeoff, "tradeoff.png", "Trade-off: each complete trial's two metrics; the Pareto front (several "
                                            "objectives) or the floor/ceiling (a cost objective) drawn"),
     (_plots.plot_history, "history.png", "Optimisation history: each trial's final value, the best so far as a line"),
     (_plots.plot_curves, "curves.png", "Learning curves: validation metric per epoch; pruned trials dashed, the best bold"),
-    (_plots.plot_importances, "importances.png", "Parameter importances (Optuna's default evaluator)"),
+    (_plots.plot_importances, "importances.png", "Parameter importances (Optuna's default evaluator) from {complete} "
+                                                 "complete trials{caveat}"),
     (_plots.plot_slices, "slices.png", "Slice plots: {metric} against each sampled parameter"),
     (_plots.plot_parallel, "parallel.png", "Parallel coordinates of the completed trials, coloured by value"),
 ]
@@ -81,8 +83,14 @@ def _write(study: optuna.Study, trials: list, out: Path, evaluate: bool, device:
     direction = facts["direction"].split(",")[0]
     record = StudyRecord.of(study)
     report = Report(f"Study {study.study_name}")
-    summary = summary_table(record, facts, trials)
-    report.add("Summary", summary)
+    evaluated = evaluation(study, out, device, data_dir, on_step) if evaluate else None
+    summary = summary_table(record, facts, trials, evaluated[2] if evaluated else None)
+    best = best_or_none(study)
+    report.add("Summary", *([answer(best, metric, evaluated[2] if evaluated else None)] if best else []), summary)
+    if best is not None:
+        report.add("Best config (as search export writes it)", Code(config_text(best_config(study))))
+    sentences = axis_sentences(trials, direction, metric)
+    report.add("What the search learned, axis by axis", *sentences)
     front = pareto_front(study)
     if front:
         report.add(f"Pareto front ({len(front)} trials no other trial beats in every objective)",
@@ -90,20 +98,17 @@ def _write(study: optuna.Study, trials: list, out: Path, evaluate: bool, device:
     if complete:
         report.add(f"Top trials (by {metric}{', those meeting the bounds first' if facts['constrained'] else ''})",
                    top_table(ranked(study, TOP), facts["metrics"], record.bounds))
-    if best_or_none(study) is not None:
-        report.add("Best config (`search export`)", Code(config_text(best_config(study))))
-    sentences = axis_sentences(trials, direction, metric)
-    report.add("What each axis did", *sentences)
     images = []
     for plot, name, caption in PLOTS:
         if plot(study, trials, metric, out / name):
-            images.append(Image(out / name, caption.format(metric=metric)))
+            caveat = (": too few to rank by, and an axis present in only some of them (conditional) ranks on "
+                      "those alone" if len(complete) < FEW else "")
+            images.append(Image(out / name, caption.format(metric=metric, complete=len(complete), caveat=caveat)))
             report.files.append(out / name)
     report.add("Plots", *images)
-    if evaluate:
-        blocks, files = evaluation(study, out, device, data_dir, on_step)
-        report.add("Test-set evaluation of the best config", *blocks)
-        report.files += files
+    if evaluated is not None:
+        report.add("Test-set evaluation of the best config", *evaluated[0])
+        report.files += evaluated[1]
     (out / "report.md").write_text(to_markdown(report, out))
     (out / "report.html").write_text(to_html(report))
     report.files += [out / "report.md", out / "report.html"]
@@ -112,7 +117,7 @@ def _write(study: optuna.Study, trials: list, out: Path, evaluate: bool, device:
 
 def _to_dashboard(study: optuna.Study, summary: list[Block], sentences: list[Block], artifacts: Path | None,
                   out: Path) -> None:
-    note = Report("", [("Report (`search report`)", summary), ("What each axis did", sentences)])
+    note = Report("", [("Report (search report)", summary), ("What the search learned, axis by axis", sentences)])
     records.write_report_note(study, to_markdown(note, out).removeprefix("# \n").strip())
     write_study_note(study)
     store = open_store(artifacts)

@@ -15,7 +15,9 @@ from search.report._stats import fmt
 
 
 def evaluation(study: optuna.Study, out: Path, device: str, data_dir: str | None,
-               on_step=None) -> tuple[list[Block], list[Path]]:
+               on_step=None) -> tuple[list[Block], list[Path], dict]:
+    """The best config retrained: its blocks for the report, its files, and its summary
+    (test accuracy and loss, seconds, ...: `search train --json`'s)."""
     job = best_job(study)
     result = retrain(job, device=device, data_dir=data_dir, on_step=on_step)
     y = result.data.test.y.cpu().numpy()
@@ -41,7 +43,7 @@ def evaluation(study: optuna.Study, out: Path, device: str, data_dir: str | None
         pairs,
         Image(out / "confusion.png", "Confusion matrix on the test set (rows: true class)"),
     ]
-    return blocks, [out / "confusion.png"]
+    return blocks, [out / "confusion.png"], s
 
 
 def plot_confusion(cm: np.ndarray, names: list[str], path: Path) -> None:
@@ -58,4 +60,5 @@ def plot_confusion(cm: np.ndarray, names: list[str], path: Path) -> None:
     ax.set_yticks(range(k), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    ax.grid(False)  # no lines through the counts
     save(fig, path)

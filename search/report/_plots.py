@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 from optuna.visualization.matplotlib import plot_param_importances  # noqa: E402
 
@@ -22,17 +23,18 @@ from search.report._stats import fmt as _fmt  # noqa: E402
 from search.trials import best_first, best_or_none, feasible, metric_of, pareto_front, primary  # noqa: E402
 
 
-def save(fig, path: Path) -> bool:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+def save(fig, path: Path, tight: bool = True) -> bool:
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return True
 
 
-def _finish(fig, ax, xlabel: str, ylabel: str, path: Path) -> bool:
+def _finish(fig, ax, xlabel: str, ylabel: str, path: Path, legend: str = "best") -> bool:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend()
+    ax.legend(loc=legend)
     ax.grid(alpha=0.3)
     return save(fig, path)
 
@@ -107,7 +109,8 @@ def plot_tradeoff(study, trials, metric, path) -> bool:
 
 def plot_curves(study, trials, metric, path) -> bool:
     """Per-epoch curves. Not Optuna's plot_intermediate_values: it draws every trial alike,
-    and here pruned trials are dashed and the best trial is bold."""
+    and here pruned trials are dashed and the best trial is bold; when the early epochs
+    stretch the axis, an inset zooms on the last epochs of the best few."""
     name = metric if metric in ("val_accuracy", "val_loss") else "val_accuracy"  # a per-epoch metric
     curves = [t for t in trials if curve(t, name)]
     if not curves:
@@ -120,13 +123,47 @@ def plot_curves(study, trials, metric, path) -> bool:
         steps = list(range(1, len(ys) + 1))
         if t.number == best:
             ax.plot(steps, ys, color="tab:green", lw=2.5, zorder=4, label=f"best (#{best})")
-        elif t.state == TrialState.PRUNED:
-            ax.plot(steps, ys, color="tab:orange", ls="--", alpha=0.6, marker="x", ms=4)
+        elif t.state == TrialState.PRUNED:  # a trial pruned after one epoch is one point: a dot, not nothing
+            ax.plot(steps, ys, color="tab:orange", ls="--", alpha=0.6, marker="." if len(ys) == 1 else None)
         else:
             ax.plot(steps, ys, color="tab:blue", alpha=0.5)
     ax.plot([], [], color="tab:orange", ls="--", label="pruned")
     ax.plot([], [], color="tab:blue", label="complete")
-    return _finish(fig, ax, "epoch", name, path)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
+    zoomed = _zoom_on_the_best(ax, study, curves, name)
+    return _finish(fig, ax, "epoch", name, path, legend="lower right" if zoomed else "best")
+
+
+def _zoom_on_the_best(ax, study, curves, name: str, few: int = 3) -> bool:
+    """An inset with the last epochs of the `few` best complete trials, when their final
+    values span less than a fifth of the axis (they would overlap in one line); False when
+    there is none."""
+    complete = [t for t in curves if t.state == TrialState.COMPLETE]
+    top = sorted(complete, key=lambda t: best_first(study) * curve(t, name)[-1])[:few]
+    if len(top) < 2:
+        return False
+    finals = [curve(t, name)[-1] for t in top]
+    everything = [y for t in curves for y in curve(t, name)]
+    spread, span = max(finals) - min(finals), max(everything) - min(everything)
+    epochs = max(len(curve(t, name)) for t in top)
+    if span == 0 or spread > span / 5 or epochs < 2:
+        return False
+    inset = ax.inset_axes([0.27, 0.12, 0.4, 0.45])  # clear of the legend, lower right
+    start = max(1, epochs - 4)
+    for t in top:
+        ys = curve(t, name)
+        xs = [i for i in range(start, len(ys) + 1)]
+        inset.plot(xs, ys[start - 1:], color="tab:green" if t is top[0] else "tab:blue", lw=1.5,
+                   marker="o", ms=3)
+        inset.annotate(f"#{t.number}", (xs[-1], ys[-1]), fontsize=7, xytext=(3, 0), textcoords="offset points")
+    pad = max(spread * 0.3, 1e-4)
+    tail = [y for t in top for y in curve(t, name)[start - 1:]]
+    inset.set_ylim(min(tail) - pad, max(tail) + pad)
+    inset.xaxis.set_major_locator(MaxNLocator(integer=True))
+    inset.tick_params(labelsize=7)
+    inset.set_title(f"the best {len(top)}, last epochs", fontsize=8)
+    inset.grid(alpha=0.3)
+    return True
 
 
 def plot_importances(study, trials, metric, path) -> bool:
@@ -167,21 +204,27 @@ def plot_slices(study, trials, metric, path) -> bool:
         return False
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols + 1, 3 * rows), squeeze=False, layout="constrained")
     for ax, name in zip(axes.flat, names, strict=False):
         pts = [t for t in complete if name in t.params]
         xs, labels = _numeric([t.params[name] for t in pts])
-        ax.scatter(xs, [primary(t) for t in pts], c=[t.number for t in pts], cmap="viridis", s=18)
+        dots = ax.scatter(xs, [primary(t) for t in pts], c=[t.number for t in pts], cmap="viridis", s=18,
+                          vmin=0, vmax=max(t.number for t in complete))
         if labels:
             ax.set_xticks(range(len(labels)), labels, rotation=30)
         elif _is_log(study, name, xs):
             ax.set_xscale("log")
+        elif all(float(x).is_integer() for x in xs):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # n_layers 1, 2, 3: not 1.2, 1.4
         ax.set_title(name)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    return save(fig, path)
+    key = fig.colorbar(dots, ax=axes.ravel().tolist(), label="trial number", shrink=0.8)  # the dots' colour
+    key.locator = MaxNLocator(integer=True)  # trials are whole numbers
+    key.update_ticks()
+    return save(fig, path, tight=False)  # the constrained layout keeps titles off the tick labels
 
 
 def _is_log(study, name, values=None) -> bool:
@@ -205,12 +248,13 @@ def plot_parallel(study, trials, metric, path) -> bool:
     if len(complete) < 2 or not names:
         return False
     axes_names = [*names, metric]
-    cols = []
+    cols, categories = [], []
     for name in names:
-        xs, _ = _numeric([t.params.get(name, float("nan")) for t in complete])
-        if _is_log(study, name):
+        xs, labels = _numeric([t.params.get(name, float("nan")) for t in complete])
+        if labels is None and _is_log(study, name):
             xs = [math.log10(x) for x in xs]
         cols.append(xs)
+        categories.append(labels)
     cols.append([t.values[0] for t in complete])
     data = np.array(cols, dtype=float)
     lo, hi = np.nanmin(data, 1, keepdims=True), np.nanmax(data, 1, keepdims=True)
@@ -228,9 +272,18 @@ def plot_parallel(study, trials, metric, path) -> bool:
     ax.set_ylim(-0.08, 1.08)
     for x, name in enumerate(axes_names):
         ax.axvline(x, color="grey", lw=0.5)
+        labels = categories[x] if x < len(names) else None
+        if labels is not None:  # a choice: each value by name, where its lines cross the axis
+            for k, label in enumerate(labels):
+                at = k / (len(labels) - 1) if len(labels) > 1 else 0.5
+                ax.text(x + 0.04, at, label, ha="left", va="center", fontsize=8,
+                        bbox={"facecolor": "white", "alpha": 0.7, "lw": 0, "pad": 1})
+            continue
         low, high = lo[x, 0], hi[x, 0]
         if x < len(names) and _is_log(study, name):
             low, high = 10 ** low, 10 ** high
-        ax.text(x, -0.06, _fmt(float(low), 3), ha="center", va="top", fontsize=7)
-        ax.text(x, 1.06, _fmt(float(high), 3), ha="center", va="bottom", fontsize=7)
+        ax.text(x, -0.06, _fmt(float(low), 3), ha="center", va="top", fontsize=8)
+        ax.text(x, 1.06, _fmt(float(high), 3), ha="center", va="bottom", fontsize=8)
+    key = plt.cm.ScalarMappable(norm=plt.Normalize(vmin, vmax), cmap=cmap)
+    fig.colorbar(key, ax=ax, label=metric, pad=0.02)
     return save(fig, path)

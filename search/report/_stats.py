@@ -21,7 +21,19 @@ def duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def summary_table(record: StudyRecord, facts: dict, trials: list[FrozenTrial]) -> Table:
+def answer(best: FrozenTrial, metric: str, evaluated: dict | None) -> Para:
+    """The report's first sentence: the best trial, its value, and its test accuracy when the
+    best config was retrained (`--evaluate`)."""
+    parts = [("The best trial is ", False), (f"#{best.number}", True),
+             (f", {metric} {fmt(best.values[0])}", False)]
+    if evaluated is not None:
+        parts += [("; retrained from scratch it reaches ", False),
+                  (f"test accuracy {evaluated['test_accuracy']:.4f}", True)]
+    parts.append((". Its config follows; then what each searched axis did.", False))
+    return Para(parts)
+
+
+def summary_table(record: StudyRecord, facts: dict, trials: list[FrozenTrial], evaluated: dict | None = None) -> Table:
     starts = [t.datetime_start for t in trials if t.datetime_start]
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     wall = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
@@ -39,6 +51,7 @@ def summary_table(record: StudyRecord, facts: dict, trials: list[FrozenTrial]) -
         ["training images per trial", fmt(record.train_images())],
         ["best value", f"{fmt(facts['best_value'])} (trial #{facts['best_trial']})"
          if facts["best_value"] is not None else "-"],
+        *([["test accuracy (best config retrained)", f"{evaluated['test_accuracy']:.4f}"]] if evaluated else []),
     ]
     return Table(["", ""], rows)
 
@@ -50,14 +63,14 @@ def top_table(ranked: list[FrozenTrial], metrics: list[str], bounds: tuple[Bound
     bounded = [m for m in dict.fromkeys(b.metric for b in bounds) if m not in metrics]
     constrained = any(t.constraints for t in ranked)
     header = ["#", *metrics, *bounded, *(["meets bounds"] if constrained else []), "epochs run",
-              "train loss sum (first -> last epoch)", "val loss", "seconds", *names]
+              "train loss sum (first \u2192 last epoch)", "val loss", "seconds", *names]
     rows = []
     for t in ranked:
         sums, val_loss = curve(t, "train_loss_sum"), curve(t, "val_loss")
         rows.append([str(t.number), *[fmt(v) for v in t.values], *[fmt(metric_of(t, m)) for m in bounded],
                      *(["yes" if feasible(t) else "no"] if constrained else []),
                      str(len(sums) or len(t.intermediate_values)),
-                     f"{fmt(sums[0])} -> {fmt(sums[-1])}" if sums else "-",
+                     f"{fmt(sums[0])}\u00a0\u2192\u00a0{fmt(sums[-1])}" if sums else "-",  # one unbreakable cell
                      fmt(val_loss[-1]) if val_loss else "-", f"{trial_seconds(t):.1f}",
                      *[fmt(t.params.get(n)) for n in names]])
     return Table(header, rows)
@@ -103,8 +116,9 @@ def _axis_sentence(name: str, trials: list[FrozenTrial], direction: str, metric:
         if top:
             lo, hi = min(t.params[name] for t in top), max(t.params[name] for t in top)
             span = [t.params[name] for t in with_axis]
-            parts.append(f"the best {len(top)} of {len(complete)} completed trials lie in {fmt(lo)}..{fmt(hi)} "
-                         f"(sampled {fmt(min(span))}..{fmt(max(span))})")
+            where = (f"the best of {len(complete)} completed trials has {fmt(lo)}" if len(top) == 1 else
+                     f"the best {len(top)} of {len(complete)} completed trials lie in {fmt(lo)}..{fmt(hi)}")
+            parts.append(f"{where} (sampled {fmt(min(span))}..{fmt(max(span))})")
         for state, word in ((TrialState.PRUNED, "pruned"), (TrialState.FAIL, "failed")):
             xs = [t.params[name] for t in with_axis if t.state == state]
             if xs and complete:
