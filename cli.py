@@ -172,6 +172,8 @@ def run(
         "--dry-run", help="Try the study file end to end on a throwaway storage (2 trials, 1 epoch, 2,000 images; "
                           "--n-trials and --set still apply): nothing is stored.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and warnings.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also a line per epoch on a terminal, and "
+                                                                  "Optuna's own log.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object when done (and nothing else on "
                                                          "stdout).")] = False,
 ) -> None:
@@ -185,7 +187,8 @@ def run(
     """
     from search import DRY_RUN_SETS, RunOptions, dry_run_storage, load_study, mask_url, run_study, storage_url
 
-    _quiet_optuna()
+    if not verbose:
+        _quiet_optuna()
     url = storage_url(storage)
     with _errors(url), contextlib.ExitStack() as stack:
         if dry_run:
@@ -197,7 +200,7 @@ def run(
         if workers > 1:
             _run_workers(spec, url, opts, show=not (quiet or as_json), as_json=as_json)
             return
-        view = _RunView(show=not (quiet or as_json))
+        view = _RunView(show=not (quiet or as_json), epochs=verbose)
 
         def on_start(st, remaining: int, header: list[str]) -> None:
             if not view.show:
@@ -272,8 +275,9 @@ class _RunView:
     line above them per finished trial; elsewhere (a pipe, a log) plain lines: one per epoch
     of a trial, one per trial."""
 
-    def __init__(self, show: bool = True) -> None:
+    def __init__(self, show: bool = True, epochs: bool = False) -> None:
         self.show = show  # False: --quiet or --json, nothing but the summary
+        self.epochs = epochs  # --verbose: a line per epoch on a terminal too
         self.live = show and out.is_terminal
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=None), MofNCompleteColumn(),
                                  TimeRemainingColumn(compact=True), console=out, transient=True, expand=True)
@@ -299,8 +303,9 @@ class _RunView:
                     self.progress.reset(self.trial_task, total=s.steps, description=text)
                 else:
                     self.progress.update(self.trial_task, description=text)
-            elif s.last is not None:
-                _say(f"  #{number} epoch {s.last.epoch}/{s.epochs}{last}  {s.last.seconds:.1f}s")
+            if s.last is not None and (self.epochs or not self.live):
+                self.progress.console.print(f"  #{number} epoch {s.last.epoch}/{s.epochs}{last}  "
+                                            f"{s.last.seconds:.1f}s", markup=False, soft_wrap=True)
             self.at = (number, s.epoch)
         if self.live:
             self.progress.update(self.trial_task, completed=s.step)

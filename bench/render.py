@@ -136,6 +136,20 @@ def render(r: dict) -> str:
                   "20,000 images: each worker process pays ~3 s to start (import torch, read the data) and the "
                   "torch threads are split between them, so on 2 cores one worker with 2 threads is as fast; "
                   "workers pay off for longer trials, on more cores, or on several machines.", ""]
+    if "replay" in r:
+        lines += replay_section(r["replay"])
+    if "live" in r:
+        v = r["live"]
+        d = v["methods"]["default"]["config"]
+        lines += [f"## 7. The default, live: time to {v['target']:.1%} validation on the quickstart space", "",
+                  f"`python bench/bench.py --only live`: the quickstart space (studies/quickstart.yaml) on "
+                  f"{v['train_size']:,} training images, 5 epochs, each run in its own process with one torch "
+                  f"thread (two at a time on two cores), capped at {v['limit_s']} s. Default: sampler "
+                  f"`{d['sampler']}`, pruner `{d['pruner']}`.", "",
+                  *_runs_table(v["methods"])]
+        if v.get("speedup"):
+            lines += ["", f"The default reaches the target **{v['speedup']:.1f}x** sooner (median wall time)."]
+        lines.append("")
     if "conv" in r:
         c = r["conv"]
         lines += ["## 8. Convolutions on CPU: fp32 against the measured fast path", "",
@@ -170,20 +184,6 @@ def render(r: dict) -> str:
                       + ("" if f["ours_all_reach"] else " (but not every run of ours reached the target)") + ".", ""]
             targets.append((f"fast-99 >= 15x sooner to {f['target']:.0%} test than pytorch/examples",
                             f"{f['speedup']:.1f}x", f["speedup"] >= 15 and f["ours_all_reach"]))
-    if "replay" in r:
-        lines += replay_section(r["replay"])
-    if "live" in r:
-        v = r["live"]
-        d = v["methods"]["default"]["config"]
-        lines += [f"## 7. The default, live: time to {v['target']:.1%} validation on the quickstart space", "",
-                  f"`python bench/bench.py --only live`: the quickstart space (studies/quickstart.yaml) on "
-                  f"{v['train_size']:,} training images, 5 epochs, each run in its own process with one torch "
-                  f"thread (two at a time on two cores), capped at {v['limit_s']} s. Default: sampler "
-                  f"`{d['sampler']}`, pruner `{d['pruner']}`.", "",
-                  *_runs_table(v["methods"])]
-        if v.get("speedup"):
-            lines += ["", f"The default reaches the target **{v['speedup']:.1f}x** sooner (median wall time)."]
-        lines.append("")
     if targets:
         lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
         lines += [f"| {t} | {v} | {'yes' if ok else '**no**'} |" for t, v, ok in targets]

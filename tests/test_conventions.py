@@ -114,3 +114,9 @@ def test_quiet_prints_only_the_summary(tmp_path):
     r = cli("run", "--study", write_study(tmp_path, n_trials=2, train_size=600), "-q")
     assert r.exit_code == 0, r.output
     assert r.stdout.strip().splitlines()[0].startswith("ran 2 trials in ") and "COMPLETE" not in r.stdout
+
+
+def test_verbose_adds_optunas_own_log(tmp_path):
+    r = _search("run", "--study", str(write_study(tmp_path, n_trials=1, train_size=600)), "-v")
+    assert r.returncode == 0, r.stderr
+    assert "A new study created in RDB with name: tiny" in r.stderr and "#0   COMPLETE" in r.stdout

@@ -63,8 +63,13 @@ def plot_history(study, trials, metric, path) -> bool:
             running = value(t) if running is None else better(running, value(t))
             xs.append(t.number)
             best.append(running)
+        last = max(t.number for t in done)
+        if xs[-1] < last:  # the best so far holds to the last trial
+            xs.append(last)
+            best.append(running)
         ax.step(xs, best, where="post", color="tab:green", label="best so far" + (
             " (meeting the bounds)" if any(t.constraints for t in comp) else ""))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers are whole
     return _finish(fig, ax, "trial", metric, path)
 
 
