@@ -51,8 +51,9 @@ def test_every_help_fits_80_columns_and_shows_an_example(command):
 
 def test_shell_completion_is_offered():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    r = subprocess.run(["bash", "-c", f"'{sys.executable}' -c 'import cli; cli.main()' --show-completion"], env=env,
-                       capture_output=True, text=True, timeout=60)  # the shell it completes for: its parent's
+    # the shell it completes for is its parent's (`; exit` keeps bash from exec-ing the command in its place)
+    r = subprocess.run(["bash", "-c", f"'{sys.executable}' -c 'import cli; cli.main()' --show-completion; exit $?"],
+                       env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "_search_completion" in r.stdout and "complete " in r.stdout, r.stderr
     env = {**os.environ, "PYTHONPATH": str(ROOT), "_SEARCH_COMPLETE": "complete_bash", "COMP_WORDS": "search ru",
            "COMP_CWORD": "1"}
