@@ -101,9 +101,12 @@ def open_study(spec: StudySpec, url: str, opts: RunOptions, *, worker_index: int
 def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_index: int,
              data: dict[str, Any] | None, allow_change: bool) -> optuna.Study:
     stored = ", ".join(d.name.lower() for d in study.directions)
+    # identity never changes: the ways on are a new name, or deleting the stored study
+    ways = (f"run the file as a new study (--set name={spec.name}-2, or name: in the file), or delete the stored "
+            f"one first (search delete --study {spec.name})")
     if stored != ", ".join(spec.goal.directions):
         raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created to {stored}, "
-                          f"but {spec.path} says {spec.goal}: rename the study or use another storage")
+                          f"but {spec.path} says {spec.goal}: {ways}")
     record = spec.record(data)
     mismatch = record.mismatch(study)
     if mismatch is not None and mismatch[0] == "data":
@@ -111,11 +114,11 @@ def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_ind
         sub = next(k for k in want if have.get(k) != want[k])
         raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created on other data than {spec.dataset} "
                           f"holds now ({sub}: {_check.short(have.get(sub))} then, {_check.short(want[sub])} now): "
-                          "restore the data, or rename the study")
+                          f"restore the data, or {ways}")
     if mismatch is not None:
         key, have, want = mismatch
         raise SearchError(f"study {spec.name!r} in {mask_url(url)} was created with {key}={have!r}, "
-                          f"not {want!r}: rename the study or use another storage")
+                          f"not {want!r}: {ways}; a dry run that stores nothing: search run --dry-run")
     changes = check_definition(spec, record, study, mask_url(url), allow_change)
     record.write(study, change_log(study, changes) if changes else ())
     if study.metric_names != list(spec.goal.metrics):

@@ -121,3 +121,20 @@ def test_verbose_adds_optunas_own_log(tmp_path):
     r = _search("run", "--study", str(write_study(tmp_path, n_trials=1, train_size=600)), "-v")
     assert r.returncode == 0, r.stderr
     assert "A new study created in RDB with name: tiny" in r.stderr and "#0   COMPLETE" in r.stdout
+
+
+@pytest.mark.parametrize("command", [["studies"], ["axes"]])
+def test_listings_fit_80_columns_and_keep_names_whole(tmp_path, command):
+    assert cli("run", "--study", write_study(tmp_path, "a-study-with-a-long-name", n_trials=1,
+                                             train_size=600)).exit_code == 0
+    r = _search(*command)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(map(len, lines)) <= 80 and all(line == line.rstrip() for line in lines)  # piped: no padding
+    assert "─" not in r.stdout  # piped: no box characters
+    if command == ["studies"]:
+        assert any(line.startswith("a-study-with-a-long-name ") for line in lines)
+    else:
+        from search.params import AXES
+
+        assert all(any(line.startswith(name + " ") for line in lines) for name in AXES)  # each axis named whole

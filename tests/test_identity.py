@@ -162,3 +162,11 @@ def test_a_dry_run_stores_nothing_and_leaves_the_real_study_free(tmp_path, db):
     assert r.exit_code == 0, r.output
     study = _study(db)
     assert len(study.trials) == 3 and study.user_attrs["train_size"] == 3000
+
+
+def test_a_changed_identity_names_every_way_on(tmp_path, db, stored):
+    """What never changes (the seed, the training images, the goal): a new name, a delete, or a dry run."""
+    r = cli("run", "--study", write_study(tmp_path, **{**SMALL, "train_size": 700}))
+    one_line_error(r, "was created with train_size=600, not 700", "--set name=tiny-2",
+                   "search delete --study tiny", "search run --dry-run")
+    assert _study(db).user_attrs == stored[0]

@@ -110,3 +110,30 @@ def test_sigterm_during_report_evaluate_leaves_nothing_half_written(finished, tm
     assert code == 143 and "Traceback" not in stderr, stderr
     assert stderr.strip() == "terminated: finished trials are stored; run the same command again to resume"
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_the_html_report_fits_a_1280_px_window_in_a_real_browser(finished, tmp_path):
+    """report.html opened in headless Chromium: no horizontal scrolling, every plot loaded and
+    shown within the page (the PNGs are embedded, so the file alone is the report)."""
+    import shutil
+    from pathlib import Path
+
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("no chromium here (apt-get install chromium)")
+    url = _run(finished)
+    out = tmp_path / "rep"
+    assert cli("report", "--study", "tiny", "--storage", url, "--out", out).exit_code == 0
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto((out / "report.html").as_uri())
+        page.wait_for_load_state("load")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        images = page.evaluate("[...document.images].map(i => [i.naturalWidth, i.getBoundingClientRect().right])")
+        first = page.evaluate("document.querySelector('h2').textContent")
+        browser.close()
+    assert wide <= 1280, f"report.html is {wide} px wide in a 1280 px window"
+    assert len(images) == 5 and all(natural > 0 and right <= 1280 for natural, right in images), images
+    assert first == "Summary"
