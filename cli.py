@@ -27,16 +27,16 @@ app = typer.Typer(
 out = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)
 
-StudyOpt = Annotated[str, typer.Option("--study", help="Stored study name (or its study file).")]
+StudyOpt = Annotated[str, typer.Option("--study", metavar="NAME", help="Stored study name (or its study file).")]
 StorageOpt = Annotated[Optional[str], typer.Option(
-    "--storage", envvar="SEARCH_STORAGE", show_default="sqlite:///search.db in the working directory",
+    "--storage", metavar="URL", envvar="SEARCH_STORAGE", show_default="sqlite:///search.db in the working directory",
     help="Optuna storage URL: sqlite:///FILE, postgresql+psycopg://..., journal:FILE.")]
 DataDirOpt = Annotated[Optional[str], typer.Option(
-    "--data-dir", envvar="SEARCH_DATA_DIR", show_default="user cache, system dirs, then a download",
+    "--data-dir", metavar="DIR", envvar="SEARCH_DATA_DIR", show_default="user cache, system dirs, then a download",
     help="Folder with the four IDX files (or one folder per dataset).")]
-DeviceOpt = Annotated[str, typer.Option("--device", envvar="SEARCH_DEVICE", help="auto, cpu, cuda, cuda:N or mps.")]
+DeviceOpt = Annotated[str, typer.Option("--device", metavar="DEVICE", envvar="SEARCH_DEVICE", help="auto, cpu, cuda, cuda:N or mps.")]
 ArtifactsOpt = Annotated[Optional[str], typer.Option(
-    "--artifacts", envvar="SEARCH_ARTIFACTS", show_default="beside a SQLite or journal file; none for a server",
+    "--artifacts", metavar="DIR", envvar="SEARCH_ARTIFACTS", show_default="beside a SQLite or journal file; none for a server",
     help="Folder for checkpoints and report images (a shared path for a PostgreSQL study).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
@@ -143,25 +143,25 @@ def _study_name(study: str) -> str:
 
 @app.command()
 def run(
-    study: Annotated[str, typer.Option("--study", help="Study name (studies/NAME.yaml) or path to a study file.")],
+    study: Annotated[str, typer.Option("--study", metavar="NAME|FILE", help="Study name (studies/NAME.yaml) or path to a study file.")],
     n_trials: Annotated[Optional[int], typer.Option(
-        "--n-trials", min=1, show_default="the file's n_trials",
+        "--n-trials", metavar="N", min=1, show_default="the file's n_trials",
         help="Total finished trials the study should hold.")] = None,
     timeout: Annotated[Optional[float], typer.Option(
-        "--timeout", min=0.0, show_default="the file's timeout, else none",
+        "--timeout", metavar="SECONDS", min=0.0, show_default="the file's timeout, else none",
         help="Stop starting trials after this many seconds.")] = None,
     device: DeviceOpt = "auto",
     storage: StorageOpt = None,
     data_dir: DataDirOpt = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", min=0, show_default="the file's seed",
+    seed: Annotated[Optional[int], typer.Option("--seed", metavar="N", min=0, show_default="the file's seed",
                                                 help="Study seed: trial k is seeded with seed + k.")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Worker processes on this machine "
+    workers: Annotated[int, typer.Option("--workers", metavar="N", min=1, max=256, help="Worker processes on this machine "
                                                                            "sharing the study (and the CPU threads).")] = 1,
     overrides: Annotated[Optional[list[str]], typer.Option(
         "--set", metavar="KEY=VALUE", help="Override a study key or fix an axis, e.g. --set epochs=1 "
                                            "--set train_size=2000 (repeatable; checked like the file).")] = None,
     heartbeat: Annotated[int, typer.Option(
-        "--heartbeat", min=0, envvar="SEARCH_HEARTBEAT",
+        "--heartbeat", metavar="SECONDS", min=0, envvar="SEARCH_HEARTBEAT",
         help="Seconds between trial heartbeats (RDB storages); a trial silent for 3 intervals is failed and "
              "retried with the same parameters. 0: off.")] = HEARTBEAT_S,
     artifacts: ArtifactsOpt = None,
