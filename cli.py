@@ -247,6 +247,12 @@ def _epoch_text(last) -> str:
                                                f"  val {last.val_accuracy:.4f}")
 
 
+def _bars() -> Progress:
+    """Live bars in the terminal's width: what is going on, the bar, steps done of all, ETA."""
+    return Progress(TextColumn("{task.description}"), BarColumn(bar_width=None), MofNCompleteColumn(),
+                    TimeRemainingColumn(compact=True), console=out, transient=True, expand=True)
+
+
 @contextlib.contextmanager
 def _fit_bar(what: str, show: bool = True) -> Iterator[Any]:
     """A progress bar for one fit (`search train`, `report --evaluate`): its epoch, last loss and
@@ -254,8 +260,7 @@ def _fit_bar(what: str, show: bool = True) -> Iterator[Any]:
     if not (show and out.is_terminal):
         yield None
         return
-    progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=None), MofNCompleteColumn(),
-                        TimeRemainingColumn(compact=True), console=out, transient=True, expand=True)
+    progress = _bars()
     task = None
 
     def on_step(s) -> None:
@@ -279,8 +284,7 @@ class _RunView:
         self.show = show  # False: --quiet or --json, nothing but the summary
         self.epochs = epochs  # --verbose: a line per epoch on a terminal too
         self.live = show and out.is_terminal
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=None), MofNCompleteColumn(),
-                                 TimeRemainingColumn(compact=True), console=out, transient=True, expand=True)
+        self.progress = _bars()
         self.study_task: Any = None
         self.trial_task: Any = None
         self.at: tuple[int, int] = (-1, 0)  # (trial number, epoch) last shown
