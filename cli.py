@@ -685,6 +685,7 @@ def fail(
     study: StudyOpt,
     trial: Annotated[int, typer.Option("--trial", min=0, help="The RUNNING trial to fail.")],
     storage: StorageOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Fail a RUNNING trial whose worker is gone; queue it again.
 
@@ -697,6 +698,10 @@ def fail(
     with _errors(storage):
         st, _ = _stored(study, storage)
         failed = fail_trial(st, trial, "failed by `search fail`")
+    if as_json:
+        print(json.dumps({"study": st.study_name, "trial": failed.number, "state": failed.state.name,
+                          "queued_again": True}, indent=2))
+        return
     _say(f"trial #{failed.number} of {st.study_name} failed (worker gone) and queued again: `search run` runs it")
 
 
@@ -706,6 +711,7 @@ def delete(
     storage: StorageOpt = None,
     artifacts: ArtifactsOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Delete it (without: say what would be deleted).")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Delete a stored study, its trials and their files.
 
@@ -720,6 +726,10 @@ def delete(
     url = storage_url(storage)
     with _errors(url):
         gone = delete_study(_study_name(study), url, artifacts, yes=yes)
+    if as_json:
+        print(json.dumps({"deleted": gone.study, "storage": mask_url(url), "trials": gone.trials,
+                          "files": gone.files}, indent=2))
+        return
     _say(f"deleted study {gone.study} from {mask_url(url)}: {gone.trials} trials, {gone.files} stored files")
 
 

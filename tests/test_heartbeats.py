@@ -3,6 +3,7 @@ holds a study's budget for good. Its worker gone on this machine: the next run f
 and runs its retry; on another machine: one line saying how to free it, and `search fail`.
 Real `search run` processes, real SIGKILL, real SQLite."""
 
+import json
 import sqlite3
 import time
 
@@ -75,8 +76,9 @@ def test_a_trial_running_elsewhere_without_heartbeats_is_reported_and_freed_by_s
             "and holds a place in the budget: if that worker is gone, `search fail --study tiny --trial 1` frees it"
             in err.replace("\n", " ")), err
     one_line_error(cli("fail", "--study", "tiny", "--trial", 0), "trial #0 is COMPLETE; only a RUNNING trial")
-    r = cli("fail", "--study", "tiny", "--trial", 1)
-    assert r.exit_code == 0 and "queued again" in r.output, r.output
+    r = cli("fail", "--study", "tiny", "--trial", 1, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {"study": "tiny", "trial": 1, "state": "FAIL", "queued_again": True}
     assert _trials(db)[1].user_attrs["fail_reason"] == "worker gone: failed by `search fail`"
     assert cli("run", "--study", study, "--n-trials", 2).exit_code == 0
     ts = _trials(db)

@@ -6,6 +6,8 @@ real. Real MNIST, real SQLite."""
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pytest
 
@@ -141,6 +143,8 @@ def test_delete_says_what_it_would_delete_then_deletes_the_study_and_its_files(t
     other = optuna.load_study(study_name="other", storage=f"sqlite:///{db}")
     assert len(set(store.iterdir())) == 1 and len(other.trials) == 1  # the other study's checkpoint stays
     one_line_error(cli("delete", "--study", "tiny", "--yes"), "unknown study 'tiny'", "stored studies: other")
+    gone = json.loads(cli("delete", "--study", "other", "--yes", "--json").stdout)
+    assert gone == {"deleted": "other", "storage": f"sqlite:///{db}", "trials": 1, "files": 1}
 
 
 def test_delete_refuses_a_study_with_a_running_trial(tmp_path, db):
