@@ -369,7 +369,8 @@ def _fail_on_error(study: optuna.Study, trial_id: int, e: Exception, recorder: R
     """A trial cut short by an error the loop does not handle is not left RUNNING: the storage's
     disk full fails it `disk full` and queues it again (for the run after space is freed); any
     other error but a lost storage (which a heartbeat or the next run tells) fails it `error`."""
-    if isinstance(e, (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)):
+    disk_full = isinstance(e, (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError))
+    if disk_full:
         if not isinstance(storage_error(e, ""), DiskFull):
             return
         reason = f"{Failure.DISK_FULL.value}: the storage's"
@@ -377,7 +378,7 @@ def _fail_on_error(study: optuna.Study, trial_id: int, e: Exception, recorder: R
         reason = f"{Failure.ERROR.value}: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:160]}"
     with contextlib.suppress(Exception):  # a full disk may take no write at all: the next run fails it then
         if _optuna.storage_of(study).get_trial(trial_id).state == TrialState.RUNNING:
-            if reason.startswith(Failure.DISK_FULL.value):
+            if disk_full:
                 _fail_and_queue(study, trial_id, reason, recorder)
             else:
                 records.write_fail_reason(_optuna.storage_of(study), trial_id, reason)
