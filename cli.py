@@ -34,6 +34,9 @@ StorageOpt = Annotated[Optional[str], typer.Option(
 DataDirOpt = Annotated[Optional[str], typer.Option(
     "--data-dir", metavar="DIR", envvar="SEARCH_DATA_DIR", show_default="user cache, system dirs, then a download",
     help="Folder with the four IDX files (or one folder per dataset).")]
+InputOpt = Annotated[str, typer.Option(
+    "--input", metavar="KIND", help="What an ONNX model takes: uint8 (0..255) or float (0..1). TorchScript takes "
+                                    "either.")]
 DeviceOpt = Annotated[str, typer.Option("--device", metavar="DEVICE", envvar="SEARCH_DEVICE", help="auto, cpu, cuda, cuda:N or mps.")]
 ArtifactsOpt = Annotated[Optional[str], typer.Option(
     "--artifacts", metavar="DIR", envvar="SEARCH_ARTIFACTS", show_default="beside a SQLite or journal file; none for a server",
@@ -272,6 +275,16 @@ def _fit_bar(what: str, show: bool = True) -> Iterator[Any]:
 
     with progress:
         yield on_step
+
+
+@contextlib.contextmanager
+def _spinner(what: str, show: bool = True) -> Iterator[None]:
+    """A spinner on a terminal while something without steps runs (an ONNX export)."""
+    if not (show and out.is_terminal):
+        yield
+        return
+    with out.status(what):
+        yield
 
 
 class _RunView:
@@ -565,18 +578,25 @@ def export(
     out_path: Annotated[Path, typer.Option("--out", help="Config file to write.")] = Path("best.yaml"),
     trial: Annotated[Optional[int], typer.Option("--trial", min=0, show_default="the best",
                                                  help="Export this completed trial.")] = None,
+    model_format: Annotated[Optional[str], typer.Option(
+        "--format", metavar="FORMAT", help="Also write the checkpoint as a model that takes raw images: onnx "
+                                           "(best.onnx) or torchscript (best.ts).")] = None,
+    image_input: InputOpt = "uint8",
+    data_dir: DataDirOpt = None,
     storage: StorageOpt = None,
     artifacts: ArtifactsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the best (or a chosen) trial to a config file.
 
-    Its stored checkpoint is written beside it (best.yaml -> best.pt) when the study kept one.
+    Its stored checkpoint is written beside it (best.yaml -> best.pt) when the study kept one;
+    --format writes it as ONNX or TorchScript too, checked on the validation images.
 
     \b
     Examples:
       search export --study quickstart --out best.yaml
       search export --study quickstart --trial 7 --out t7.yaml
+      search export --study quickstart --format onnx
     """
     from search import artifact_dir, check_output, export_trial, storage_url
 
@@ -584,15 +604,29 @@ def export(
         url = storage_url(storage)  # the outputs first: nothing opened for a path that cannot be written
         check_output(out_path, url, artifact_dir(url, artifacts), "the config")
         st, url = _stored(study, storage)
-        done = export_trial(st, url, artifacts, trial, out_path)
+        with _spinner(f"writing {model_format}", show=model_format is not None and not as_json):
+            done = export_trial(st, url, artifacts, trial, out_path, model_format, data_dir, image_input)
     src = done.config["source"]
     if as_json:
         print(json.dumps({"config": str(out_path), "weights": str(done.weights) if done.weights else None,
-                          "removed": str(done.removed) if done.removed else None, **src}, indent=2, default=str))
+                          "removed": str(done.removed) if done.removed else None,
+                          "model": _check_json(done.model), **src}, indent=2, default=str))
         return
     _say(f"wrote {out_path}: trial #{src['trial']} of {src['study']}, {src['metric']} {src['value']:.4g}"
          + (f"; its trained weights: {done.weights}" if done.weights else "")
          + (f"; removed {done.removed}, the weights of the config it replaced" if done.removed else ""))
+    if done.model is not None:
+        _say(_check_line(done.model))
+
+
+def _check_json(check: Any) -> dict[str, Any] | None:
+    return None if check is None else {"path": str(check.path), "format": check.format, "images": check.images,
+                                       "max_diff": check.max_diff, "disagree": check.disagree}
+
+
+def _check_line(check: Any) -> str:
+    return (f"wrote {check.path} ({check.format}): same predictions as PyTorch on {check.images:,} images, "
+            f"probabilities within {check.max_diff:.1g}")
 
 
 @app.command()
@@ -601,7 +635,10 @@ def train(
     device: DeviceOpt = "auto",
     data_dir: DataDirOpt = None,
     full: Annotated[bool, typer.Option("--full", help="Train on all 60,000 training images (no validation).")] = False,
-    save: Annotated[Optional[Path], typer.Option("--save", help="Save the trained weights here (e.g. model.pt).")] = None,
+    save: Annotated[Optional[Path], typer.Option(
+        "--save", help="Save the trained model here: a checkpoint (model.pt), ONNX (model.onnx) or TorchScript "
+                       "(model.ts), the last two taking raw images.")] = None,
+    image_input: InputOpt = "uint8",
     as_json: JsonOpt = False,
 ) -> None:
     """Retrain a config and evaluate it once on the test set.
@@ -620,11 +657,10 @@ def train(
             check_output(save, url, artifact_dir(url), "the weights")
         with _fit_bar("training", show=not as_json) as on_step:
             result = retrain(job, device=device, data_dir=data_dir, full=full, on_step=on_step)
-        if save is not None:
-            save_weights(result, job, save)
+        check = save_weights(result, job, save, image_input) if save is not None else None
     s = result.summary
     if as_json:
-        print(json.dumps({**s, "saved": str(save) if save else None}, indent=2))
+        print(json.dumps({**s, "saved": str(save) if save else None, "model": _check_json(check)}, indent=2))
         return
     from search import fmt
 
@@ -639,6 +675,8 @@ def train(
     if save:
         table.add_row("saved", escape(str(save)))
     out.print(table)
+    if check is not None:
+        _say(_check_line(check))
 
 
 @app.command()

@@ -22,14 +22,26 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search import _dashboard, _optuna
 from search._files import writable_dir
-from search.config import EXPORT_HEADER, best_config, config_of, config_text, job_of, write_config
+from search.config import (
+    EXPORT_HEADER,
+    TrainJob,
+    best_config,
+    config_of,
+    config_text,
+    job_of,
+    load_config,
+    write_config,
+)
+from search.data import load_dataset
+from search.deploy import FORMATS, Check, format_of, write_deployable
 from search.errors import SearchError
+from search.export import load_weights
 from search.outputs import check_output, disk_error, written_together
 from search.records import StudyRecord, curve, fail_reason
 from search.storage import StorageURL
 from search.trials import Failure, failure_of, feasible, last_value, ranked
 
-__all__ = ["CHECKPOINT", "Exported", "Recorder", "SUFFIX", "artifact_dir", "artifact_ids", "checkpoints", "export_trial", "open_store",
+__all__ = ["CHECKPOINT", "Exported", "Recorder", "SUFFIX", "artifact_dir", "artifact_ids", "checkpoints", "deploy_checkpoint", "export_trial", "open_store",
            "prune_checkpoints", "stop_reason", "trial_note_text", "upload_files", "write_study_note"]
 
 SUFFIX = "-artifacts"
@@ -182,21 +194,34 @@ class Exported:
     config: dict[str, Any]
     weights: Path | None
     removed: Path | None
+    model: Check | None = None  # the ONNX or TorchScript file written beside them, and how it compared
 
 
 def export_trial(study: optuna.Study, url: str, artifacts: str | None, trial_number: int | None,
-                 out: Path) -> Exported:
+                 out: Path, model_format: str | None = None, data_dir: str | None = None,
+                 image_input: str = "uint8") -> Exported:
     """Write the trial's config to `out` and its stored checkpoint beside it (best.yaml ->
     best.pt) as a pair or not at all; a checkpoint of an earlier export that this one does
-    not replace is deleted, so a config never sits beside another trial's weights."""
+    not replace is deleted, so a config never sits beside another trial's weights.
+    `model_format` ('onnx', 'torchscript') also writes the checkpoint as a deployable model
+    (best.onnx, best.ts), checked on the validation images (search/deploy.py)."""
     store_dir = artifact_dir(url, artifacts)
     pt = out.with_suffix(".pt")
     check_output(out, url, store_dir, "the config")
     check_output(pt, url, store_dir, "the weights")
+    deployed = out.with_suffix(FORMATS[model_format]) if model_format in FORMATS else None
+    if model_format is not None and deployed is None:
+        raise SearchError(f"unknown model format {model_format!r}: expected one of {', '.join(FORMATS)}")
+    if deployed is not None:
+        check_output(deployed, url, store_dir, "the model")
     config = best_config(study, trial_number)
     number = config["source"]["trial"]
     store = open_store(store_dir, create=False)
     artifact_id = checkpoints(study).get(number) if store is not None else None
+    if deployed is not None and artifact_id is None:
+        raise SearchError(f"cannot write {deployed}: trial #{number} of {study.study_name} has no kept checkpoint "
+                          f"(keep_checkpoints keeps the best few); retrain it instead: search export --out {out} "
+                          f"--trial {number}, then search train --config {out} --save {deployed.name}")
     stale = pt if pt.exists() and artifact_id is None else None
     if stale is not None and not _exported_pair(out, stale):
         raise SearchError(f"cannot export trial #{number} to {out}: {stale} is there and is not the checkpoint of an "
@@ -208,7 +233,19 @@ def export_trial(study: optuna.Study, url: str, artifacts: str | None, trial_num
             copied = _copy_artifact(store, artifact_id, tmp_pt)
     if stale is not None:
         stale.unlink(missing_ok=True)
-    return Exported(config, pt if copied else None, stale)
+    if deployed is None:
+        return Exported(config, pt if copied else None, stale)
+    if not copied:
+        raise SearchError(f"cannot write {deployed}: the checkpoint of trial #{number} is gone from the artifact "
+                          f"store (pruned by another worker?); retrain it: search train --config {out} --save {deployed.name}")
+    return Exported(config, pt, stale, deploy_checkpoint(pt, load_config(out), deployed, data_dir, image_input))
+
+
+def deploy_checkpoint(pt: Path, job: TrainJob, path: Path, data_dir: str | None, image_input: str = "uint8") -> Check:
+    """A checkpoint file -> the deployable model at `path` (its format from the suffix)."""
+    data = load_dataset(job.dataset, data_dir, "cpu")
+    net = load_weights(pt, "cpu", data.shape, job.code)
+    return write_deployable(net, data, config_of(job), path, format_of(path) or "onnx", image_input)
 
 
 def _exported_pair(config: Path, weights: Path) -> bool:

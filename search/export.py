@@ -15,8 +15,9 @@ from torch import nn
 from models import Shape
 from search import records
 from search._files import read_bytes
-from search.config import TrainJob
+from search.config import TrainJob, config_of
 from search.data import Dataset, load_dataset
+from search.deploy import Check, format_of, write_deployable
 from search.device import resolve_device
 from search.errors import SearchError
 from search.experiment import build, prepare, subset
@@ -89,12 +90,19 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
     return TrainResult(model, data, summary, pred)
 
 
-def save_weights(result: TrainResult, job: TrainJob, path: Path) -> None:
-    """The retrained model as a checkpoint file, written atomically (`search train --save`)."""
+def save_weights(result: TrainResult, job: TrainJob, path: Path, image_input: str = "uint8") -> Check | None:
+    """The retrained model as a checkpoint file, written atomically (`search train --save`);
+    as an ONNX or TorchScript model for a path ending .onnx or .ts, checked on the
+    validation images (or the test images after --full), how it compared returned."""
+    fmt = format_of(path)
+    if fmt is not None:
+        return write_deployable(result.model, result.data, config_of(job), path, fmt, image_input)
     blob = records.checkpoint(result.model.state_dict(), job.params.active(), job.dataset.stored(), job.seed,
-                              result.data.facts(), job.code, summary={k: v for k, v in result.summary.items() if k != "source"})
+                              result.data.facts(), job.code, summary={k: v for k, v in result.summary.items() if k != "source"},
+                              config=config_of(job))
     with written_together([path], "the weights") as (tmp,), open(tmp, "wb") as f:  # never a half-written checkpoint
         torch.save(blob, f)
+    return None
 
 
 def load_weights(path: Path, device: str = "cpu", shape: Shape | None = None,
