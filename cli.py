@@ -13,10 +13,9 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from search import HEARTBEAT_S
+from search import HEARTBEAT_S, RunView, best_text, fit_bar, fit_text, spinner, trial_line, values_text
 
 app = typer.Typer(
     pretty_exceptions_enable=False,
@@ -139,9 +138,9 @@ def _stored(study: str, storage: str | None):
 
 def _study_name(study: str) -> str:
     """--study NAME, or a study file (its name: key, else its stem)."""
-    from search import load_study
+    from search import read_study_file
 
-    return load_study(study).name if study.endswith((".yaml", ".yml")) else study
+    return read_study_file(study).name if study.endswith((".yaml", ".yml")) else study
 
 
 @app.command()
@@ -188,7 +187,7 @@ def run(
       search run --study studies/my.yaml --n-trials 40 --workers 2
       search run --study best-mlp --dry-run
     """
-    from search import DRY_RUN_SETS, RunOptions, dry_run_storage, load_study, mask_url, run_study, storage_url
+    from search import DRY_RUN_SETS, RunOptions, dry_run_storage, mask_url, read_study_file, run_study, storage_url
 
     if not verbose:
         _quiet_optuna()
@@ -199,11 +198,11 @@ def run(
             overrides, artifacts = [*DRY_RUN_SETS, *(overrides or [])], None
         opts = RunOptions(device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout, seed=seed,
                           heartbeat=heartbeat, workers=workers, artifacts=artifacts, allow_change=allow_change)
-        spec = load_study(study, overrides=overrides)
+        spec = read_study_file(study, overrides=overrides)
         if workers > 1:
             _run_workers(spec, url, opts, show=not (quiet or as_json), as_json=as_json)
             return
-        view = _RunView(show=not (quiet or as_json), epochs=verbose)
+        view = RunView(out, show=not (quiet or as_json), epochs=verbose)
 
         def on_start(st, remaining: int, header: list[str]) -> None:
             if not view.show:
@@ -222,8 +221,8 @@ def run(
             from search import best_or_none, primary
 
             top = best_or_none(st)
-            best = _best_text(None if top is None else primary(top), None if top is None else top.number)
-            view.finished(_trial_line(trial, spec.goal, best, out.width))
+            best = best_text(None if top is None else primary(top), None if top is None else top.number)
+            view.finished(trial_line(trial, spec.goal, best, out.width))
 
         try:
             result = run_study(spec, url, opts, on_trial=on_trial, on_start=on_start, on_step=view.step)
@@ -241,102 +240,6 @@ def run(
         _print_summary(result.study, result.ran, result.seconds)
 
 
-def _epoch_text(last) -> str:
-    """'  loss 0.3124  val 0.9612' for the last finished epoch ('' before the first; no val
-    without a validation split)."""
-    if last is None:
-        return ""
-    return f"  loss {last.train_loss:.4g}" + ("" if last.val_accuracy != last.val_accuracy else
-                                               f"  val {last.val_accuracy:.4f}")
-
-
-def _bars() -> Progress:
-    """Live bars in the terminal's width: what is going on, the bar, steps done of all, ETA."""
-    return Progress(TextColumn("{task.description}"), BarColumn(bar_width=None), MofNCompleteColumn(),
-                    TimeRemainingColumn(compact=True), console=out, transient=True, expand=True)
-
-
-@contextlib.contextmanager
-def _fit_bar(what: str, show: bool = True) -> Iterator[Any]:
-    """A progress bar for one fit (`search train`, `report --evaluate`): its epoch, last loss and
-    accuracy, steps and ETA, on a terminal; an `on_step` for the fit loop (None: nothing shown)."""
-    if not (show and out.is_terminal):
-        yield None
-        return
-    progress = _bars()
-    task = None
-
-    def on_step(s) -> None:
-        nonlocal task
-        text = f"{what}: epoch {s.epoch}/{s.epochs}{_epoch_text(s.last)}"
-        if task is None:
-            task = progress.add_task(text, total=s.steps)
-        progress.update(task, completed=s.step, description=text)
-
-    with progress:
-        yield on_step
-
-
-@contextlib.contextmanager
-def _spinner(what: str, show: bool = True) -> Iterator[None]:
-    """A spinner on a terminal while something without steps runs (an ONNX export)."""
-    if not (show and out.is_terminal):
-        yield
-        return
-    with out.status(what):
-        yield
-
-
-class _RunView:
-    """What `search run` shows while it trains: on a terminal, a live study bar and a bar for
-    the trial in progress (its epoch, last loss and accuracy, ETA), redrawn in place, with a
-    line above them per finished trial; elsewhere (a pipe, a log) plain lines: one per epoch
-    of a trial, one per trial."""
-
-    def __init__(self, show: bool = True, epochs: bool = False) -> None:
-        self.show = show  # False: --quiet or --json, nothing but the summary
-        self.epochs = epochs  # --verbose: a line per epoch on a terminal too
-        self.live = show and out.is_terminal
-        self.progress = _bars()
-        self.study_task: Any = None
-        self.trial_task: Any = None
-        self.at: tuple[int, int] = (-1, 0)  # (trial number, epoch) last shown
-
-    def start(self, remaining: int) -> None:
-        if remaining and self.live:
-            self.progress.start()
-            self.study_task = self.progress.add_task("trials", total=remaining)
-
-    def step(self, number: int, s) -> None:
-        if not self.show:
-            return
-        if (number, s.epoch) != self.at:
-            last = _epoch_text(s.last)
-            if self.live:
-                text = f"  #{number} epoch {s.epoch}/{s.epochs}{last}"
-                if self.trial_task is None:
-                    self.trial_task = self.progress.add_task(text, total=s.steps)
-                elif number != self.at[0]:
-                    self.progress.reset(self.trial_task, total=s.steps, description=text)
-                else:
-                    self.progress.update(self.trial_task, description=text)
-            if s.last is not None and (self.epochs or not self.live):
-                self.progress.console.print(f"  #{number} epoch {s.last.epoch}/{s.epochs}{last}  "
-                                            f"{s.last.seconds:.1f}s", markup=False, soft_wrap=True)
-            self.at = (number, s.epoch)
-        if self.live:
-            self.progress.update(self.trial_task, completed=s.step)
-
-    def finished(self, line: str) -> None:
-        if self.show:
-            out.print(line, soft_wrap=True)
-        if self.study_task is not None:
-            self.progress.advance(self.study_task)
-
-    def stop(self) -> None:
-        self.progress.stop()
-
-
 def _run_workers(spec, url: str, opts, show: bool = True, as_json: bool = False) -> None:
     from rich.live import Live
 
@@ -347,9 +250,9 @@ def _run_workers(spec, url: str, opts, show: bool = True, as_json: bool = False)
         _say(f"storage {mask_url(url)}")
     with Live(console=out, refresh_per_second=4, transient=True, auto_refresh=show and out.is_terminal) as live:
         def on_poll(f: dict[str, Any]) -> None:
-            best = _best_text(f["best_value"], f["best_trial"])
+            best = best_text(f["best_value"], f["best_trial"])
             for trial in f["finished"] if show else []:  # a line per finished trial, above the live table
-                live.console.print(_trial_line(trial, spec.goal, best, out.width), soft_wrap=True)
+                live.console.print(trial_line(trial, spec.goal, best, out.width), soft_wrap=True)
             if show and out.is_terminal:
                 live.update(_progress_view(f))
 
@@ -394,52 +297,9 @@ def _progress_view(f: dict[str, Any]) -> Table:
     eta = "-" if f["eta"] is None else f"{f['eta']:.0f}s"
     table.add_row(f"{f['done']}/{f['budget']} done: {s['COMPLETE']} complete, {s['PRUNED']} pruned, "
                   f"{s['FAIL']} failed")
-    table.add_row(f"{_best_text(f['best_value'], f['best_trial'])}  elapsed {f['elapsed']:.0f}s  ETA {eta}  "
+    table.add_row(f"{best_text(f['best_value'], f['best_trial'])}  elapsed {f['elapsed']:.0f}s  ETA {eta}  "
                   f"workers {f['workers_alive']}/{f['workers']}")
     return table
-
-
-def _best_text(value: float | None, number: int | None) -> str:
-    return "no best" if value is None else f"best {value:.4f} #{number}"
-
-
-def _values_text(names, values) -> str:
-    return " ".join(f"{n} {v:.4g}" for n, v in zip(names, values, strict=False))
-
-
-def _trial_line(trial, goal, best: str, width: int = 80) -> str:
-    """One finished trial in `width` columns: its state, value, seconds, the best so far
-    (`best`), and as many of its sampled parameters as fit (`search show` has them all)."""
-    from search import fail_reason, feasible, last_value, trial_seconds
-
-    state = trial.state.name
-    color = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}.get(state, "white")
-    if state == "COMPLETE":
-        what = (f"{trial.values[0]:.4f}" if len(trial.values) == 1 else _values_text(goal.metrics, trial.values))
-        what += "" if feasible(trial) else " (misses a bound)"
-    elif state == "PRUNED":
-        last = last_value(trial)
-        what = f"epoch {len(trial.intermediate_values)} {'-' if last is None else f'{last:.4f}'}"
-    else:
-        what = fail_reason(trial) or "failed"
-    number = f"#{trial.number:<3} "
-    rest = _fit(f"{what}  {trial_seconds(trial):.1f}s  {best}", width - len(number) - 9)
-    params = _fit(_short_params(trial.params), width - len(number) - 9 - len(rest) - 2)
-    return (f"{number}[{color}]{state:<8}[/] {escape(rest)}" + (f"  {escape(params)}" if params else ""))
-
-
-def _fit(text: str, room: int) -> str:
-    """`text` cut to `room` characters at a space, '…' marking the cut ('' when nothing fits)."""
-    if len(text) <= room:
-        return text
-    cut = text[:max(room - 1, 0)].rsplit(" ", 1)[0]
-    return cut + "…" if room >= 8 else ""
-
-
-def _short_params(params: dict[str, Any]) -> str:
-    from search import fmt
-
-    return " ".join(f"{k}={fmt(v, 3)}" for k, v in params.items())
 
 
 def _print_summary(study, ran: int, seconds: float) -> None:
@@ -450,7 +310,7 @@ def _print_summary(study, ran: int, seconds: float) -> None:
     _say(f"ran {ran} trials in {seconds:.0f}s; study holds {facts['n_trials']}: {s['COMPLETE']} complete, "
          f"{s['PRUNED']} pruned, {s['FAIL']} failed")
     if facts["best_trial"] is not None:
-        _say(f"best: trial #{facts['best_trial']} {_values_text(facts['metrics'], facts['best_values'])}")
+        _say(f"best: trial #{facts['best_trial']} {values_text(facts['metrics'], facts['best_values'])}")
 
 
 @app.command()
@@ -559,7 +419,7 @@ def show(
     for r, cell in zip(rows, cells, strict=True):
         style = ("bold green" if best and r["number"] == best.number else
                  "cyan" if r["number"] in front else None)
-        table.add_row(*cell[:5], escape(cell[5] if wide else _fit(cell[5], room)), style=style)
+        table.add_row(*cell[:5], escape(cell[5] if wide else fit_text(cell[5], room)), style=style)
     _print_table(table)
     if any(not r["feasible"] for r in rows):
         _say("* misses a floor or ceiling of the study")
@@ -567,7 +427,7 @@ def show(
         _say(f"Pareto front (cyan): trials {', '.join(f'#{n}' for n in front)}; the best in {facts['metric']} is "
              "exported unless --trial says otherwise")
     if best:
-        _say(f"best trial #{best.number}: {_values_text(st.metric_names or [facts['metric']], best.values)}")
+        _say(f"best trial #{best.number}: {values_text(st.metric_names or [facts['metric']], best.values)}")
         flat = {**{k: v for k, v in best_params.items() if k != "model_args"}, **best_params.get("model_args", {})}
         out.print(" ".join(f"{k}={fmt(v, 4)}" for k, v in flat.items()), markup=False)  # wrapped; a factory's own too
 
@@ -604,7 +464,7 @@ def export(
         url = storage_url(storage)  # the outputs first: nothing opened for a path that cannot be written
         check_output(out_path, url, artifact_dir(url, artifacts), "the config")
         st, url = _stored(study, storage)
-        with _spinner(f"writing {model_format}", show=model_format is not None and not as_json):
+        with spinner(out, f"writing {model_format}", show=model_format is not None and not as_json):
             done = export_trial(st, url, artifacts, trial, out_path, model_format, data_dir, image_input)
     src = done.config["source"]
     if as_json:
@@ -655,7 +515,7 @@ def train(
         if save is not None:  # never over the storage in force, its artifacts, or any study's file
             url = storage_url(None)
             check_output(save, url, artifact_dir(url), "the weights")
-        with _fit_bar("training", show=not as_json) as on_step:
+        with fit_bar(out, "training", show=not as_json) as on_step:
             result = retrain(job, device=device, data_dir=data_dir, full=full, on_step=on_step)
         check = save_weights(result, job, save, image_input) if save is not None else None
     s = result.summary
@@ -707,7 +567,7 @@ def report(
         url = storage_url(storage)
         check_output_dir(out_dir, url, artifact_dir(url, artifacts), "the report")
         st, url = _stored(study, storage)
-        with _fit_bar("retraining the best config", show=not as_json) as on_step:
+        with fit_bar(out, "retraining the best config", show=not as_json) as on_step:
             result = write_report(st, out_dir, evaluate=evaluate, device=device, data_dir=data_dir,
                                   artifacts=artifact_dir(url, artifacts), on_step=on_step)
     if as_json:

@@ -37,8 +37,8 @@ import torch.nn.functional as F  # noqa: E402
 from models import Shape  # noqa: E402
 from search.data import MEAN, STD, load_dataset, read_idx  # noqa: E402
 from search.experiment import build, subset  # noqa: E402
+from search.fit import evaluate, fit  # noqa: E402
 from search.params import Params  # noqa: E402
-from search.train import evaluate, fit  # noqa: E402
 
 from _common import choose, emit_json, guarded  # noqa: E402
 
@@ -272,8 +272,8 @@ def bench_eval(quick: bool) -> dict:
 
 def _null_fit(model, train, val, cfg, seed, on_epoch=None, transform=None, on_step=None):
     """Reports `cfg.epochs` epochs without training: what is left is the service's overhead."""
+    from search.fit import EpochResult, FitResult
     from search.precision import FP32
-    from search.train import EpochResult, FitResult
 
     history = []
     for epoch in range(1, cfg.epochs + 1):
@@ -288,10 +288,10 @@ def _overhead_run(url: str, n: int) -> dict:
     import optuna
 
     from search.objective import Objective
-    from search.spec import load_study
+    from search.spec import read_study_file
     from search.study import RunOptions, open_study, optimize
 
-    spec = load_study(str(ROOT / "studies" / "quickstart.yaml"), overrides=["pruner=none"])
+    spec = read_study_file(str(ROOT / "studies" / "quickstart.yaml"), overrides=["pruner=none"])
     study = open_study(spec, url, RunOptions())
     objective = Objective(spec, load_dataset("mnist", MNIST, "cpu"), torch.device("cpu"), fit_fn=_null_fit)
     stamps = [time.perf_counter()]
@@ -417,11 +417,11 @@ def _live_run(args) -> dict:
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    from search.spec import load_study
+    from search.spec import read_study_file
 
     sets = [f"seed={seed}", f"train_size={LIVE_TRAIN_SIZE}", "n_trials=100000"]
     sets += [f"{k}={json.dumps(v)}" for k, v in method.items()]
-    return _time_to_target(load_study(str(ROOT / "studies" / "quickstart.yaml"), overrides=sets), target, limit_s)
+    return _time_to_target(read_study_file(str(ROOT / "studies" / "quickstart.yaml"), overrides=sets), target, limit_s)
 
 
 def bench_live(quick: bool, target: float = 0.955) -> dict:

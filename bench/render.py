@@ -67,7 +67,7 @@ def render(r: dict) -> str:
         lines += ["## 1. Epoch throughput (55,000 training images, batch 128, Adam)", "",
                   "Baseline: the common tutorial pipeline - a per-sample Dataset that turns each digit into a",
                   "PIL image and then a normalised tensor, a shuffling DataLoader, Adam, `loss.item()` per step.",
-                  "Ours: `search.train.fit` - resident normalised tensors, index batches, one host sync per epoch.",
+                  "Ours: `search.fit.fit` - resident normalised tensors, index batches, one host sync per epoch.",
                   "",
                   f"Matrix-multiply peak of this machine: **{e['matmul_peak_gflops']:.0f} GFLOP/s** "
                   f"(float32, {e['threads']} threads).", "",

@@ -1,7 +1,9 @@
 """mnist-search: hyperparameter search for MNIST-style classifiers, on Optuna.
 
-The public API, which cli.py uses and nothing more (tests/test_exported_members.py checks
-both): study files (`load_study`, `StudySpec`, `AXES`, `Params`), running (`run_study`,
+For notebooks and scripts: `run`, `export`, `best_config`, `train` (search/api.py; the
+README's "Python API"). Below them, the API cli.py uses and nothing more
+(tests/test_exported_members.py checks both): study files (`read_study_file`; `load_study`
+is its deprecated old name), `StudySpec`, `AXES`, `Params`), running (`run_study`,
 `run_workers`, `RunOptions`, `dry_run_storage`), stored studies (`load_stored_study`,
 `all_studies`, `delete_study`, the trial readers), configs and retraining (`export_trial`, `load_config`, `retrain`), outputs
 checked against the storage (`check_output`), the
@@ -26,7 +28,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["Notice", "SearchError", "StorageLost", "Terminated", "exit_code"], "search.errors"),
     **dict.fromkeys(["HEARTBEAT_S", "StorageURL", "mask_url", "storage_errors", "storage_url"], "search.storage"),
     **dict.fromkeys(["AXES", "Params"], "search.params"),
-    **dict.fromkeys(["StudySpec", "load_study"], "search.spec"),
+    **dict.fromkeys(["StudySpec", "read_study_file"], "search.spec"),
+    **dict.fromkeys(["best_config", "export", "load_study", "run", "train"], "search.api"),
     **dict.fromkeys(["DRY_RUN_SETS", "RunOptions", "RunResult", "all_studies", "delete_study", "dry_run_storage",
                      "fail_trial", "load_stored_study", "run_study"], "search.study"),
     **dict.fromkeys(["run_workers", "threads_per_worker"], "search.workers"),
@@ -34,12 +37,14 @@ _EXPORTS: dict[str, str] = {
                      "study_facts", "trial_row", "trial_seconds"], "search.trials"),
     **dict.fromkeys(["StudyRecord", "TrialRecord", "fail_reason"], "search.records"),
     **dict.fromkeys(["TrainJob", "load_config"], "search.config"),
-    **dict.fromkeys(["load_weights", "retrain", "save_weights"], "search.export"),
+    **dict.fromkeys(["load_weights", "retrain", "save_weights"], "search.trained"),
     **dict.fromkeys(["artifact_dir", "export_trial"], "search.artifacts"),
     **dict.fromkeys(["check_output", "check_output_dir"], "search.outputs"),
     **dict.fromkeys(["write_report"], "search.report"),
     **dict.fromkeys(["check_address", "is_loopback", "serve"], "search.dashboard"),
     **dict.fromkeys(["source_text"], "search.sources"),
+    **dict.fromkeys(["RunView", "best_text", "fit_bar", "fit_text", "spinner", "trial_line", "values_text"],
+                    "search.progress"),
     **dict.fromkeys(["fmt"], "search._format"),
     **dict.fromkeys(["ignore_stopping", "sigterm_as_interrupt"], "search._signals"),
 }
@@ -63,17 +68,18 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from search._format import fmt
     from search._signals import ignore_stopping, sigterm_as_interrupt
+    from search.api import best_config, export, load_study, run, train
     from search.artifacts import artifact_dir, export_trial
     from search.config import TrainJob, load_config
     from search.dashboard import check_address, is_loopback, serve
     from search.errors import Notice, SearchError, StorageLost, Terminated, exit_code
-    from search.export import load_weights, retrain, save_weights
     from search.outputs import check_output, check_output_dir
     from search.params import AXES, Params
+    from search.progress import RunView, best_text, fit_bar, fit_text, spinner, trial_line, values_text
     from search.records import StudyRecord, TrialRecord, fail_reason
     from search.report import write_report
     from search.sources import source_text
-    from search.spec import StudySpec, load_study
+    from search.spec import StudySpec, read_study_file
     from search.storage import HEARTBEAT_S, StorageURL, mask_url, storage_errors, storage_url
     from search.study import (
         DRY_RUN_SETS,
@@ -86,6 +92,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
         load_stored_study,
         run_study,
     )
+    from search.trained import load_weights, retrain, save_weights
     from search.trials import (
         best_or_none,
         feasible,

@@ -35,10 +35,10 @@ from search.config import (
 from search.data import load_dataset
 from search.deploy import FORMATS, Check, format_of, write_deployable
 from search.errors import SearchError
-from search.export import load_weights
 from search.outputs import check_output, disk_error, written_together
 from search.records import StudyRecord, curve, fail_reason
 from search.storage import StorageURL
+from search.trained import load_weights
 from search.trials import Failure, failure_of, feasible, last_value, ranked
 
 __all__ = ["CHECKPOINT", "Exported", "Recorder", "SUFFIX", "artifact_dir", "artifact_ids", "checkpoints", "deploy_checkpoint", "export_trial", "open_store",

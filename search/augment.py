@@ -19,7 +19,7 @@ BACKGROUND = MNIST_NORM.background[0]  # a black pixel of MNIST after normalisat
 
 
 class AugmentConfig(Protocol):
-    """What the augmentation reads of a config (search.train.TrainConfig has it all)."""
+    """What the augmentation reads of a config (search.fit.TrainConfig has it all)."""
 
     @property
     def rotation(self) -> float: ...

@@ -24,7 +24,7 @@ from search.trials import best_trial, params_of, primary
 
 CONFIG_KEYS = ("dataset", "seed", "train_size", "precision", "code", "params", "source")
 
-__all__ = ["CONFIG_KEYS", "EXPORT_HEADER", "TrainJob", "best_config", "best_job", "config_of", "config_text", "job_of",
+__all__ = ["CONFIG_KEYS", "EXPORT_HEADER", "TrainJob", "best_config", "best_job", "config_of", "config_text", "job_of", "parse_config",
            "load_config", "source_of", "trial_seed", "write_config"]
 
 
@@ -124,7 +124,12 @@ def load_config(path: Path) -> TrainJob:
     """A config file checked whole (one line naming the file and key on any mistake) -> the job."""
     if not path.exists():
         raise SearchError(f"config {path} does not exist: write one with `search export --out {path}`")
-    doc = read_yaml(path, "config")
+    return parse_config(read_yaml(path, "config"), path)
+
+
+def parse_config(doc: Any, path: Path) -> TrainJob:
+    """A config as a mapping (what `search export` writes) -> the job; `path` names it in
+    errors and anchors its relative paths (`code`, a dataset path)."""
     where = str(path)
     _check.mapping(doc, where, "", "a mapping with dataset, seed, params")
     _check.keys(doc, CONFIG_KEYS, where, "")

@@ -8,8 +8,6 @@ config) says what to feed it. Input: (N, C, H, W) images of the dataset's shape,
 which scales by the tensor's dtype. Output: (N, classes) softmax probabilities.
 """
 
-from __future__ import annotations
-
 import contextlib
 import copy
 import io
@@ -43,6 +41,8 @@ TOLERANCE = 1e-4
 class Deployable(nn.Module):
     """Raw images -> probabilities: scale (uint8 / 255), normalise, the network, softmax."""
 
+    # Real annotations (no `from __future__ import annotations` in this module): torch.jit.script
+    # reads them, and cannot resolve postponed ones when the class is scripted in another process.
     mean: torch.Tensor
     std: torch.Tensor
 

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from search import _check
 from search.errors import SearchError
-from search.train import EpochResult
+from search.fit import EpochResult
 
 __all__ = ["BOUND_OPS", "Bound", "Goal", "METRICS", "Metric", "measure", "parse_goal"]
 

@@ -17,11 +17,11 @@ from search.artifacts import Recorder
 from search.config import source_of, trial_seed
 from search.data import Dataset
 from search.experiment import is_out_of_memory, prepare, subset
+from search.fit import Diverged, EpochResult, Step, fit, warm_up
 from search.goal import measure
 from search.params import Params, is_factory
 from search.space import suggest_params
 from search.spec import StudySpec
-from search.train import Diverged, EpochResult, Step, fit, warm_up
 from search.trials import Failure, TrialFailed
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"

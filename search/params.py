@@ -1,6 +1,6 @@
 """Axis registry + `Params`: the one typed parameter object from a study file to the fit loop.
 
-`Params` is composed of the fit loop's `TrainConfig` (search/train.py) and the networks'
+`Params` is composed of the fit loop's `TrainConfig` (search/fit.py) and the networks'
 `ModelAxes` (models/_config.py), where each axis is declared once with its default, plus
 the MLP's layer axes declared here. `AXES` keeps, for each field, its kind, bounds, log
 scale, the condition under which it applies and a line of help; a test checks that the two
@@ -24,7 +24,7 @@ from typing import Any, Mapping
 from models import ACTIVATIONS, MODELS, ModelAxes, ModelConfig, Shape
 from search import _check
 from search.errors import SearchError
-from search.train import OPTIMIZERS, SCHEDULES, TrainConfig
+from search.fit import OPTIMIZERS, SCHEDULES, TrainConfig
 
 __all__ = ["ARG_NAME", "AXES", "BUILT_IN_AXES", "Axis", "DEFAULTS", "FACTORY", "LAYER_KEY", "MAX_WIDTH", "Params",
            "arg_name", "is_factory", "layered"]

@@ -21,8 +21,8 @@ from optuna.trial import FrozenTrial
 from models import Shape
 from search import _optuna
 from search.data import DEFAULT_DATASET, TRAIN_POOL
+from search.fit import EpochResult
 from search.goal import BOUND_OPS, Bound
-from search.train import EpochResult
 
 __all__ = ["CONFIG", "CURVES", "FAILED_TRIAL", "FAIL_REASON", "PRECISION", "RETRY_HISTORY", "CheckpointParts", "StudyRecord",
            "TrialRecord", "TrialStart", "checkpoint", "checkpoint_parts", "curve", "curve_point", "fail_reason",

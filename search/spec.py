@@ -36,7 +36,7 @@ from search.samplers import (
 )
 
 __all__ = ["Args", "Choices", "Fixed", "KEEP_CHECKPOINTS", "MAX_LAYERS", "Range", "StudySpec", "TOP_KEYS", "apply_overrides", "space_models",
-           "default_studies_dir", "load_study", "parse_space", "parse_study", "resolve_study_path"]
+           "default_studies_dir", "read_study_file", "parse_space", "parse_study", "resolve_study_path"]
 
 KEEP_CHECKPOINTS = StudyRecord.keep_checkpoints  # checkpoints of the best N complete trials are kept
 
@@ -196,7 +196,7 @@ def default_studies_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "studies"
 
 
-def load_study(study: str, studies_dir: Path | None = None, overrides: list[str] | None = None) -> StudySpec:
+def read_study_file(study: str, studies_dir: Path | None = None, overrides: list[str] | None = None) -> StudySpec:
     """Read, check and (with `overrides`, `--set KEY=VALUE`) amend a study file."""
     path = resolve_study_path(study, studies_dir)
     doc = read_yaml(path, "study file")

@@ -29,6 +29,7 @@ from search.data import load_dataset
 from search.device import resolve_device
 from search.errors import DiskFull, Notice, SearchError
 from search.factory import load_factory, use_code_dir
+from search.fit import Step
 from search.identity import change_log, check_definition
 from search.objective import Objective
 from search.params import Params, is_factory
@@ -45,7 +46,6 @@ from search.storage import (
     storage_error,
     storage_errors,
 )
-from search.train import Step
 from search.trials import Failure, TrialFailed, counts_toward_budget, study_facts
 
 MAX_WORKERS = 256  # worker processes on one machine

@@ -10,7 +10,7 @@ import yaml
 
 from search.config import load_config
 from search.data import load_dataset
-from search.export import load_weights
+from search.trained import load_weights
 
 from conftest import MNIST, cli, needs_mnist, one_line_error, trial_states, write_study
 

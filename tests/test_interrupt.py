@@ -110,8 +110,8 @@ def _fit_with(digits, on_epoch, epochs=2):
     import torch
 
     from models import build_model as build
+    from search.fit import fit
     from search.params import Params
-    from search.train import fit
 
     params = Params(model="mlp", hidden_size=32, epochs=epochs, batch_size=100)
     torch.manual_seed(0)

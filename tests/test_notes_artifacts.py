@@ -10,7 +10,7 @@ import torch
 
 from search import _dashboard
 from search.artifacts import CHECKPOINT, checkpoints
-from search.export import load_weights
+from search.trained import load_weights
 
 from conftest import cli, finish, needs_mnist, search, trial_states, write_study
 

@@ -8,11 +8,11 @@ import pytest
 
 from models import ACTIVATIONS, MODELS
 from search.errors import SearchError
+from search.fit import OPTIMIZERS, TrainConfig
 from search.params import AXES, Params
 from search.samplers import PRUNERS, SAMPLERS
 from search.space import suggest_params
 from search.spec import parse_study
-from search.train import OPTIMIZERS, TrainConfig
 from search.trials import params_of
 
 from conftest import ROOT, cli

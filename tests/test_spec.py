@@ -5,7 +5,7 @@ import pytest
 
 from search.errors import SearchError
 from search.space import suggest_params
-from search.spec import Choices, Fixed, Range, load_study, parse_study
+from search.spec import Choices, Fixed, Range, parse_study, read_study_file
 
 from conftest import ROOT
 
@@ -18,7 +18,7 @@ def test_shipped_studies_validate():
     files = sorted((ROOT / "studies").glob("*.yaml"))
     assert files, "no study files shipped"
     for path in files:
-        spec = load_study(str(path))
+        spec = read_study_file(str(path))
         assert spec.name == path.stem
 
 
@@ -65,12 +65,12 @@ def test_malformed_yaml_names_the_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("space:\n  lr: [0.1, 0.2\n  epochs: 3\n")
     with pytest.raises(SearchError, match=r"bad\.yaml: malformed YAML at line \d+"):
-        load_study(str(path))
+        read_study_file(str(path))
 
 
 def test_unknown_study_name():
     with pytest.raises(SearchError, match="unknown study 'nope'"):
-        load_study("nope", studies_dir=Path("."))
+        read_study_file("nope", studies_dir=Path("."))
 
 
 def test_conditional_axes_only_sampled_where_they_apply():
@@ -94,5 +94,5 @@ def test_yaml_is_loaded_safely(tmp_path):
     marker = tmp_path / "ran"
     path.write_text(f"space: !!python/object/apply:os.system ['touch {marker}']\n")
     with pytest.raises(SearchError, match="malformed YAML"):
-        load_study(str(path))
+        read_study_file(str(path))
     assert not marker.exists()  # the tag was refused, not executed

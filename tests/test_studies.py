@@ -5,7 +5,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.spec import load_study
+from search.spec import read_study_file
 
 from conftest import ROOT, cli, needs_mnist
 
@@ -16,7 +16,7 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 @needs_mnist
 @pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
 def test_shipped_study_runs_short(path, db):
-    spec = load_study(str(path))
+    spec = read_study_file(str(path))
     if spec.dataset.name == "fashion-mnist" and not FASHION.is_dir():
         pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
     sets = ["n_trials=2", "train_size=1000", "epochs=1"]

@@ -9,8 +9,8 @@ from models import Shape
 from search.augment import BACKGROUND, Augment
 from search.data import load_dataset
 from search.experiment import build, subset
+from search.fit import evaluate, fit
 from search.params import Params
-from search.train import evaluate, fit
 
 from conftest import MNIST, needs_mnist
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "bench" / "curves"))
 
 import optuna  # noqa: E402
 
-from search.spec import load_study  # noqa: E402
+from search.spec import read_study_file  # noqa: E402
 from search.storage import open_storage  # noqa: E402
 from search.study import RunOptions, open_study  # noqa: E402
 from search.trials import params_of  # noqa: E402
@@ -43,7 +43,7 @@ def main() -> None:
             for t in optuna.load_study(study_name=s.study_name, storage=storage).trials:
                 have.add(tuple(getattr(params_of(t), a) for a in AXES))
     missing = [c for c in grid_configs() if c not in have]
-    study = open_study(load_study(str(ROOT / "bench" / "curves" / "mlp-curves-fill.yaml")), args.storage, RunOptions())
+    study = open_study(read_study_file(str(ROOT / "bench" / "curves" / "mlp-curves-fill.yaml")), args.storage, RunOptions())
     for c in missing:
         study.enqueue_trial(dict(zip(AXES, c, strict=True)), skip_if_exists=True)
     print(f"enqueued {len(missing)} configurations", file=sys.stderr)

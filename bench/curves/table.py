@@ -24,7 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import optuna  # noqa: E402
 
 from search.records import StudyRecord, TrialRecord, curve  # noqa: E402
-from search.spec import load_study  # noqa: E402
+from search.spec import read_study_file  # noqa: E402
 from search.storage import open_storage  # noqa: E402
 from search.trials import failure_of, params_of  # noqa: E402
 
@@ -37,7 +37,7 @@ OUT = ROOT / "bench" / "data" / "mlp-curves.csv.gz"
 
 def grid_configs() -> list[tuple]:
     """Every configuration of the grid, in a fixed order: its index is the config_id."""
-    spec = load_study(str(ROOT / "bench" / "curves" / "mlp-curves.yaml"))
+    spec = read_study_file(str(ROOT / "bench" / "curves" / "mlp-curves.yaml"))
     grid = spec.grid()
     configs = [()]
     for axis in AXES:

@@ -21,13 +21,13 @@ from search._files import writable_dir
 from search.artifacts import open_store, upload_files, write_study_note
 from search.config import best_config, config_text
 from search.errors import SearchError
+from search.fit import Step
 from search.outputs import disk_error
 from search.records import StudyRecord
 from search.report import _plots
 from search.report._evaluate import evaluation
 from search.report._render import Block, Code, Image, Report, to_html, to_markdown
 from search.report._stats import TOP, answer, axis_sentences, summary_table, top_table
-from search.train import Step
 from search.trials import best_or_none, pareto_front, ranked, study_facts
 
 __all__ = ["PLOTS", "Report", "write_report"]

@@ -8,10 +8,10 @@ import numpy as np
 import optuna
 
 from search.config import best_job
-from search.export import retrain
 from search.report._plots import plt, save
 from search.report._render import Block, Image, Para, Table
 from search.report._stats import fmt
+from search.trained import retrain
 
 
 def evaluation(study: optuna.Study, out: Path, device: str, data_dir: str | None,

@@ -22,10 +22,10 @@ from search.device import resolve_device
 from search.errors import SearchError
 from search.experiment import build, prepare, subset
 from search.factory import load_factory, use_code_dir
+from search.fit import evaluate, fit, warm_up
 from search.outputs import written_together
 from search.params import Params, is_factory
 from search.precision import Precision, forced
-from search.train import evaluate, fit, warm_up
 from search.trials import Failure, TrialFailed
 
 MAX_CHECKPOINT = 8 << 30
@@ -39,6 +39,7 @@ class TrainResult:
     data: Dataset
     summary: dict[str, Any]
     test_pred: torch.Tensor
+    check: Check | None = None  # how a saved ONNX or TorchScript file compared with PyTorch (search.train)
 
 
 def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None, full: bool = False,
