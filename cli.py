@@ -170,6 +170,11 @@ def run(
     allow_change: Annotated[bool, typer.Option(
         "--allow-change", help="Resume the stored study under the file's changed space, sampler, pruner or path "
                                "(logged in the study); without it a changed study file is refused.")] = False,
+    track: Annotated[Optional[list[str]], typer.Option(
+        "--track", metavar="mlflow[:URI]|tensorboard[:DIR]", show_default="the file's track, else none",
+        help="Copy every trial (parameters, per-epoch curves, outcome, kept checkpoint) to MLflow (default store: "
+             "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db) or TensorBoard (default dir: runs); repeatable; "
+             "none: off.")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Try the study file end to end on a throwaway storage (2 trials, 1 epoch, 2,000 images; "
                           "--n-trials and --set still apply): nothing is stored.")] = False,
@@ -195,9 +200,10 @@ def run(
     with _errors(url), contextlib.ExitStack() as stack:
         if dry_run:
             url = stack.enter_context(dry_run_storage())
-            overrides, artifacts = [*DRY_RUN_SETS, *(overrides or [])], None
+            overrides, artifacts, track = [*DRY_RUN_SETS, *(overrides or [])], None, ["none"]  # stores nothing
         opts = RunOptions(device=device, data_dir=data_dir, n_trials=n_trials, timeout=timeout, seed=seed,
-                          heartbeat=heartbeat, workers=workers, artifacts=artifacts, allow_change=allow_change)
+                          heartbeat=heartbeat, workers=workers, artifacts=artifacts, allow_change=allow_change,
+                          track=None if track is None else tuple(track))
         spec = read_study_file(study, overrides=overrides)
         if workers > 1:
             _run_workers(spec, url, opts, show=not (quiet or as_json), as_json=as_json)

@@ -64,17 +64,19 @@ def _spec(study: StudyLike, sets: list[str] | None) -> StudySpec:
 def run(study: StudyLike, *, storage: str | None = None, n_trials: int | None = None, timeout: float | None = None,
         seed: int | None = None, device: str | None = None, data_dir: str | None = None, workers: int = 1,
         sets: list[str] | None = None, artifacts: str | None = None, allow_change: bool = False,
-        progress: bool = True) -> RunResult:
+        track: list[str] | None = None, progress: bool = True) -> RunResult:
     """Run or resume a study, as `search run` does; returns when its budget is full.
 
     `study`: a study file's path or name in studies/ (`"quickstart"`), a dict with the same
     keys (its `name` names the study, else "study"), or a `StudySpec`. `sets`: the CLI's
-    `--set KEY=VALUE` lines. `workers > 1` runs that many processes on this machine.
+    `--set KEY=VALUE` lines. `workers > 1` runs that many processes on this machine. `track`:
+    the CLI's `--track` values (`["mlflow"]`, `["tensorboard:runs"]`); None: the file's `track`.
     The result's `.study` is the `optuna.Study`, stored in `storage`."""
     spec = _spec(study, sets)
     url = storage_url(storage)
     opts = RunOptions(device=_device(device), data_dir=_data_dir(data_dir), n_trials=n_trials, timeout=timeout, seed=seed,
-                      workers=workers, artifacts=artifacts, allow_change=allow_change)
+                      workers=workers, artifacts=artifacts, allow_change=allow_change,
+                      track=None if track is None else tuple(track))
     console = Console(emoji=False, highlight=False)
     if workers > 1:
         from search.workers import run_workers

@@ -38,6 +38,7 @@ from search.errors import SearchError
 from search.outputs import check_output, disk_error, written_together
 from search.records import StudyRecord, curve, fail_reason
 from search.storage import StorageURL
+from search.tracking import Tracker
 from search.trained import load_weights
 from search.trials import Failure, failure_of, feasible, last_value, ranked
 
@@ -115,11 +116,14 @@ def trial_note_text(trial: FrozenTrial, info: StudyRecord) -> str:
 
 
 class Recorder:
-    """Notes and checkpoints for one worker's trials (a checkpoint needs a store)."""
+    """Notes and checkpoints for one worker's trials (a checkpoint needs a store), and the
+    trackers (MLflow, TensorBoard) that copy each trial as it runs and ends."""
 
-    def __init__(self, store: FileSystemArtifactStore | None, keep: int = StudyRecord.keep_checkpoints) -> None:
+    def __init__(self, store: FileSystemArtifactStore | None, keep: int = StudyRecord.keep_checkpoints,
+                 tracker: Tracker | None = None) -> None:
         self.store = store
         self.keep = keep
+        self.tracker = tracker or Tracker()
         self.saved: dict[int, str] = {}  # trial id -> checkpoint artifact id, written by this worker
         self.unsaved: SearchError | None = None  # why the last checkpoint could not be written (a full disk)
 
@@ -141,16 +145,19 @@ class Recorder:
             os.unlink(tmp)
 
     def finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """After a trial finished: its note, then keep only the best `keep` checkpoints."""
+        """After a trial finished: its note, then keep only the best `keep` checkpoints; the
+        trackers hear its outcome (with its checkpoint, where it is kept)."""
         tid = _optuna.trial_id(trial)
         _dashboard.set_trial_note(study, tid, trial_note_text(trial, StudyRecord.of(study)))
-        if self.store is None or tid not in self.saved:
-            return
-        artifact_id = self.saved.pop(tid)
-        if trial.number not in {t.number for t in ranked(study, self.keep)}:
-            _dashboard.remove(self.store, study, tid, artifact_id)  # not among the best: only its own goes
-        else:
-            prune_checkpoints(study, self.store, self.keep)  # among the best: the one it displaced goes
+        kept = None
+        if self.store is not None and tid in self.saved:
+            artifact_id = self.saved.pop(tid)
+            if trial.number not in {t.number for t in ranked(study, self.keep)}:
+                _dashboard.remove(self.store, study, tid, artifact_id)  # not among the best: only its own goes
+            else:
+                prune_checkpoints(study, self.store, self.keep)  # among the best: the one it displaced goes
+                kept = _optuna.artifact_file(self.store, artifact_id)
+        self.tracker.end(study, trial, kept, CHECKPOINT)
 
 
 def checkpoints(study: optuna.Study) -> dict[int, str]:

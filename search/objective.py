@@ -61,6 +61,8 @@ class Objective:
             raise_held(held)
         records.TrialStart(config=params.active(), seed=seed, device=str(self.device), n_params=n_params,
                            worker=WORKER, retry_of=original).write(trial)
+        tracker = self.recorder.tracker
+        tracker.start(trial.number, params.active(), seed, original)
         curves: dict[str, list[float]] = {k: [] for k in records.CURVES}
         goal, done, measured, precision = self.spec.goal, [], None, None
 
@@ -68,6 +70,7 @@ class Objective:
             done.append(r)
             for key, value in records.curve_point(r).items():
                 curves[key].append(value)
+            tracker.epoch(trial.number, r)  # the pruned epoch too
             if goal.curve is None:
                 return  # several objectives: Optuna takes no intermediate values
             value = getattr(r, goal.curve)

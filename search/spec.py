@@ -34,6 +34,7 @@ from search.samplers import (
     make_sampler,
     parse_named,
 )
+from search.tracking import Target, parse_track
 
 __all__ = ["Args", "Choices", "Fixed", "KEEP_CHECKPOINTS", "MAX_LAYERS", "Range", "StudySpec", "TOP_KEYS", "apply_overrides", "space_models",
            "default_studies_dir", "read_study_file", "parse_space", "parse_study", "resolve_study_path"]
@@ -89,6 +90,7 @@ class StudySpec:
     sampler: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
     pruner: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PRUNER))
     space: dict[str, Dimension] = field(default_factory=dict)
+    track: tuple[Target, ...] = ()  # MLflow / TensorBoard copies of each trial (search/tracking.py); not the study's identity
 
     @property
     def metric(self) -> str:
@@ -169,7 +171,7 @@ class StudySpec:
 
 
 TOP_KEYS = ("name", "description", "dataset", "metric", "direction", "floor", "ceiling", "n_trials", "timeout", "seed",
-            "train_size", "keep_checkpoints", "sampler", "pruner", "space")
+            "train_size", "keep_checkpoints", "sampler", "pruner", "space", "track")
 
 
 def resolve_study_path(study: str, studies_dir: Path | None = None) -> Path:
@@ -290,12 +292,13 @@ def parse_study(doc: Any, path: Path | str) -> StudySpec:
         if bad:
             raise SearchError(f"{where}: space.{bad[0]}: the grid sampler needs choices, not a range or per_layer "
                               f"(write {bad[0]}: [v1, v2, ...])")
+    track = parse_track(doc.get("track", []), where)
     description = doc.get("description", "")
     if not isinstance(description, str):
         raise SearchError(f"{where}: description: expected text, got {_check.kind(description)}")
     return StudySpec(name=name, path=where, description=description, dataset=dataset, goal=goal, n_trials=n_trials,
                      timeout=timeout, seed=seed, train_size=train_size, keep_checkpoints=keep, sampler=sampler,
-                     pruner=pruner, space=space)
+                     pruner=pruner, space=space, track=track)
 
 
 def parse_space(raw: Any, where: str) -> dict[str, Dimension]:

@@ -46,6 +46,7 @@ from search.storage import (
     storage_error,
     storage_errors,
 )
+from search.tracking import Target, Tracker, check_installed, open_tracker, parse_track
 from search.trials import Failure, TrialFailed, counts_toward_budget, study_facts
 
 MAX_WORKERS = 256  # worker processes on one machine
@@ -65,6 +66,7 @@ class RunOptions:
     workers: int = 1
     artifacts: str | None = None  # artifact folder [default: beside a SQLite or journal file; none for servers]
     allow_change: bool = False  # resume under a changed space, sampler, pruner or file (search/identity.py)
+    track: tuple[str, ...] | None = None  # --track mlflow[:URI] / tensorboard[:DIR] / none; None: the file's `track`
 
     def __post_init__(self) -> None:
         """The flags are checked with the bounds of the file (search/spec.py), before anything runs."""
@@ -77,6 +79,12 @@ class RunOptions:
             _check.integer(self.seed, where, "--seed", 0, _check.MAX_SEED)
         _check.integer(self.workers, where, "--workers", 1, MAX_WORKERS)
         _check.number(self.heartbeat, where, "--heartbeat", 0, 3600)
+        if self.track is not None:
+            parse_track(list(self.track), where, "--track")
+
+    def targets(self, spec: StudySpec) -> tuple[Target, ...]:
+        """Where this run tracks its trials: the flags' trackers, else the file's."""
+        return spec.track if self.track is None else parse_track(list(self.track), "command line", "--track")
 
     def apply(self, spec: StudySpec) -> StudySpec:
         """The study as this run sees it (the file's budget, timeout and seed, or ours)."""
@@ -171,11 +179,14 @@ def run_study(
     data = load_dataset(spec.dataset, opts.data_dir, dev)  # fail on bad data before touching storage
     check_factories(spec)  # and on a model module that cannot be imported
     check_models(spec, data.shape)  # or a built-in model too big for the images
+    targets = opts.targets(spec)
+    check_installed(targets)  # or a tracker's package missing
     store_dir = artifact_dir(url, opts.artifacts)
     if store_dir is not None:
         writable_dir(store_dir, "artifacts")  # a bad --artifacts: one line before the study exists
     study = open_study(spec, url, opts, worker_index=worker_index, data=data.facts())
-    recorder = Recorder(open_store(store_dir), spec.keep_checkpoints)
+    tracker = tracking(study, spec, targets, str(dev), url)
+    recorder = Recorder(open_store(store_dir), spec.keep_checkpoints, tracker)
     objective = Objective(spec, data, dev, recorder=recorder, on_step=on_step)
     if on_start is not None:
         code = (f"code {', '.join(spec.factories())} from {spec.code_dir()}: a study file that names code runs it"
@@ -183,8 +194,22 @@ def run_study(
         where = f"device {dev}" + (f", {torch.get_num_threads()} CPU threads" if dev.type == "cpu" else "")
         on_start(study, max(spec.n_trials - budget_used(study)[0], 0),
                  [f"data {data.describe()}", where, *filter(None, [code])])
-    return optimize(study, objective, url, spec.n_trials, timeout=spec.timeout, on_trial=on_trial,
-                    recorder=recorder)
+    done = False
+    try:
+        result = optimize(study, objective, url, spec.n_trials, timeout=spec.timeout, on_trial=on_trial,
+                          recorder=recorder)
+        done = budget_used(study)[0] >= spec.n_trials
+        return result
+    finally:
+        tracker.close(study_done=done)
+
+
+def tracking(study: optuna.Study, spec: StudySpec, targets: tuple[Target, ...], device: str, url: str) -> Tracker:
+    """The trackers of one worker (MLflow's parent run made once, under the study lock)."""
+    if not targets:
+        return Tracker()
+    storage = _optuna.storage_of(study)
+    return open_tracker(targets, study, spec, device, url, lambda: study_lock(storage, url, study.study_name))
 
 
 def check_factories(spec: StudySpec) -> None:
@@ -474,4 +499,4 @@ def all_studies(url: str) -> list[dict]:
 
 __all__ = ["DRY_RUN_SETS", "Deleted", "MAX_WORKERS", "ORPHAN_AFTER_S", "RunOptions", "RunResult", "TrialTaken",
            "Unbeaten", "all_studies", "budget_used", "check_factories", "check_models", "delete_study",
-           "dry_run_storage", "fail_trial", "load_stored_study", "open_study", "optimize", "run_study"]
+           "dry_run_storage", "fail_trial", "load_stored_study", "open_study", "optimize", "run_study", "tracking"]

@@ -28,7 +28,8 @@ from search.device import resolve_device
 from search.errors import Notice, SearchError, StorageLost, Terminated, exit_code
 from search.records import TrialRecord
 from search.spec import StudySpec
-from search.study import RunOptions, Unbeaten, budget_used, check_factories, open_study, run_study
+from search.study import RunOptions, Unbeaten, budget_used, check_factories, open_study, run_study, tracking
+from search.tracking import check_installed
 from search.trials import study_facts
 
 PARENT_CHECK_S = 1.0
@@ -96,7 +97,10 @@ def run_workers(
     resolve_device(opts.device)
     locate(spec.dataset, opts.data_dir)
     check_factories(spec)
+    targets = opts.targets(spec)
+    check_installed(targets)
     study = open_study(spec, url, opts)  # creates it once, checks the storage
+    tracking(study, spec, targets, str(resolve_device(opts.device)), url)  # MLflow's store, experiment and parent run made once
     done_before = budget_used(study)[0]
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     ctx = multiprocessing.get_context("spawn")  # no fork: torch threads and DB connections don't survive it

@@ -56,6 +56,9 @@ def _bomb(levels: int) -> str:
     (b"metric: n_params\npruner: {name: threshold, lower: 0.5}\nspace: {}\n", ["no per-epoch metric to prune on"]),
     (b"pruner: threshold\nspace: {}\n", ["pruner: threshold needs lower or upper"]),
     (b"space:\n  model: convnet\n  channels: 8-16-32\n", ["space.channels", "2 integers like 24-32"]),
+    (b"track: wandb\nspace: {}\n", ["bad.yaml: track: unknown tracker 'wandb'", "mlflow[:URI], tensorboard[:DIR]"]),
+    (b"track: [mlflow, 'mlflow:sqlite:///x.db']\nspace: {}\n", ["bad.yaml: track: mlflow named twice"]),
+    (b"track: {mlflow: 1}\nspace: {}\n", ["bad.yaml: track: expected mlflow[:URI]", "a mapping"]),
 ])
 def test_bad_study_files_are_one_line(tmp_path, db, content, needles):
     path = tmp_path / "bad.yaml"
@@ -177,6 +180,8 @@ def test_output_paths_are_checked_before_the_work(tmp_path):
     (["--timeout", "0"], "command line: --timeout: expected a number > 0"),
     (["--seed", str(2**31)], "command line: --seed: expected an integer >= 0 and <= 2.14748e+09"),
     (["--set", "train_size=1"], "train_size: expected an integer >= 2"),
+    (["--track", "mlfow"], "command line: --track: unknown tracker 'mlfow' (did you mean mlflow?)"),
+    (["--track", ""], "command line: --track: expected mlflow[:URI], tensorboard[:DIR] or none"),
 ])
 def test_flags_are_checked_with_the_files_bounds_before_anything_is_stored(tmp_path, db, flags, message):
     one_line_error(cli("run", "--study", write_study(tmp_path), *flags), message)
