@@ -9,7 +9,8 @@ Sections: epoch (fit loop vs the tutorial pipeline, GFLOP/s vs the matmul peak),
 search (time to 98 % validation: TPE + Hyperband vs random search without pruning),
 workers (trials per minute with 1 vs 2 workers), live (the default sampler and pruner vs
 random search, live), conv (convolutions: fp32 vs the measured fast path), fast99 (time to
-99 % test: `search train --config configs/fast-99.yaml` vs pytorch/examples' recipe).
+99 % test: `search train --config configs/fast-99.yaml` vs pytorch/examples' recipe), augment
+(search/augment.py vs kornia.augmentation, images per second).
 """
 
 from __future__ import annotations
@@ -476,6 +477,68 @@ def bench_workers(quick: bool) -> dict:
 # ---------------------------------------------------------------- report
 
 
+# ---------------------------------------------------------------- 10. augmentation: ours against kornia
+
+AUGMENTS = {  # what a study's axes ask for -> the same transform in kornia.augmentation
+    "affine (rotation 15, shift 2 px, zoom 0.1)": {"rotation": 15.0, "shift": 2.0, "scale": 0.1},
+    "blur (sigma 0..1)": {"blur_sigma": 1.0},
+    "hflip": {"hflip": True},
+    "all of them": {"rotation": 15.0, "shift": 2.0, "scale": 0.1, "blur_sigma": 1.0, "hflip": True},
+}
+
+
+def _kornia_pipeline(cfg: dict):
+    import kornia.augmentation as K
+
+    ops = []
+    if cfg.get("hflip"):
+        ops.append(K.RandomHorizontalFlip(p=0.5))
+    if cfg.get("rotation") or cfg.get("shift") or cfg.get("scale"):
+        t, z = cfg.get("shift", 0.0) / 28, cfg.get("scale", 0.0)
+        ops.append(K.RandomAffine(degrees=cfg.get("rotation", 0.0), translate=(t, t) if t else None,
+                                  scale=(1 - z, 1 + z) if z else None, padding_mode="zeros", p=1.0))
+    if cfg.get("blur_sigma"):
+        ops.append(K.RandomGaussianBlur(kernel_size=(7, 7), sigma=(1e-3, cfg["blur_sigma"]), p=1.0))
+    return K.AugmentationSequential(*ops)
+
+
+def bench_augment(quick: bool) -> dict:
+    """Per-sample augmentation of normalised MNIST batches on this CPU: search/augment.py
+    against kornia.augmentation doing the same transforms (both shift the background to 0 so
+    that zero padding is black), batches per second, interleaved so that drift hits both."""
+    import kornia
+
+    from search.augment import BACKGROUND, Augment
+    from search.fit import TrainConfig
+
+    data = load_dataset("mnist", MNIST, "cpu")
+    reps = 20 if quick else 200
+    from search.precision import cpu_has_bf16
+
+    out: dict = {"kornia": kornia.__version__, "threads": torch.get_num_threads(), "bf16_instructions": cpu_has_bf16(),
+                 "rows": {}}
+    for batch in (128, 512):
+        x = data.train.images(slice(0, batch))
+        for name, cfg in AUGMENTS.items():
+            off = {"rotation": 0.0, "shift": 0.0, "scale": 0.0, "blur_sigma": 0.0, "hflip": False}
+            ours = Augment(TrainConfig(**{**off, **cfg}), torch.Generator().manual_seed(0))
+            theirs = _kornia_pipeline(cfg)
+            runs = {"ours": ours, "kornia": lambda b, k=theirs: k(b - BACKGROUND) + BACKGROUND}
+            assert all(fn(x).shape == x.shape for fn in runs.values())
+            times: dict[str, list[float]] = {"ours": [], "kornia": []}
+            for _ in range(reps):
+                for label, fn in runs.items():
+                    t = time.perf_counter()
+                    fn(x)
+                    times[label].append(time.perf_counter() - t)
+            row = {k: batch / statistics.median(v) for k, v in times.items()}
+            row["ours_over_kornia"] = row["ours"] / row["kornia"]
+            out["rows"][f"{name}, batch {batch}"] = row
+            log(f"augment {name}, batch {batch}: ours {row['ours']:,.0f} img/s, kornia {row['kornia']:,.0f} img/s "
+                f"({row['ours_over_kornia']:.1f}x)")
+    return out
+
+
 def machine() -> dict:
     cpu = "unknown"
     try:
@@ -491,7 +554,8 @@ def machine() -> dict:
 
 
 SECTIONS = {"epoch": bench_epoch, "eval": bench_eval, "overhead": bench_overhead, "search": bench_search,
-            "workers": bench_workers, "live": bench_live, "conv": bench_conv, "fast99": bench_fast99}
+            "workers": bench_workers, "live": bench_live, "conv": bench_conv, "fast99": bench_fast99,
+            "augment": bench_augment}
 
 
 def main() -> None:
@@ -504,11 +568,13 @@ def main() -> None:
     args = ap.parse_args()
     sections = choose("bench", "--only", args.only, SECTIONS)  # checked before anything runs
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
-    results["machine"] = machine()
+    if set(sections) == set(SECTIONS) or "machine" not in results:
+        results["machine"] = machine()  # the header's machine: that of the last whole run
     for name in sections:
         log(f"== {name}")
         results[name] = SECTIONS[name](args.quick)
         results[name]["quick"] = args.quick
+        results.setdefault("machines", {})[name] = machine()  # where and when each section was last run
         args.results.write_text(json.dumps(results, indent=2))
     from render import render
 

@@ -37,3 +37,13 @@ def test_bench_fast99_section_times_both_processes_and_renders(tmp_path):
     assert 0.5 < epoch["test_accuracy"] < 0.99 and f["speedup"] is None and epoch["seconds"] >= epoch["own_elapsed"]
     md = (tmp_path / "b.md").read_text()
     assert "## 9. Time to 99% test accuracy" in md and f"{ours['test_accuracy']:.2%}" in md
+
+
+def test_bench_augment_section_compares_ours_with_kornia_and_renders(tmp_path):
+    results = _bench(tmp_path, "augment")
+    a = results["augment"]
+    assert len(a["rows"]) == 8 and all(x["ours"] > 0 and x["kornia"] > 0 for x in a["rows"].values())
+    md = (tmp_path / "b.md").read_text()
+    assert "## 10. Augmentation" in md and results["machines"]["augment"]["cpu"] in md
+    for x in a["rows"].values():
+        assert f"{x['ours_over_kornia']:.1f}x" in md
