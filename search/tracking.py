@@ -150,6 +150,8 @@ class Tracker:
         self._each(lambda b: b.start(number, config, seed, retry_of))
 
     def epoch(self, number: int, r: EpochResult) -> None:
+        if not self.backends:  # untracked runs pay nothing per epoch
+            return
         point = records.curve_point(r)
         metrics = {k: point[k] for k in METRICS}
         self._each(lambda b: b.epoch(number, r.epoch, metrics))
