@@ -56,9 +56,9 @@ class Norm:
 
     def apply(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) -> normalised float32."""
-        x = images.float() / 255.0
+        x = images.float().div_(255.0)  # in place: the same numbers, one allocation fewer per pass
         if len(self.mean) == 1:  # python scalars: MNIST's numbers exactly as they always were
-            return (x - self.mean[0]) / self.std[0]
+            return x.sub_(self.mean[0]).div_(self.std[0])
         shape = (1, len(self.mean), 1, 1)
         mean = torch.tensor(self.mean, device=x.device).view(shape)
         return (x - mean) / torch.tensor(self.std, device=x.device).view(shape)
