@@ -45,8 +45,9 @@ def test_run_resumes_takes_sets_and_mistakes_raise_the_clis_line(tmp_path):
            "space": {"model": "mlp", "epochs": 1, "lr": {"low": 1e-3, "high": 1e-2, "log": True}}}
     first = search.run(doc, progress=False)
     assert first.ran == 2 and (tmp_path / "search.db").is_file()  # the CLI's default storage, in the folder
-    again = search.run(doc, n_trials=3, progress=False)
+    again = search.run(doc, n_trials=3, progress=False, track=["tensorboard"])  # the CLI's --track values
     assert again.ran == 1 and len(again.study.trials) == 3
+    assert [p.name for p in (tmp_path / "runs" / "api").iterdir()] == ["trial-00002"]  # only the trial it ran
     config = search.best_config("api")
     assert config["source"]["trial"] == again.study.best_trial.number
     trained = search.train(config, progress=False)
