@@ -201,7 +201,7 @@ def run_study(
         done = budget_used(study)[0] >= spec.n_trials
         return result
     finally:
-        tracker.close(study_done=done)
+        tracker.close(study, study_done=done)
 
 
 def tracking(study: optuna.Study, spec: StudySpec, targets: tuple[Target, ...], device: str, url: str) -> Tracker:

@@ -161,8 +161,10 @@ class Tracker:
         """A trial finished (any state); `checkpoint`: its kept weights, logged as `name`."""
         self._each(lambda b: b.end(study, trial, checkpoint, name))
 
-    def close(self, study_done: bool) -> None:
-        self._each(lambda b: b.close(study_done))
+    def close(self, study: optuna.Study, study_done: bool) -> None:
+        """The run ends: what this worker left open is closed (and MLflow runs of trials failed
+        elsewhere); with `study_done`, the study's parent run is FINISHED."""
+        self._each(lambda b: b.close(study, study_done))
 
 
 def _off(target: Target, e: BaseException) -> None:
@@ -284,8 +286,6 @@ class _MLflow:
             self.client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()])
 
     def end(self, study: optuna.Study, trial: FrozenTrial, checkpoint: Path | None, name: str) -> None:
-        from mlflow.entities import Metric, RunTag
-
         run_id = self.runs.pop(trial.number, None)
         if run_id is None:  # another worker's trial (failed here as its worker was gone): its run, if any
             found = self.client.search_runs([self.experiment], filter_string=(
@@ -294,6 +294,12 @@ class _MLflow:
             if not found or found[0].info.status != "RUNNING":
                 return
             run_id = found[0].info.run_id
+        self._finish(run_id, study, trial, checkpoint, name)
+
+    def _finish(self, run_id: str, study: optuna.Study, trial: FrozenTrial, checkpoint: Path | None,
+                name: str) -> None:
+        from mlflow.entities import Metric, RunTag
+
         status, tags = _outcome(trial)
         now = int(time.time() * 1000)
         step = max(trial.intermediate_values, default=0)
@@ -309,10 +315,20 @@ class _MLflow:
                 self.client.log_artifact(run_id, str(named))
         self.client.set_terminated(run_id, status=status)
 
-    def close(self, study_done: bool) -> None:
+    def close(self, study: optuna.Study, study_done: bool) -> None:
         for run_id in self.runs.values():  # started here, never told (the run ended by an error)
             self.client.set_terminated(run_id, status="FAILED")
         self.runs.clear()
+        # Runs still RUNNING whose trial has finished: their worker died and Optuna's
+        # fail_stale_trials (a heartbeat) failed the trial, which no worker of ours is told of.
+        open_runs = self.client.search_runs([self.experiment], filter_string=(
+            f"tags.`mlflow.parentRunId` = '{self.parent}' and attributes.status = 'RUNNING'"), max_results=1000)
+        if open_runs:
+            trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+            for run in open_runs:
+                trial = trials.get(int(run.data.tags.get("optuna.trial_number", -1)))
+                if trial is not None and trial.state.is_finished():
+                    self._finish(run.info.run_id, study, trial, None, "")
         if study_done:
             self.client.set_terminated(self.parent, status="FINISHED")
 
@@ -360,7 +376,7 @@ class _TensorBoard:
         w.add_text("outcome", "\n".join(f"    {k}: {v}" for k, v in tags.items()))
         w.close()
 
-    def close(self, study_done: bool) -> None:
+    def close(self, study: optuna.Study, study_done: bool) -> None:
         for w in self.writers.values():
             w.close()
         self.writers.clear()

@@ -33,6 +33,24 @@ def _runs(client: MlflowClient, study: str):
     return parent, children
 
 
+def _wait_for_a_tracked_epoch(client: MlflowClient, proc, after_a_finished_trial: bool = False) -> None:
+    """Until a trial's run is RUNNING with an epoch logged (and, if asked, another run has finished)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            _, children = _runs(client, "tiny")
+            if (not after_a_finished_trial or any(c.info.status == "FINISHED" for c in children.values())) and \
+                    any(c.info.status == "RUNNING" and client.get_metric_history(c.info.run_id, "val_loss")
+                        for c in children.values()):
+                return
+        except Exception:  # the store or experiment is not there yet
+            pass
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail("no tracked epoch appeared")
+
+
 def test_two_workers_track_every_trial_with_its_curves_in_mlflow_and_tensorboard(tmp_path, db):
     study = write_study(tmp_path, n_trials=6, train_size=2000, space=SPACE,
                         pruner={"name": "successive_halving", "min_resource": 1})
@@ -91,18 +109,7 @@ def test_an_interrupted_trial_is_killed_in_mlflow_and_its_retry_says_so(tmp_path
                         track="mlflow")  # the study file's key
     proc = search("run", "--study", study)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            _, children = _runs(client, "tiny")
-            if any(c.info.status == "FINISHED" for c in children.values()) and \
-                    any(c.info.status == "RUNNING" and client.get_metric_history(c.info.run_id, "val_loss")
-                        for c in children.values()):
-                break
-        except Exception:  # the store or experiment is not there yet
-            pass
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
+    _wait_for_a_tracked_epoch(client, proc, after_a_finished_trial=True)
     proc.send_signal(signal.SIGINT)
     rc, _, err = finish(proc, 60)
     assert rc == 130, err
@@ -137,3 +144,24 @@ def test_a_tracking_backend_that_is_not_there_is_one_warning_and_the_study_goes_
     assert "hunter2" not in r.output + r.stderr
     assert [t.state.name for t in optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}").trials] == \
         ["COMPLETE", "COMPLETE"]
+
+
+def test_a_trial_failed_by_its_heartbeat_after_a_kill_has_its_run_closed(tmp_path, db):
+    study = write_study(tmp_path, n_trials=2, train_size=20000, space={**SPACE, "epochs": 3, "hidden_size": 64})
+    flags = ("--heartbeat", 1, "--track", "mlflow")
+    proc = search("run", "--study", study, *flags)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    _wait_for_a_tracked_epoch(client, proc)
+    proc.kill()  # SIGKILL: nothing of ours runs; only the heartbeat tells
+    finish(proc, 30)
+    time.sleep(4)  # past 3 missed heartbeats: stale
+    r = cli("run", "--study", study, *flags)
+    assert r.exit_code == 0, r.output
+    stored = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
+    _, children = _runs(client, "tiny")
+    assert sorted(children) == [t.number for t in stored.trials]
+    for t in stored.trials:
+        run = children[t.number]
+        assert run.data.tags["state"] == t.state.name, t.number  # the killed one too: FAIL, closed
+        assert run.info.status == ("FAILED" if t.state.name == "FAIL" else "FINISHED")
+    assert [t.state.name for t in stored.trials].count("FAIL") == 1
