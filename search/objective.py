@@ -59,18 +59,20 @@ class Objective:
             n_params = None if factory else planned_params(params.model_config(shape))
         if held:
             raise_held(held)
-        records.TrialStart(config=params.active(), seed=seed, device=str(self.device), n_params=n_params,
+        config = params.active()
+        records.TrialStart(config=config, seed=seed, device=str(self.device), n_params=n_params,
                            worker=WORKER, retry_of=original).write(trial)
         tracker = self.recorder.tracker
-        tracker.start(trial.number, params.active(), seed, original)
+        tracker.start(trial.number, config, seed, original)
         curves: dict[str, list[float]] = {k: [] for k in records.CURVES}
         goal, done, measured, precision = self.spec.goal, [], None, None
 
         def on_epoch(r: EpochResult) -> None:
             done.append(r)
-            for key, value in records.curve_point(r).items():
+            point = records.curve_point(r)
+            for key, value in point.items():
                 curves[key].append(value)
-            tracker.epoch(trial.number, r)  # the pruned epoch too
+            tracker.epoch(trial.number, r.epoch, point)  # the pruned epoch too
             if goal.curve is None:
                 return  # several objectives: Optuna takes no intermediate values
             value = getattr(r, goal.curve)

@@ -46,7 +46,7 @@ from search.storage import (
     storage_error,
     storage_errors,
 )
-from search.tracking import Target, Tracker, check_installed, open_tracker, parse_track
+from search.tracking import Tracker, check_installed, open_tracker, parse_track
 from search.trials import Failure, TrialFailed, counts_toward_budget, study_facts
 
 MAX_WORKERS = 256  # worker processes on one machine
@@ -82,15 +82,13 @@ class RunOptions:
         if self.track is not None:
             parse_track(list(self.track), where, "--track")
 
-    def targets(self, spec: StudySpec) -> tuple[Target, ...]:
-        """Where this run tracks its trials: the flags' trackers, else the file's."""
-        return spec.track if self.track is None else parse_track(list(self.track), "command line", "--track")
-
     def apply(self, spec: StudySpec) -> StudySpec:
-        """The study as this run sees it (the file's budget, timeout and seed, or ours)."""
+        """The study as this run sees it (the file's budget, timeout, seed and trackers, or ours)."""
         return replace(spec, n_trials=spec.n_trials if self.n_trials is None else self.n_trials,
                        timeout=spec.timeout if self.timeout is None else self.timeout,
-                       seed=spec.seed if self.seed is None else self.seed)
+                       seed=spec.seed if self.seed is None else self.seed,
+                       track=spec.track if self.track is None else parse_track(list(self.track), "command line",
+                                                                                "--track"))
 
 
 def open_study(spec: StudySpec, url: str, opts: RunOptions, *, worker_index: int = 0,
@@ -179,13 +177,12 @@ def run_study(
     data = load_dataset(spec.dataset, opts.data_dir, dev)  # fail on bad data before touching storage
     check_factories(spec)  # and on a model module that cannot be imported
     check_models(spec, data.shape)  # or a built-in model too big for the images
-    targets = opts.targets(spec)
-    check_installed(targets)  # or a tracker's package missing
+    check_installed(spec.track)  # or a tracker's package missing
     store_dir = artifact_dir(url, opts.artifacts)
     if store_dir is not None:
         writable_dir(store_dir, "artifacts")  # a bad --artifacts: one line before the study exists
     study = open_study(spec, url, opts, worker_index=worker_index, data=data.facts())
-    tracker = tracking(study, spec, targets, str(dev), url)
+    tracker = tracking(study, spec, str(dev), url)
     recorder = Recorder(open_store(store_dir), spec.keep_checkpoints, tracker)
     objective = Objective(spec, data, dev, recorder=recorder, on_step=on_step)
     if on_start is not None:
@@ -204,12 +201,12 @@ def run_study(
         tracker.close(study, study_done=done)
 
 
-def tracking(study: optuna.Study, spec: StudySpec, targets: tuple[Target, ...], device: str, url: str) -> Tracker:
-    """The trackers of one worker (MLflow's parent run made once, under the study lock)."""
-    if not targets:
+def tracking(study: optuna.Study, spec: StudySpec, device: str, url: str) -> Tracker:
+    """The trackers of one worker, from `spec.track` (MLflow's parent run made once, under the study lock)."""
+    if not spec.track:
         return Tracker()
     storage = _optuna.storage_of(study)
-    return open_tracker(targets, study, spec, device, url, lambda: study_lock(storage, url, study.study_name))
+    return open_tracker(spec.track, study, spec, device, url, lambda: study_lock(storage, url, study.study_name))
 
 
 def check_factories(spec: StudySpec) -> None:

@@ -39,7 +39,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search import _check, _optuna, records
 from search.errors import Notice, SearchError
-from search.fit import EpochResult
 from search.samplers import describe_named
 from search.storage import mask_url
 from search.trials import Failure
@@ -149,12 +148,12 @@ class Tracker:
     def start(self, number: int, config: dict[str, Any], seed: int, retry_of: int | None) -> None:
         self._each(lambda b: b.start(number, config, seed, retry_of))
 
-    def epoch(self, number: int, r: EpochResult) -> None:
+    def epoch(self, number: int, epoch: int, point: dict[str, float]) -> None:
+        """One epoch of a trial, as the curves store it (`records.curve_point`)."""
         if not self.backends:  # untracked runs pay nothing per epoch
             return
-        point = records.curve_point(r)
         metrics = {k: point[k] for k in METRICS}
-        self._each(lambda b: b.epoch(number, r.epoch, metrics))
+        self._each(lambda b: b.epoch(number, epoch, metrics))
 
     def end(self, study: optuna.Study, trial: FrozenTrial, checkpoint: Path | None = None,
             name: str = "checkpoint.pt") -> None:

@@ -94,13 +94,12 @@ def run_workers(
     one StorageLost.
     """
     spec = opts.apply(spec)
-    resolve_device(opts.device)
+    dev = resolve_device(opts.device)
     locate(spec.dataset, opts.data_dir)
     check_factories(spec)
-    targets = opts.targets(spec)
-    check_installed(targets)
+    check_installed(spec.track)
     study = open_study(spec, url, opts)  # creates it once, checks the storage
-    tracking(study, spec, targets, str(resolve_device(opts.device)), url)  # MLflow's store, experiment and parent run made once
+    tracking(study, spec, str(dev), url)  # MLflow's store, experiment and parent run made once, before the workers
     done_before = budget_used(study)[0]
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     ctx = multiprocessing.get_context("spawn")  # no fork: torch threads and DB connections don't survive it
