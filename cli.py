@@ -674,6 +674,34 @@ def dashboard(
         serve(url, host, port, artifacts, say=_say, allow_writes=allow_writes)
 
 
+@app.command("storage-proxy")
+def storage_proxy(
+    storage: StorageOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to serve on.")] = 13000,
+    threads: Annotated[int, typer.Option("--threads", min=1, max=1024,
+                                         help="Server threads (calls served at once).")] = 64,
+) -> None:
+    """Serve a PostgreSQL (or MySQL, SQLite) storage to many workers through Optuna's gRPC proxy.
+
+    Workers, readers and the dashboard then take --storage grpc://HOST:PORT; the study lock
+    (the exact budget) and heartbeats work through it.
+
+    \b
+    Examples:
+      search storage-proxy --storage postgresql+psycopg://user:PASSWORD@db:5432/search
+      search run --study quickstart --storage grpc://127.0.0.1:13000 --workers 4
+    """
+    from search import is_loopback, serve_storage_proxy, storage_url
+
+    url = storage_url(storage)
+    with _errors(url, stops=False):  # the server handles its own signals
+        if not is_loopback(host):
+            err.print(f"warning: serving on {host} lets anyone who reaches port {port} read and change every study; "
+                      "the storage proxy has no authentication", markup=False, soft_wrap=True)
+        serve_storage_proxy(url, host, port, threads, say=_say)
+
+
 def main() -> None:
     app(prog_name="search")  # also when started as `python -m` or `python -c` (the tests)
 

@@ -41,7 +41,9 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["artifact_dir", "export_trial"], "search.artifacts"),
     **dict.fromkeys(["check_output", "check_output_dir"], "search.outputs"),
     **dict.fromkeys(["write_report"], "search.report"),
-    **dict.fromkeys(["check_address", "is_loopback", "serve"], "search.dashboard"),
+    **dict.fromkeys(["check_address", "is_loopback"], "search._net"),
+    **dict.fromkeys(["serve"], "search.dashboard"),
+    **dict.fromkeys(["serve_storage_proxy"], "search.proxy_server"),
     **dict.fromkeys(["source_text"], "search.sources"),
     **dict.fromkeys(["RunView", "best_text", "fit_bar", "fit_text", "spinner", "trial_line", "values_text"],
                     "search.progress"),
@@ -67,15 +69,17 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from search._format import fmt
+    from search._net import check_address, is_loopback
     from search._signals import ignore_stopping, sigterm_as_interrupt
     from search.api import best_config, export, load_study, run, train
     from search.artifacts import artifact_dir, export_trial
     from search.config import TrainJob, load_config
-    from search.dashboard import check_address, is_loopback, serve
+    from search.dashboard import serve
     from search.errors import Notice, SearchError, StorageLost, Terminated, exit_code
     from search.outputs import check_output, check_output_dir
     from search.params import AXES, Params
     from search.progress import RunView, best_text, fit_bar, fit_text, spinner, trial_line, values_text
+    from search.proxy_server import serve_storage_proxy
     from search.records import StudyRecord, TrialRecord, fail_reason
     from search.report import write_report
     from search.sources import source_text

@@ -3,7 +3,8 @@ asks for a trial, so that N workers never start more trials than the study's bud
 
 SQLite and journal files: an flock on `<file>.search-lock` beside the database (one
 machine or a shared filesystem; not `<file>.lock`, which Optuna's journal backend uses). PostgreSQL: a session advisory lock; MySQL: GET_LOCK. A killed
-worker releases either kind (its file descriptor or its connection goes away).
+worker releases either kind (its file descriptor or its connection goes away). A storage
+proxy (grpc://): a lease held in the proxy process, renewed while held (search/proxy.py).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def study_lock(storage: optuna.storages.BaseStorage, url: str, study_name: str):
     parsed = StorageURL.parse(url)
     if parsed.path is not None:  # a SQLite or journal file
         return _file_lock(Path(str(parsed.path) + LOCK_SUFFIX))
+    lease = getattr(storage, "study_lock", None)  # search/proxy.py's client
+    if lease is not None:
+        return lease(study_name)
     storage = _optuna.rdb_of(storage)  # load_study wraps RDBStorage in a cache
     if not isinstance(storage, optuna.storages.RDBStorage):
         return contextlib.nullcontext()

@@ -68,15 +68,39 @@ def rdb_of(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
 
 
 def beating_trials(storage: optuna.storages.BaseStorage, study_id: int) -> set[int]:
-    """Ids of the study's RUNNING trials that have recorded a heartbeat (RDB storages; a
-    journal has none): the others never go stale, whatever the interval."""
+    """Ids of the study's RUNNING trials that have recorded a heartbeat (RDB storages and the
+    storage proxy; a journal has none): the others never go stale, whatever the interval."""
+    ages = getattr(storage, "heartbeat_ages", None)  # search/proxy.py's client asks its server
+    return set(ages(study_id)) if ages is not None else set(heartbeat_ages(storage, study_id))
+
+
+def heartbeat_ages(storage: optuna.storages.BaseStorage, study_id: int) -> dict[int, float]:
+    """{trial id: seconds since its last heartbeat} for the study's RUNNING trials that have
+    recorded one, by the database's clock (as RDBStorage's own stale check): one indexed
+    query over the running trials, whatever the size of the study."""
     rdb = rdb_of(storage)
     if not isinstance(rdb, optuna.storages.RDBStorage):
-        return set()
-    query = sqlalchemy.text("SELECT h.trial_id FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id "
-                            "WHERE t.study_id = :study AND t.state = 'RUNNING'")
+        return {}
+    query = sqlalchemy.text("SELECT h.trial_id, h.heartbeat FROM trial_heartbeats h JOIN trials t ON "
+                            "t.trial_id = h.trial_id WHERE t.study_id = :study AND t.state = 'RUNNING'"
+                            ).columns(trial_id=sqlalchemy.Integer, heartbeat=sqlalchemy.DateTime)
     with rdb.engine.connect() as c:
-        return {int(row[0]) for row in c.execute(query, {"study": study_id})}
+        now = c.execute(sqlalchemy.select(sqlalchemy.func.now())).scalar_one().replace(tzinfo=None)
+        rows = c.execute(query, {"study": study_id}).all()
+    return {int(tid): (now - beat.replace(tzinfo=None)).total_seconds() for tid, beat in rows}
+
+
+def grpc_proxy_server(storage: optuna.storages.BaseStorage, pool, interceptors=()):  # -> grpc.Server
+    """Optuna's gRPC storage proxy (`optuna.storages.run_grpc_proxy_server` without its own
+    start and wait), in a server that takes interceptors and more services: its servicer
+    and its registration live in private modules."""
+    import grpc
+    from optuna.storages._grpc.auto_generated import api_pb2_grpc
+    from optuna.storages._grpc.servicer import OptunaStorageProxyService
+
+    server = grpc.server(pool, interceptors=list(interceptors))
+    api_pb2_grpc.add_StorageServiceServicer_to_server(OptunaStorageProxyService(storage), server)
+    return server
 
 
 def heartbeat_interval(storage: optuna.storages.BaseStorage) -> int | None:

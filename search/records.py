@@ -26,7 +26,21 @@ from search.goal import BOUND_OPS, Bound
 
 __all__ = ["CONFIG", "CURVES", "FAILED_TRIAL", "FAIL_REASON", "PRECISION", "RETRY_HISTORY", "CheckpointParts", "StudyRecord",
            "TrialRecord", "TrialStart", "checkpoint", "checkpoint_parts", "curve", "curve_point", "fail_reason",
-           "retries", "retry_attrs", "retry_of", "write_fail_reason", "write_n_params", "write_outcome", "write_report_note"]
+           "retries", "retry_attrs", "retry_of", "take_join_number", "write_fail_reason", "write_n_params", "write_outcome",
+           "write_report_note"]
+
+JOINS = "mnist_search:joins"  # study system attribute: how many processes have opened the study to run it
+
+
+def take_join_number(study: optuna.Study, lock: Any) -> int:
+    """A number no other process opening this study gets (0 for the first), under the study
+    lock `lock` (a context manager): workers on other hosts, started by one command each at
+    the same moment (a SLURM array, a Kubernetes Job), seed their samplers apart with it."""
+    storage, study_id = _optuna.storage_of(study), _optuna.study_id(study)
+    with lock:
+        n = int(storage.get_study_system_attrs(study_id).get(JOINS, 0))
+        storage.set_study_system_attr(study_id, JOINS, n + 1)
+    return n
 
 
 # ---------------------------------------------------------------- trials

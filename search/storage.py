@@ -31,7 +31,8 @@ from search import _optuna
 from search.errors import DiskFull, Notice, SearchError, StorageLost
 
 __all__ = ["CREATION_TRIES", "DEFAULT_STORAGE", "FileGuard", "GRACE_FACTOR", "HEARTBEAT_S", "JournalMended",
-           "MAX_JOURNAL_LINE", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL", "first_line", "heartbeat", "mask_url",
+           "MAX_JOURNAL_LINE", "MAX_RETRY", "SQLITE_TIMEOUT_S", "StorageURL", "first_line", "heartbeat",
+           "is_grpc_error", "is_storage_error", "mask_url",
            "open_storage", "secrets_of", "storage_error", "storage_errors", "storage_url"]
 
 DEFAULT_STORAGE = "sqlite:///search.db"
@@ -79,7 +80,7 @@ class StorageURL:
     journal storages), for the storage, the artifact folder, the study lock and the file guard."""
 
     text: str  # as given (it may hold a password: show it through mask_url)
-    kind: str  # "journal" | "sqlite" | "server" (PostgreSQL, MySQL, ...) | "malformed"
+    kind: str  # "journal" | "sqlite" | "server" (PostgreSQL, MySQL, ...) | "proxy" (grpc://) | "malformed"
     path: Path | None = None  # the SQLite or journal file
 
     @classmethod
@@ -87,6 +88,8 @@ class StorageURL:
         if url.startswith("journal:"):
             rest = url[len("journal:"):]
             return cls(url, "journal", Path(rest[2:] if rest.startswith("//") else rest))
+        if url.startswith("grpc://"):
+            return cls(url, "proxy")
         try:
             parsed = make_url(url)
         except Exception:
@@ -146,6 +149,13 @@ def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEA
     parsed = StorageURL.parse(url)
     if parsed.kind == "journal":
         return _journal_storage(parsed, create)
+    if parsed.kind == "proxy":  # `search storage-proxy`: heartbeats and the study lock through its side service
+        from search import proxy
+
+        interval = max(1, int(heartbeat)) if heartbeat else None
+        return proxy.connect(url, create=create, heartbeat_interval=interval,
+                             grace_period=GRACE_FACTOR * interval if interval else None,
+                             stale_callback=_retry_callback() if interval else None)
     _check_credentials(url)
     if parsed.kind == "malformed":
         raise SearchError(f"malformed storage URL {mask_url(url)!r}: expected e.g. sqlite:///search.db, "
@@ -169,8 +179,7 @@ def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEA
             if heartbeat and not read_only:
                 interval = max(1, int(heartbeat))
                 beat = {"heartbeat_interval": interval, "grace_period": GRACE_FACTOR * interval,
-                        "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                            max_retry=MAX_RETRY)}
+                        "heartbeat_stale_trial_callback": _retry_callback()}
             storage = _created_once(lambda: optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **beat))
         if sqlite and not read_only:
             _fast_sqlite(storage.engine)
@@ -189,6 +198,12 @@ def open_storage(url: str, *, create: bool = True, heartbeat: float | None = HEA
         if isinstance(err, StorageLost):
             raise SearchError(f"cannot reach storage {mask_url(url)}: {first_line(e, url)}") from None
         raise err from None
+
+
+def _retry_callback() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
+    """A trial whose heartbeat went stale is queued again with its parameters, at most MAX_RETRY times."""
+    with _optuna.quiet_experimental():
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
 
 
 CREATION_TRIES = 10
@@ -248,7 +263,7 @@ def storage_error(e: BaseException, url: str) -> SearchError:
     their input to fix (exit 2); anything else means the storage went away (exit 1)."""
     if isinstance(e, optuna.exceptions.StorageInternalError) and e.__cause__ is not None:
         e = e.__cause__  # Optuna's wrapper says "invalid data in the commit"; the cause says what happened
-    text = first_line(e, url)
+    text = _grpc_text(e, url) if is_grpc_error(e) else first_line(e, url)
     low = text.lower()
     where = mask_url(url)
     if any(k in low for k in ("malformed", "not a database", "file is encrypted", "no such table",
@@ -274,12 +289,34 @@ def storage_error(e: BaseException, url: str) -> SearchError:
                        "command again once it is reachable")
 
 
+def is_grpc_error(e: BaseException) -> bool:
+    """A failed call to a storage proxy (grpc.RpcError), told without importing grpc."""
+    return any(c.__name__ == "RpcError" and c.__module__ == "grpc" for c in type(e).__mro__)
+
+
+def _grpc_text(e: BaseException, url: str) -> str:
+    details = getattr(e, "details", None)
+    code = getattr(e, "code", None)
+    text = str(details() if callable(details) else e) or "no answer"
+    name = getattr(code() if callable(code) else None, "name", "")
+    if name in ("UNAVAILABLE", "DEADLINE_EXCEEDED") and "database" not in text:
+        text = f"the proxy does not answer ({text})"
+    return first_line(RuntimeError(text), url)
+
+
+def is_storage_error(e: BaseException) -> bool:
+    """An error from the storage itself: the database (SQLAlchemy, Optuna's wrapper) or a storage proxy."""
+    return isinstance(e, (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)) or is_grpc_error(e)
+
+
 @contextlib.contextmanager
 def storage_errors(url: str) -> Iterator[None]:
     """Database errors inside the block become the one line `storage_error` gives."""
     try:
         yield
-    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
+    except Exception as e:
+        if not is_storage_error(e):
+            raise
         raise storage_error(e, url) from None
 
 

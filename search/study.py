@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import optuna
-import sqlalchemy
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
@@ -41,6 +40,7 @@ from search.storage import (
     MAX_RETRY,
     FileGuard,
     heartbeat,
+    is_storage_error,
     mask_url,
     open_storage,
     storage_error,
@@ -91,8 +91,7 @@ class RunOptions:
                                                                                 "--track"))
 
 
-def open_study(spec: StudySpec, url: str, opts: RunOptions, *, worker_index: int = 0,
-               data: dict[str, Any] | None = None) -> optuna.Study:
+def open_study(spec: StudySpec, url: str, opts: RunOptions, *, data: dict[str, Any] | None = None) -> optuna.Study:
     """Create the study or load it to resume; refuse if the stored one is a different
     experiment (another dataset, goal, seed, ... or, given the data's facts, other data)."""
     spec = opts.apply(spec)
@@ -101,11 +100,11 @@ def open_study(spec: StudySpec, url: str, opts: RunOptions, *, worker_index: int
         directions = [optuna.study.StudyDirection[d.upper()] for d in spec.goal.directions]
         study = optuna.create_study(storage=storage, study_name=spec.name, directions=directions,
                                     load_if_exists=True)
-        return _checked(study, spec, url, storage, worker_index, data, opts.allow_change)
+        return _checked(study, spec, url, storage, data, opts.allow_change)
 
 
-def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_index: int,
-             data: dict[str, Any] | None, allow_change: bool) -> optuna.Study:
+def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, data: dict[str, Any] | None,
+             allow_change: bool) -> optuna.Study:
     stored = ", ".join(d.name.lower() for d in study.directions)
     # identity never changes: the ways on are a new name, or deleting the stored study
     ways = (f"run the file as a new study (--set name={spec.name}-2, or name: in the file), or delete the stored "
@@ -132,8 +131,10 @@ def _checked(study: optuna.Study, spec: StudySpec, url: str, storage, worker_ind
             study.set_metric_names(list(spec.goal.metrics))  # the dashboard names the objectives
     write_study_note(study)
     # Offsetting the seed by the trials so far keeps a resumed run from replaying the first
-    # run's random start-up suggestions; workers differ too.
-    sampler = spec.make_sampler(len(study.trials) + 100_003 * worker_index)
+    # run's random start-up suggestions; each process that opens the study to run it (a worker
+    # here, a command on another host started at the same moment) takes its own join number.
+    join = records.take_join_number(study, study_lock(storage, url, spec.name))
+    sampler = spec.make_sampler(len(study.trials) + 100_003 * join)
     return optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=spec.make_pruner())
 
 
@@ -163,7 +164,6 @@ def run_study(
     url: str,
     opts: RunOptions = RunOptions(),
     *,
-    worker_index: int = 0,
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
     on_start: Callable[[optuna.Study, int, list[str]], None] | None = None,
     on_step: Callable[[int, Step], None] | None = None,
@@ -181,7 +181,7 @@ def run_study(
     store_dir = artifact_dir(url, opts.artifacts)
     if store_dir is not None:
         writable_dir(store_dir, "artifacts")  # a bad --artifacts: one line before the study exists
-    study = open_study(spec, url, opts, worker_index=worker_index, data=data.facts())
+    study = open_study(spec, url, opts, data=data.facts())
     tracker = tracking(study, spec, str(dev), url)
     recorder = Recorder(open_store(store_dir), spec.keep_checkpoints, tracker)
     objective = Objective(spec, data, dev, recorder=recorder, on_step=on_step)
@@ -244,10 +244,16 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float | li
         while (deadline is None or time.monotonic() < deadline) and not _optuna.stop_requested(study):
             guard.check()
             with signals_held() as held:  # an interrupt between ask and the trial's own handler
-                with study_lock(storage, url, study.study_name):  # would leave the trial RUNNING
+                with study_lock(storage, url, study.study_name) as lock:  # would leave the trial RUNNING
                     optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
                     done, running = budget_used(study)
                     trial = study.ask() if done + running < budget else None
+                if trial is not None and getattr(lock, "lapsed", False):
+                    # cut off from the proxy while holding its lease: another worker may have
+                    # asked meanwhile, so this trial could overrun the budget: it goes back unrun
+                    _fail_and_queue(study, _optuna.trial_id(trial), f"{Failure.WORKER_GONE.value}: its worker lost "
+                                    "the study lock before the trial started; queued again", recorder)
+                    continue
             if held:
                 if trial is not None:
                     with signals_held():
@@ -391,7 +397,7 @@ def _fail_on_error(study: optuna.Study, trial_id: int, e: Exception, recorder: R
     """A trial cut short by an error the loop does not handle is not left RUNNING: the storage's
     disk full fails it `disk full` and queues it again (for the run after space is freed); any
     other error but a lost storage (which a heartbeat or the next run tells) fails it `error`."""
-    disk_full = isinstance(e, (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError))
+    disk_full = is_storage_error(e)
     if disk_full:
         if not isinstance(storage_error(e, ""), DiskFull):
             return

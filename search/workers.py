@@ -71,7 +71,7 @@ def _worker(index: int, spec: StudySpec, url: str, opts: RunOptions, threads: in
     warnings.showwarning = lambda message, *_, **__: print(f"warning: worker {index}: {message}", file=sys.stderr,
                                                            flush=True)
     try:
-        run_study(spec, url, opts, worker_index=index)
+        run_study(spec, url, opts)
     except (SearchError, KeyboardInterrupt) as e:
         if isinstance(e, SearchError):
             errors.put(str(e))

@@ -38,6 +38,7 @@ class Server:
         self.data = self.dir / "data"
         self.port = free_port()
         self.as_user: list[str] = []
+        self.prefix: list[str] = []  # e.g. ip netns exec NS: the server on another host's loopback
         if os.geteuid() == 0:  # initdb refuses to run as root
             user = "postgres" if _user_exists("postgres") else "nobody"
             self.as_user = ["runuser", "-u", user, "--"]
@@ -49,7 +50,7 @@ class Server:
         return f"postgresql+psycopg://{USER}:{PASSWORD}@127.0.0.1:{self.port}/search"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([*self.as_user, *args], capture_output=True, text=True, check=check,
+        return subprocess.run([*self.prefix, *self.as_user, *args], capture_output=True, text=True, check=check,
                               env={**os.environ, "PGPASSWORD": PASSWORD}, cwd=self.dir)
 
     def init(self) -> None:

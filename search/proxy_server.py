@@ -1,0 +1,153 @@
+"""An RDB storage URL -> `search storage-proxy`: Optuna's gRPC proxy servicer in front of it and,
+on the same port, the side service of search/proxy.py (the leased study lock, heartbeats)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator
+
+import optuna
+
+from search import _optuna
+from search._net import check_address
+from search._signals import sigterm_as_interrupt
+from search.errors import SearchError
+from search.proxy import DEFAULT_THREADS, SERVICE, SIDE_METHODS, ProxyAddress, dump, load
+from search.storage import StorageURL, first_line, mask_url, open_storage
+
+__all__ = ["make_server", "serve_storage_proxy", "serving"]
+
+
+class _Locks:
+    """Leased locks by key, in the proxy process: (holder token, monotonic expiry)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[str, float]] = {}
+        self._mutex = threading.Lock()
+
+    def acquire(self, key: str, token: str, lease_s: float) -> bool:
+        now = time.monotonic()
+        with self._mutex:
+            held = self._held.get(key)
+            if held is None or held[1] <= now or held[0] == token:
+                self._held[key] = (token, now + lease_s)
+                return True
+            return False
+
+    def renew(self, key: str, token: str, lease_s: float) -> bool:
+        """Extend the lease; False when `token` no longer holds it (it lapsed, maybe taken)."""
+        now = time.monotonic()
+        with self._mutex:
+            held = self._held.get(key)
+            if held is None or held[0] != token or held[1] <= now:
+                return False
+            self._held[key] = (token, now + lease_s)
+            return True
+
+    def release(self, key: str, token: str) -> bool:
+        """Let go; True when `token` held the lock, unlapsed, up to now."""
+        now = time.monotonic()
+        with self._mutex:
+            held = self._held.get(key)
+            if held is None or held[0] != token:
+                return False
+            del self._held[key]
+            return held[1] > now
+
+
+def _side_handler(storage: optuna.storages.BaseStorage, hello: dict[str, Any]):
+    import grpc
+
+    locks = _Locks()
+    methods: dict[str, Callable[[dict[str, Any]], Any]] = {  # search/proxy.py's SIDE_METHODS
+        "Hello": lambda r: hello,
+        "Lock": lambda r: locks.acquire(r["key"], r["token"], float(r["lease_s"])),
+        "Renew": lambda r: locks.renew(r["key"], r["token"], float(r["lease_s"])),
+        "Unlock": lambda r: locks.release(r["key"], r["token"]),
+        "Heartbeat": lambda r: _optuna.rdb_of(storage).record_heartbeat(int(r["trial_id"])),  # type: ignore[attr-defined]
+        "HeartbeatAges": lambda r: {str(k): v for k, v in _optuna.heartbeat_ages(storage, int(r["study_id"])).items()},
+    }
+
+    def unary(fn: Callable[[dict[str, Any]], Any]):
+        return grpc.unary_unary_rpc_method_handler(lambda request, context: fn(request),
+                                                   request_deserializer=load, response_serializer=dump)
+
+    assert set(methods) == set(SIDE_METHODS)
+    return grpc.method_handlers_generic_handler(SERVICE, {name: unary(fn) for name, fn in methods.items()})
+
+
+def _masking_interceptor(url: str):
+    """Every error a call meets in the proxy (the database gone, its disk full) reaches the
+    worker as UNAVAILABLE with one masked line; the codes Optuna's servicer sets stay as they are."""
+    import grpc
+
+    class Masked(grpc.ServerInterceptor):
+        def intercept_service(self, continuation, details):
+            handler = continuation(details)
+            if handler is None or handler.unary_unary is None:
+                return handler
+            inner = handler.unary_unary
+
+            def call(request, context):
+                try:
+                    return inner(request, context)
+                except Exception as e:
+                    if context.code() is not None:  # aborted on purpose (NOT_FOUND, ALREADY_EXISTS, ...)
+                        raise
+                    context.abort(grpc.StatusCode.UNAVAILABLE,
+                                  f"the storage proxy's database {mask_url(url)}: {first_line(e, url)}")
+
+            return grpc.unary_unary_rpc_method_handler(call, request_deserializer=handler.request_deserializer,
+                                                       response_serializer=handler.response_serializer)
+
+    return Masked()
+
+
+def make_server(url: str, host: str, port: int, threads: int = DEFAULT_THREADS):  # -> grpc.Server, bound
+    """Optuna's proxy for the RDB storage `url` and the side service, bound to host:port (not started)."""
+    kind = StorageURL.parse(url).kind
+    if kind == "journal":
+        raise SearchError(f"storage {url}: Optuna's gRPC proxy serves RDB storages only (Optuna #6084): run the "
+                          "workers on the journal file itself, or keep the study in PostgreSQL")
+    if kind == "proxy":
+        raise SearchError(f"storage {mask_url(url)} is a storage proxy already: serve the database behind it "
+                          "(--storage postgresql+psycopg://...)")
+    rdb = open_storage(url, heartbeat=None)  # creates the schema where there is none; heartbeats are the workers'
+    storage = optuna.storages.get_storage(rdb)  # Optuna's in-process cache of finished trials
+    backend = rdb.engine.url.get_backend_name() if isinstance(rdb, optuna.storages.RDBStorage) else "?"
+    hello = {"service": "mnist-search", "storage": mask_url(url), "backend": backend}
+    server = _optuna.grpc_proxy_server(storage, ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxy"),
+                                       [_masking_interceptor(url)])
+    server.add_generic_rpc_handlers((_side_handler(storage, hello),))
+    target = ProxyAddress(host, port).target
+    try:
+        bound = server.add_insecure_port(target)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise SearchError(f"cannot serve on {target}: the port is in use or not an address of this machine: "
+                          "pick another --port or --host")
+    return server
+
+
+@contextlib.contextmanager
+def serving(server) -> Iterator[None]:
+    """The server started, and stopped (its calls given a few seconds to end) however the block ends."""
+    server.start()
+    try:
+        yield
+    finally:
+        server.stop(grace=3).wait(5)
+
+
+def serve_storage_proxy(url: str, host: str, port: int, threads: int = DEFAULT_THREADS, say: Callable[[str], None] = print) -> None:
+    """Serve the storage `url` through the proxy on host:port until interrupted (Ctrl-C, SIGTERM)."""
+    check_address(host, port)
+    server = make_server(url, host, port, threads)
+    with contextlib.suppress(KeyboardInterrupt), sigterm_as_interrupt(), serving(server):
+        say(f"storage proxy for {mask_url(url)} on grpc://{ProxyAddress(host, port).target} ({threads} threads); "
+            "Ctrl-C stops")
+        server.wait_for_termination()
