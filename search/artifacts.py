@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search import _dashboard, _optuna
 from search._files import writable_dir
+from search._signals import raise_held, signals_held
 from search.config import (
     EXPORT_HEADER,
     TrainJob,
@@ -134,15 +135,20 @@ class Recorder:
         fd, tmp = tempfile.mkstemp(suffix=".pt")
         os.close(fd)
         where = Path(tmp).parent
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(blob, f)
-            where = _optuna.artifact_file(self.store, CHECKPOINT).parent
-            self.saved[trial_id] = _dashboard.upload(self.store, study, trial_id, Path(tmp), CHECKPOINT)
-        except (OSError, RuntimeError) as e:  # the trial keeps its value; the run stops after telling it
-            self.unsaved = disk_error(e, where / CHECKPOINT, "the trial's checkpoint (the trial keeps its value)")
-        finally:
-            os.unlink(tmp)
+        # Ctrl-C inside torch.save's write callback came out as torch's RuntimeError ("unexpected
+        # pos"), read as a disk error: the signal is held over the write and raised after it
+        with signals_held() as held:
+            try:
+                with open(tmp, "wb") as f:
+                    torch.save(blob, f)
+                where = _optuna.artifact_file(self.store, CHECKPOINT).parent
+                self.saved[trial_id] = _dashboard.upload(self.store, study, trial_id, Path(tmp), CHECKPOINT)
+            except (OSError, RuntimeError) as e:  # the trial keeps its value; the run stops after telling it
+                self.unsaved = disk_error(e, where / CHECKPOINT, "the trial's checkpoint (the trial keeps its value)")
+            finally:
+                os.unlink(tmp)
+        if held:
+            raise_held(held)
 
     def finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """After a trial finished: its note, then keep only the best `keep` checkpoints; the

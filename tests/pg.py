@@ -39,6 +39,7 @@ class Server:
         self.port = free_port()
         self.as_user: list[str] = []
         self.prefix: list[str] = []  # e.g. ip netns exec NS: the server on another host's loopback
+        self.max_connections = 100
         if os.geteuid() == 0:  # initdb refuses to run as root
             user = "postgres" if _user_exists("postgres") else "nobody"
             self.as_user = ["runuser", "-u", user, "--"]
@@ -63,7 +64,7 @@ class Server:
         pwfile.unlink()
 
     def start(self) -> None:
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off"
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections={self.max_connections} -c fsync=off"
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"),
                   "-w", "-t", "60", "start")
 
