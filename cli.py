@@ -682,14 +682,14 @@ def storage_proxy(
     threads: Annotated[int, typer.Option("--threads", min=1, max=1024,
                                          help="Server threads (calls served at once).")] = 64,
 ) -> None:
-    """Serve a PostgreSQL (or MySQL, SQLite) storage to many workers through Optuna's gRPC proxy.
+    """Serve a storage to many workers (Optuna's gRPC proxy).
 
     Workers, readers and the dashboard then take --storage grpc://HOST:PORT; the study lock
     (the exact budget) and heartbeats work through it.
 
     \b
     Examples:
-      search storage-proxy --storage postgresql+psycopg://user:PASSWORD@db:5432/search
+      search storage-proxy --storage postgresql+psycopg://u:PASSWORD@db/search
       search run --study quickstart --storage grpc://127.0.0.1:13000 --workers 4
     """
     from search import is_loopback, serve_storage_proxy, storage_url

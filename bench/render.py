@@ -203,6 +203,8 @@ def render(r: dict) -> str:
         lines += ["", f"Ours is {verdict} (closest: {closest}, {ratio:.2f}x; both resample with `grid_sample`), "
                       "so the service keeps search/augment.py and kornia stays a test-only dependency "
                       "(docs/design.md).", ""]
+    if "scale" in r:
+        lines += scale_section(r["scale"], targets)
     if targets:
         lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
         lines += [f"| {t} | {v} | {'yes' if ok else '**no**'} |" for t, v, ok in targets]
@@ -211,6 +213,54 @@ def render(r: dict) -> str:
     if quick:
         lines += [f"Sections run with `--quick` (smaller, not for reporting): {', '.join(quick)}.", ""]
     return "\n".join(lines)
+
+
+def scale_section(x: dict, targets: list) -> list[str]:
+    """bench/scale.py's figures: simulated workers per storage, per-trial cost against study size."""
+    m = x.get("machine", {})
+    lines = ["## 11. Scale: many workers, large studies (`python bench/scale.py`)", "",
+             f"Machine: {m.get('cpu')}, {m.get('cores')} cores, Optuna {m.get('optuna')}, {m.get('date')}. "
+             "Simulated workers run the service's own loop and objective (study lock, budget count, heartbeats, "
+             "records, notes) with a fit that sleeps instead of training, forked from one process, so 128 fit on "
+             "2 cores; `ideal` is workers / sleep.", ""]
+    w = x.get("workers")
+    if w:
+        lines += [f"### Workers ({w['sleep_s']:g} s trials, {w['per_worker']} trials per worker in the budget)", "",
+                  "![trials per second against workers](scale-workers.png)", "",
+                  "| storage | workers | trials/s | ideal | ask p50 / p99 ms | tell p50 / p99 ms | server CPU s | "
+                  "finished / budget | RUNNING left | duplicates |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for kind in ("postgresql", "proxy", "journal"):
+            for n, row in (w.get(kind) or {}).items():
+                lines.append(f"| {kind} | {n} | {row['trials_per_s']:.1f} | {row['ideal_trials_per_s']:.0f} | "
+                             f"{row['ask_ms_p50']:.0f} / {row['ask_ms_p99']:.0f} | {row['tell_ms_p50']:.0f} / "
+                             f"{row['tell_ms_p99']:.0f} | {_f(row['server_cpu_s'])} | {row['finished']} / "
+                             f"{row['trials']} | {row['running_or_waiting']} | {row['duplicates']} |")
+        top = max((int(n) for n in w.get("proxy", {})), default=0)
+        if top and str(top) in w.get("postgresql", {}):
+            px, pg = w["proxy"][str(top)], w["postgresql"][str(top)]
+            targets.append((f"{top} workers: proxy trials/s above direct PostgreSQL, exact budget",
+                            f"{px['trials_per_s']:.1f} vs {pg['trials_per_s']:.1f}; {px['finished']}/{px['trials']}",
+                            px["trials_per_s"] > pg["trials_per_s"] and px["exact"] and not px["duplicates"]
+                            and not px["running_or_waiting"]))
+        lines.append("")
+    g = x.get("growth")
+    if g:
+        lines += [f"### Per-trial cost as the study grows ({g['storage']}, median of {g['trials_timed']} trials "
+                  "after the first, on a copy of a study filled through Optuna's `add_trials`)", "",
+                  "![ms per trial against study size](scale-growth.png)", "",
+                  "| sampler | trials in the study | service ms | plain Optuna ms | service / plain | first trial "
+                  "service / plain ms |", "|---|---|---|---|---|---|"]
+        for label, rows in g.items():
+            if not isinstance(rows, dict):
+                continue
+            for n, row in rows.items():
+                lines.append(f"| {label} | {int(n):,} | {row['service']['ms']:.1f} | {row['plain']['ms']:.1f} | "
+                             f"{row['ratio']:.2f}x | {row['service']['first_ms']:.0f} / {row['plain']['first_ms']:.0f} |")
+            if "10000" in rows:
+                targets.append((f"{label}: service overhead at 10,000 trials at most 1.5x plain Optuna",
+                                f"{rows['10000']['ratio']:.2f}x", rows["10000"]["ratio"] <= 1.5))
+        lines.append("")
+    return lines
 
 
 def replay_section(x: dict) -> list[str]:

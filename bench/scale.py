@@ -3,7 +3,7 @@ instead of training) through PostgreSQL directly, the gRPC storage proxy and a j
 and the per-trial cost as a study grows to 100,000 trials, the service beside plain Optuna on
 the same storage and sampler, in the same run.
 
-    python bench/scale.py                                   # both parts: bench/scale.json, docs/scale-*.png
+    python bench/scale.py                                   # both parts: bench/results.json, docs/benchmarks.md
     python bench/scale.py --only workers --workers 1,8,32,64
     python bench/scale.py --only growth --sizes 100,1000,10000,100000
     python bench/scale.py --quick                           # a small run of both, for the test suite
@@ -19,7 +19,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import optuna  # noqa: E402
 from _common import choose, emit_json, fail, guarded  # noqa: E402
 
 MNIST = Path(os.environ.get("SEARCH_DATA_DIR", ROOT.parent / "shared" / "datasets" / "mnist"))
-RESULTS = ROOT / "bench" / "scale.json"
+RESULTS = ROOT / "bench" / "results.json"  # under "scale"; docs/benchmarks.md is rendered from it
 DOCS = ROOT / "docs"
 STORAGES = ["postgresql", "proxy", "journal"]
 SAMPLERS = {"default (qmc)": None, "tpe": "tpe", "random": "random"}
@@ -280,6 +279,14 @@ def _trial(rng: np.random.Generator, spec) -> optuna.trial.FrozenTrial:
                                      system_attrs={CONFIG: config}, user_attrs={"val_accuracy": [value] * 3})
 
 
+def _copy_db(src: Path, dst: Path) -> None:
+    """A consistent copy of a SQLite file in WAL mode (a plain copy misses what the -wal holds)."""
+    import sqlite3
+
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+
+
 def _fill(tmp: Path, sizes: list[int]) -> dict[int, Path]:
     """One SQLite study filled through Optuna's API (add_trials), copied at each size."""
     from search.storage import open_storage
@@ -299,7 +306,7 @@ def _fill(tmp: Path, sizes: list[int]) -> dict[int, Path]:
             store.add_trials([_trial(rng, spec) for _ in range(k)])
             have += k
         copies[size] = tmp / f"size-{size}.db"
-        shutil.copy(db, copies[size])
+        _copy_db(db, copies[size])
         log(f"growth: filled {size:,} trials ({time.perf_counter() - t:.0f} s)")
     del study
     return copies
@@ -312,7 +319,7 @@ def _measure(kind: str, filled: Path, size: int, sampler: str | None, k: int, tm
     from search.study import RunOptions, open_study, optimize
 
     db = tmp / f"m-{kind}.db"
-    shutil.copy(filled, db)
+    _copy_db(filled, db)
     url = f"sqlite:///{db}"
     spec = spec_for(tmp, "growth", sampler)
     stamps: list[float] = []
@@ -432,17 +439,24 @@ def main() -> None:
     if args.quick:
         counts, sizes, args.timed, args.sleep, args.per_worker = [1, 4], [100, 300], 5, 0.2, 3
     out = Path(args.out)
-    results = json.loads(out.read_text()) if out.is_file() else {}
+    everything = json.loads(out.read_text()) if out.is_file() else {}
+    results = everything.get("scale", {})
     results["machine"] = _machine()
     with tempfile.TemporaryDirectory(prefix="search-scale-") as tmp:
         if "workers" in parts:
             results["workers"] = bench_workers(counts, args.sleep, args.per_worker, Path(tmp))
         if "growth" in parts:
             results["growth"] = bench_growth(sizes, args.timed, Path(tmp))
-    out.write_text(json.dumps(results, indent=1))
+    if args.quick:
+        results["quick"] = True
+    everything["scale"] = results
+    out.write_text(json.dumps(everything, indent=1))
     if not args.quick:
+        from render import render
+
         for path in plot(results):
             log(f"wrote {path}")
+        (DOCS / "benchmarks.md").write_text(render(everything))
     if args.json:
         emit_json(results)
 

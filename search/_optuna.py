@@ -117,8 +117,9 @@ def record_heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Non
 
 
 def trial_system_attrs(trial: optuna.Trial) -> dict:
-    """A running trial's system attributes (`failed_trial` marks a retry)."""
-    return trial.study._storage.get_trial_system_attrs(trial._trial_id)
+    """A running trial's system attributes as it was asked (`failed_trial` marks a retry): the
+    copy `Trial` read when it was made, not a storage round trip more per trial."""
+    return trial._cached_frozen_trial.system_attrs
 
 
 def stop_requested(study: optuna.Study) -> bool:

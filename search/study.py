@@ -240,14 +240,24 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float | li
     recorder = recorder or Recorder(None)
     storage = _optuna.storage_of(study)
     guard = FileGuard(url)
+    stale_checked = -math.inf
     with sigterm_as_interrupt(), _optuna.optimize_loop(study), storage_errors(url):
         while (deadline is None or time.monotonic() < deadline) and not _optuna.stop_requested(study):
             guard.check()
             with signals_held() as held:  # an interrupt between ask and the trial's own handler
                 with study_lock(storage, url, study.study_name) as lock:  # would leave the trial RUNNING
-                    optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
+                    # stale trials are looked for once a heartbeat interval, not before every trial as
+                    # in study.optimize: a query less inside the lock, which every worker waits for
+                    if time.monotonic() - stale_checked >= (_optuna.heartbeat_interval(storage) or 0):
+                        optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
+                        stale_checked = time.monotonic()
                     done, running = budget_used(study)
                     trial = study.ask() if done + running < budget else None
+                    if trial is not None and isinstance(study.sampler, optuna.samplers.QMCSampler):
+                        # QMC numbers its points in a study attribute, read then written when the trial
+                        # first samples: taken here, under the lock, no two workers get the same point
+                        # (4 workers on a journal file duplicated one trial in 12 without it)
+                        trial.relative_params  # noqa: B018 - sampled for its side effect
                 if trial is not None and getattr(lock, "lapsed", False):
                     # cut off from the proxy while holding its lease: another worker may have
                     # asked meanwhile, so this trial could overrun the budget: it goes back unrun
@@ -373,9 +383,9 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[op
             except TrialFailed as e:
                 records.write_fail_reason(_optuna.storage_of(study), _optuna.trial_id(trial), str(e))
                 state = TrialState.FAIL
-        if _optuna.storage_of(study).get_trial(_optuna.trial_id(trial)).state != TrialState.RUNNING:
-            raise optuna.exceptions.UpdateFinishedTrialError(f"trial #{trial.number} is finished")
         frozen = study.tell(trial, value, state=state, skip_if_finished=True)
+        if frozen.state != state:  # finished elsewhere meanwhile (failed by its heartbeat): not ours to count
+            raise optuna.exceptions.UpdateFinishedTrialError(f"trial #{trial.number} is finished")
     except KeyboardInterrupt:
         with signals_held():  # a second Ctrl-C must not cut the clean-up short: one stored outcome, always
             _fail_and_retry(study, _optuna.trial_id(trial), recorder)

@@ -4,6 +4,7 @@ trials are best. The stored keys themselves are search/records.py's."""
 from __future__ import annotations
 
 import enum
+import heapq
 import math
 from typing import Any
 
@@ -179,8 +180,8 @@ def ranked(study: optuna.Study, top: int = 0) -> list[FrozenTrial]:
     if not top:
         return trials
     sign = best_first(study)
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values and not math.isnan(t.values[0])]
-    return sorted(done, key=lambda t: (not feasible(t), sign * t.values[0]))[:top]
+    done = (t for t in trials if t.state == TrialState.COMPLETE and t.values and not math.isnan(t.values[0]))
+    return heapq.nsmallest(top, done, key=lambda t: (not feasible(t), sign * t.values[0], t.number))  # O(n log top)
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:

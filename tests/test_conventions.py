@@ -13,7 +13,8 @@ import pytest
 
 from conftest import ROOT, cli, one_line_error, write_study
 
-COMMANDS = ("run", "studies", "axes", "show", "export", "train", "report", "fail", "delete", "dashboard")
+COMMANDS = ("run", "studies", "axes", "show", "export", "train", "report", "fail", "delete", "dashboard",
+            "storage-proxy")
 
 
 def _search(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
@@ -138,3 +139,25 @@ def test_listings_fit_80_columns_and_keep_names_whole(tmp_path, command):
         from search.params import AXES
 
         assert all(any(line.startswith(name + " ") for line in lines) for name in AXES)  # each axis named whole
+
+
+def test_the_cluster_recipes_parse_and_use_only_real_flags():
+    """docs/cluster.md: the Kubernetes manifests are valid YAML, and every `search` command in
+    them and in the SLURM script uses flags its command has."""
+    import re
+
+    import yaml
+
+    text = (ROOT / "docs" / "cluster.md").read_text()
+    manifests = [d for block in re.findall(r"```yaml\n(.*?)```", text, re.S) for d in yaml.safe_load_all(block)]
+    assert {d["kind"] for d in manifests} == {"Secret", "Deployment", "Service", "Job"}
+    commands = [c["command"] for d in manifests if d["kind"] in ("Deployment", "Job")
+                for c in d["spec"]["template"]["spec"]["containers"]]
+    commands += [line.split()[1:] for line in text.splitlines() if line.startswith("exec search ")]
+    assert len(commands) == 3
+    for argv in commands:
+        assert argv[0] == "search"
+        r = _search(argv[1], "--help", columns=200)
+        assert r.returncode == 0, r.stderr
+        for flag in (a for a in argv if a.startswith("--")):
+            assert flag in r.stdout, (argv[1], flag)

@@ -32,6 +32,13 @@ def test_every_private_name_exists_on_real_objects(tmp_path):
     trial = study.ask()
     assert storage.get_trial(_optuna.trial_id(trial)).number == trial.number
     assert _optuna.trial_system_attrs(trial) == {}
+    study.add_trial(optuna.create_trial(state=optuna.trial.TrialState.WAITING, system_attrs={"failed_trial": 0}))
+    retry = study.ask()  # a queued retry: what it re-runs is known from the copy ask made
+    assert _optuna.trial_system_attrs(retry) == {"failed_trial": 0}
+    _optuna.record_heartbeat(storage, _optuna.trial_id(retry))
+    ages = _optuna.heartbeat_ages(storage, _optuna.study_id(study))
+    assert set(ages) == {_optuna.trial_id(retry)} and 0 <= ages[_optuna.trial_id(retry)] < 60
+    assert _optuna.beating_trials(storage, _optuna.study_id(study)) == {_optuna.trial_id(retry)}
     assert _optuna.stop_requested(study) is False
     with _optuna.optimize_loop(study):
         study.stop()  # refused outside optimize's loop: ours must count as one
@@ -48,6 +55,7 @@ def test_every_private_name_exists_on_real_objects(tmp_path):
 
 def test_no_other_module_touches_optuna_private_names():
     private = re.compile(r"\._storage\b|_stop_flag|_thread_local|\._trial_id\b|\._study_id\b|\._backend\b|"
+                         r"_cached_frozen_trial|"
                          r"\._base_path\b|optuna\.\w+\._\w+|optuna_dashboard\.\w+\._|optuna_dashboard\._")
     offenders = []
     for path in [*(ROOT / "search").rglob("*.py"), ROOT / "cli.py", *(ROOT / "models").rglob("*.py")]:
