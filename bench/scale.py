@@ -137,6 +137,21 @@ def _simulate(url: str, spec_path: str, budget: int, sleep_s: float, go_at: floa
     return {"ran": result.ran, "asks": asks, "tells": tells, "seconds": time.perf_counter() - start}
 
 
+def _warm(tmp: Path) -> None:
+    """Import the trial path and run one trial in memory, so that the forked workers start warm."""
+    import torch
+
+    import search.objective  # noqa: F401
+    import search.proxy  # noqa: F401
+    import search.study  # noqa: F401
+    from search.objective import Objective
+    from search.study import optimize
+
+    spec = spec_for(tmp, "warm")
+    study = optuna.create_study(direction="maximize", sampler=spec.make_sampler(0))
+    optimize(study, Objective(spec, _DATA, torch.device("cpu"), fit_fn=sleeping_fit(0.0)), "memory", 2)
+
+
 def _cpu_seconds(pids: list[int]) -> float:
     """utime + stime of the processes, with their reaped children's (PostgreSQL's ended backends)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -182,6 +197,7 @@ def bench_workers(counts: list[int], sleep_s: float, per_worker: int, tmp: Path)
     if bindir is None:
         fail("bench/scale.py", "the workers part needs PostgreSQL's server binaries (apt-get install postgresql)")
     _DATA = load_dataset("mnist", MNIST, "cpu")
+    _warm(tmp)  # what every worker imports and builds once, done before the fork: not 64 imports at once
     ctx = multiprocessing.get_context("fork")  # nothing connected yet: the children open their own storages
     pool = []
     for _ in range(max(counts)):
@@ -367,6 +383,22 @@ def bench_growth(sizes: list[int], k: int, tmp: Path) -> dict:
                 f"{plain['ms']:7.1f} ({service['ms'] / plain['ms']:.2f}x); first trial {service['first_ms']:.0f} / "
                 f"{plain['first_ms']:.0f} ms")
         out[label] = rows
+    out["readers"] = _readers(copies[max(sizes)], max(sizes))
+    return out
+
+
+def _readers(filled: Path, size: int) -> dict:
+    """Whole `search show` / `search studies` processes on the largest study (the CLI as a user runs it)."""
+    url = f"sqlite:///{filled}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SEARCH_DATA_DIR": str(MNIST)}
+    out = {"trials": size}
+    for name, args in (("show --top 10", ["show", "--study", "growth", "--top", "10"]), ("studies", ["studies"]),
+                       ("show --top 10 --json", ["show", "--study", "growth", "--top", "10", "--json"])):
+        t = time.perf_counter()
+        r = subprocess.run([sys.executable, "-c", "import cli; cli.main()", *args, "--storage", url], env=env,
+                           capture_output=True, text=True, timeout=600)
+        out[name] = {"seconds": time.perf_counter() - t, "rc": r.returncode}
+        log(f"readers: search {name} on {size:,} trials: {out[name]['seconds']:.1f} s (exit {r.returncode})")
     return out
 
 

@@ -116,6 +116,37 @@ def record_heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Non
         storage.record_heartbeat(trial_id)
 
 
+def set_user_attrs(trial: optuna.Trial, attrs: dict) -> None:
+    """Several user attributes of a running trial at once (`set_trial_user_attrs`), kept in
+    step with the trial's own copy as `Trial.set_user_attr` keeps it."""
+    set_trial_user_attrs(trial.storage, trial._trial_id, attrs)
+    trial._cached_frozen_trial.user_attrs.update(attrs)
+
+
+def set_trial_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, attrs: dict) -> None:
+    """Several user attributes of a running trial in one transaction on an RDB storage (one
+    commit each through `Trial.set_user_attr`: the 11 a trial writes were a fifth of a short
+    trial's cost on SQLite), in one call through search/proxy.py's client, one call each on
+    other storages (a journal)."""
+    if not attrs:
+        return
+    many = getattr(storage, "set_trial_user_attrs", None)  # search/proxy.py's client: one call to its server
+    if many is not None:
+        many(trial_id, attrs)
+        return
+    rdb = rdb_of(storage)
+    if isinstance(rdb, optuna.storages.RDBStorage):
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(rdb.scoped_session, True) as session:
+            for key, value in attrs.items():
+                rdb._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+        return
+    for key, value in attrs.items():
+        storage.set_trial_user_attr(trial_id, key, value)
+
+
 def trial_system_attrs(trial: optuna.Trial) -> dict:
     """A running trial's system attributes as it was asked (`failed_trial` marks a retry): the
     copy `Trial` read when it was made, not a storage round trip more per trial."""

@@ -39,7 +39,7 @@ LEASE_S = 20.0  # a lock holder silent this long (killed, cut off) loses the stu
 RENEW_S = 2.0
 CONNECT_S = 5.0  # how long a command waits for the proxy to answer at start (a proxy that is starting too)
 SIDE_TIMEOUT_S = 60.0
-SIDE_METHODS = ("Hello", "Lock", "Renew", "Unlock", "Heartbeat", "HeartbeatAges")  # one side-service call (a lock poll, a heartbeat) gives up after this
+SIDE_METHODS = ("Hello", "Lock", "Renew", "Unlock", "Heartbeat", "HeartbeatAges", "SetTrialUserAttrs")  # one side-service call (a lock poll, a heartbeat) gives up after this
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,13 @@ class ProxyAddress:
 
 
 def dump(value: Any) -> bytes:
-    return json.dumps(value).encode()
+    return json.dumps({"v": value}).encode()
 
 
 def load(data: bytes) -> Any:
-    return json.loads(data.decode() or "null")
+    # wrapped: a deserializer that returns None is taken by grpc for a failure ("Exception
+    # deserializing response!"), and a call that answers nothing answers None
+    return json.loads(data.decode())
 
 
 # ---------------------------------------------------------------- client
@@ -147,10 +149,21 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
         return state
 
     def side(self, name: str, request: dict[str, Any], timeout: float = SIDE_TIMEOUT_S, **kwargs: Any) -> Any:
-        return self._side[name](request, timeout=timeout, **kwargs)
+        return self._side[name](request, timeout=timeout, **kwargs)["v"]
 
     def study_lock(self, key: str) -> LeasedLock:
         return LeasedLock(self, key)
+
+    def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        """Several user attributes in one call, one transaction in the proxy (11 calls a trial otherwise)."""
+        import grpc
+
+        try:
+            self.side("SetTrialUserAttrs", {"trial_id": trial_id, "attrs": attrs})
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                raise optuna.exceptions.UpdateFinishedTrialError(e.details()) from None
+            raise
 
     def heartbeat_ages(self, study_id: int) -> dict[int, float]:
         return {int(k): float(v) for k, v in self.side("HeartbeatAges", {"study_id": study_id}).items()}

@@ -69,11 +69,19 @@ def _side_handler(storage: optuna.storages.BaseStorage, hello: dict[str, Any]):
         "Unlock": lambda r: locks.release(r["key"], r["token"]),
         "Heartbeat": lambda r: _optuna.rdb_of(storage).record_heartbeat(int(r["trial_id"])),  # type: ignore[attr-defined]
         "HeartbeatAges": lambda r: {str(k): v for k, v in _optuna.heartbeat_ages(storage, int(r["study_id"])).items()},
+        "SetTrialUserAttrs": lambda r: _optuna.set_trial_user_attrs(storage, int(r["trial_id"]), dict(r["attrs"])),
     }
 
     def unary(fn: Callable[[dict[str, Any]], Any]):
-        return grpc.unary_unary_rpc_method_handler(lambda request, context: fn(request),
-                                                   request_deserializer=load, response_serializer=dump)
+        def call(request, context):
+            try:
+                return fn(request["v"])
+            except optuna.exceptions.UpdateFinishedTrialError as e:  # as Optuna's servicer answers it
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+            except KeyError as e:
+                context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+
+        return grpc.unary_unary_rpc_method_handler(call, request_deserializer=load, response_serializer=dump)
 
     assert set(methods) == set(SIDE_METHODS)
     return grpc.method_handlers_generic_handler(SERVICE, {name: unary(fn) for name, fn in methods.items()})

@@ -47,3 +47,25 @@ def test_bench_augment_section_compares_ours_with_kornia_and_renders(tmp_path):
     assert "## 10. Augmentation" in md and results["machines"]["augment"]["cpu"] in md
     for x in a["rows"].values():
         assert f"{x['ours_over_kornia']:.1f}x" in md
+
+
+def test_bench_scale_runs_workers_on_every_storage_and_growth_beside_plain_optuna(tmp_path):
+    """bench/scale.py --quick: simulated workers on PostgreSQL, the proxy and a journal, each study
+    exactly its budget; per-trial cost at two study sizes, the service beside plain Optuna; rendered."""
+    out = tmp_path / "r.json"
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "scale.py"), "--quick", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600, env={"SEARCH_DATA_DIR": str(MNIST),
+                                                                        "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    s = json.loads(out.read_text())["scale"]
+    for kind in ("postgresql", "proxy", "journal"):
+        for row in s["workers"][kind].values():
+            assert row["exact"] and not row["running_or_waiting"] and not row["duplicates"] and not row["errors"], row
+    for label in ("default (qmc)", "tpe", "random"):
+        assert all(x["service"]["ms"] > 0 and x["plain"]["ms"] > 0 for x in s["growth"][label].values())
+    assert all(v["rc"] == 0 for k, v in s["growth"]["readers"].items() if isinstance(v, dict))
+    sys.path.insert(0, str(ROOT / "bench"))
+    from render import render
+
+    md = render({"scale": s})
+    assert "## 11. Scale" in md and "| proxy | 4 |" in md

@@ -138,6 +138,7 @@ def test_a_worker_host_cut_off_mid_trial_is_failed_retried_elsewhere_and_overwri
                 break
             time.sleep(0.2)
         assert ts[victim.number].state.name == "FAIL", ts[victim.number]  # its heartbeat went stale
+        assert "fail_reason" not in ts[victim.number].user_attrs  # failed by Optuna's stale check, not by us
         assert retry is not None and retry.state.name == "COMPLETE" and retry.params == victim.params
         assert retry.user_attrs["worker"] == f"{socket.gethostname()}:{workers[1].pid}"  # on the other host
         hosts.cut(1, up=True)

@@ -39,6 +39,11 @@ def test_every_private_name_exists_on_real_objects(tmp_path):
     ages = _optuna.heartbeat_ages(storage, _optuna.study_id(study))
     assert set(ages) == {_optuna.trial_id(retry)} and 0 <= ages[_optuna.trial_id(retry)] < 60
     assert _optuna.beating_trials(storage, _optuna.study_id(study)) == {_optuna.trial_id(retry)}
+    _optuna.set_user_attrs(retry, {"a": [1, 2], "b": "x"})  # one transaction
+    assert storage.get_trial(_optuna.trial_id(retry)).user_attrs == {"a": [1, 2], "b": "x"}
+    study.tell(retry, 1.0)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        _optuna.set_user_attrs(retry, {"c": 1})  # a finished trial is refused, as by Trial.set_user_attr
     assert _optuna.stop_requested(study) is False
     with _optuna.optimize_loop(study):
         study.stop()  # refused outside optimize's loop: ours must count as one

@@ -79,7 +79,8 @@ def test_a_killed_worker_behind_the_proxy_is_failed_by_its_heartbeat_and_retried
     rc, out, err = finish(search("run", "--study", study, "--storage", proxy.url, "--heartbeat", 1))
     assert rc == 0, err
     ts = optuna.load_study(study_name="tiny", storage=proxy.storage).trials
-    assert ts[victim.number].state.name == "FAIL"  # failed by its stale heartbeat, through the proxy
+    assert ts[victim.number].state.name == "FAIL"  # failed by its stale heartbeat, through the proxy:
+    assert "fail_reason" not in ts[victim.number].user_attrs  # not as a dead process on this machine
     retry = next(t for t in ts if t.system_attrs.get("failed_trial") == victim.number)
     assert retry.params == victim.params and retry.state.name == "COMPLETE"
     assert sum(t.state.name == "COMPLETE" for t in ts) == 3 and not [t for t in ts if t.state.name == "RUNNING"]
