@@ -9,6 +9,7 @@ loudly if an Optuna release renames any of them.
 from __future__ import annotations
 
 import contextlib
+import json
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -88,6 +89,24 @@ def heartbeat_ages(storage: optuna.storages.BaseStorage, study_id: int) -> dict[
         now = c.execute(sqlalchemy.select(sqlalchemy.func.now())).scalar_one().replace(tzinfo=None)
         rows = c.execute(query, {"study": study_id}).all()
     return {int(tid): (now - beat.replace(tzinfo=None)).total_seconds() for tid, beat in rows}
+
+
+def state_counts(storage: optuna.storages.BaseStorage, study_id: int) -> list[tuple[str, str | None, int]] | None:
+    """[(state, fail_reason or None, how many)] of a study's trials, counted by the database
+    in one grouped query (what the budget needs, without reading every trial into Python on
+    every ask); through search/proxy.py's client, by its server; None on other storages."""
+    counts = getattr(storage, "state_counts", None)
+    if counts is not None:
+        return counts(study_id)
+    rdb = rdb_of(storage)
+    if not isinstance(rdb, optuna.storages.RDBStorage):
+        return None
+    query = sqlalchemy.text("SELECT t.state, a.value_json, COUNT(*) FROM trials t LEFT JOIN trial_user_attributes a "
+                            "ON a.trial_id = t.trial_id AND a.key = 'fail_reason' WHERE t.study_id = :study "
+                            "GROUP BY t.state, a.value_json")
+    with rdb.engine.connect() as c:
+        rows = c.execute(query, {"study": study_id}).all()
+    return [(str(state), json.loads(reason) if reason is not None else None, int(n)) for state, reason, n in rows]
 
 
 def grpc_proxy_server(storage: optuna.storages.BaseStorage, pool, interceptors=()):  # -> grpc.Server

@@ -39,7 +39,8 @@ LEASE_S = 20.0  # a lock holder silent this long (killed, cut off) loses the stu
 RENEW_S = 2.0
 CONNECT_S = 5.0  # how long a command waits for the proxy to answer at start (a proxy that is starting too)
 SIDE_TIMEOUT_S = 60.0
-SIDE_METHODS = ("Hello", "Lock", "Renew", "Unlock", "Heartbeat", "HeartbeatAges", "SetTrialUserAttrs")  # one side-service call (a lock poll, a heartbeat) gives up after this
+SIDE_METHODS = ("Hello", "Lock", "Renew", "Unlock", "Heartbeat", "HeartbeatAges", "SetTrialUserAttrs", "StateCounts")
+LOCK_WAIT_S = 0.25  # a Lock call waits this long in the server for the holder to let go (a few such calls at once)  # one side-service call (a lock poll, a heartbeat) gives up after this
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,14 @@ class LeasedLock:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _request(self) -> dict[str, Any]:
-        return {"key": self.key, "token": self.token, "lease_s": self.lease_s}
+    def _request(self, wait_s: float = 0.0) -> dict[str, Any]:
+        return {"key": self.key, "token": self.token, "lease_s": self.lease_s, "wait_s": wait_s}
 
     def acquire(self) -> None:
+        # the server waits up to LOCK_WAIT_S for the holder (handed over on release, no polling
+        # gap); when too many calls wait there already it answers at once, and this backs off
         wait = 0.002
-        while not self.proxy.side("Lock", self._request()):
+        while not self.proxy.side("Lock", self._request(LOCK_WAIT_S)):
             time.sleep(wait * (0.5 + _jitter()))
             wait = min(wait * 2, 0.05)
         self._thread = threading.Thread(target=self._renew, name=f"lease-{self.key}", daemon=True)
@@ -164,6 +167,9 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
             if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
                 raise optuna.exceptions.UpdateFinishedTrialError(e.details()) from None
             raise
+
+    def state_counts(self, study_id: int) -> list[tuple[str, str | None, int]]:
+        return [(str(a), b, int(c)) for a, b, c in self.side("StateCounts", {"study_id": study_id})]
 
     def heartbeat_ages(self, study_id: int) -> dict[int, float]:
         return {int(k): float(v) for k, v in self.side("HeartbeatAges", {"study_id": study_id}).items()}

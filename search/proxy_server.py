@@ -22,25 +22,37 @@ __all__ = ["make_server", "serve_storage_proxy", "serving"]
 
 
 class _Locks:
-    """Leased locks by key, in the proxy process: (holder token, monotonic expiry)."""
+    """Leased locks by key, in the proxy process: (holder token, monotonic expiry). A caller may
+    wait for the holder, but only `max_waiting` at once: every waiting call holds a server thread,
+    and the holder needs threads to ask its trial."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_waiting: int = 8) -> None:
         self._held: dict[str, tuple[str, float]] = {}
-        self._mutex = threading.Lock()
+        self._cond = threading.Condition()
+        self._waiting = threading.BoundedSemaphore(max_waiting)
 
-    def acquire(self, key: str, token: str, lease_s: float) -> bool:
-        now = time.monotonic()
-        with self._mutex:
-            held = self._held.get(key)
-            if held is None or held[1] <= now or held[0] == token:
-                self._held[key] = (token, now + lease_s)
-                return True
-            return False
+    def acquire(self, key: str, token: str, lease_s: float, wait_s: float = 0.0) -> bool:
+        may_wait = wait_s > 0 and self._waiting.acquire(blocking=False)
+        deadline = time.monotonic() + (wait_s if may_wait else 0.0)
+        try:
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    held = self._held.get(key)
+                    if held is None or held[1] <= now or held[0] == token:
+                        self._held[key] = (token, now + lease_s)
+                        return True
+                    if now >= deadline:
+                        return False
+                    self._cond.wait(min(deadline, held[1]) - now)
+        finally:
+            if may_wait:
+                self._waiting.release()
 
     def renew(self, key: str, token: str, lease_s: float) -> bool:
         """Extend the lease; False when `token` no longer holds it (it lapsed, maybe taken)."""
         now = time.monotonic()
-        with self._mutex:
+        with self._cond:
             held = self._held.get(key)
             if held is None or held[0] != token or held[1] <= now:
                 return False
@@ -50,26 +62,28 @@ class _Locks:
     def release(self, key: str, token: str) -> bool:
         """Let go; True when `token` held the lock, unlapsed, up to now."""
         now = time.monotonic()
-        with self._mutex:
+        with self._cond:
             held = self._held.get(key)
             if held is None or held[0] != token:
                 return False
             del self._held[key]
+            self._cond.notify_all()  # the callers waiting in acquire: one of them takes it now
             return held[1] > now
 
 
-def _side_handler(storage: optuna.storages.BaseStorage, hello: dict[str, Any]):
+def _side_handler(storage: optuna.storages.BaseStorage, hello: dict[str, Any], threads: int):
     import grpc
 
-    locks = _Locks()
+    locks = _Locks(max_waiting=max(1, threads // 4))
     methods: dict[str, Callable[[dict[str, Any]], Any]] = {  # search/proxy.py's SIDE_METHODS
         "Hello": lambda r: hello,
-        "Lock": lambda r: locks.acquire(r["key"], r["token"], float(r["lease_s"])),
+        "Lock": lambda r: locks.acquire(r["key"], r["token"], float(r["lease_s"]), float(r.get("wait_s", 0))),
         "Renew": lambda r: locks.renew(r["key"], r["token"], float(r["lease_s"])),
         "Unlock": lambda r: locks.release(r["key"], r["token"]),
         "Heartbeat": lambda r: _optuna.rdb_of(storage).record_heartbeat(int(r["trial_id"])),  # type: ignore[attr-defined]
         "HeartbeatAges": lambda r: {str(k): v for k, v in _optuna.heartbeat_ages(storage, int(r["study_id"])).items()},
         "SetTrialUserAttrs": lambda r: _optuna.set_trial_user_attrs(storage, int(r["trial_id"]), dict(r["attrs"])),
+        "StateCounts": lambda r: _optuna.state_counts(storage, int(r["study_id"])),
     }
 
     def unary(fn: Callable[[dict[str, Any]], Any]):
@@ -129,7 +143,7 @@ def make_server(url: str, host: str, port: int, threads: int = DEFAULT_THREADS):
     hello = {"service": "mnist-search", "storage": mask_url(url), "backend": backend}
     server = _optuna.grpc_proxy_server(storage, ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxy"),
                                        [_masking_interceptor(url)])
-    server.add_generic_rpc_handlers((_side_handler(storage, hello),))
+    server.add_generic_rpc_handlers((_side_handler(storage, hello, threads),))
     target = ProxyAddress(host, port).target
     try:
         bound = server.add_insecure_port(target)

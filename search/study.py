@@ -47,7 +47,7 @@ from search.storage import (
     storage_errors,
 )
 from search.tracking import Tracker, check_installed, open_tracker, parse_track
-from search.trials import Failure, TrialFailed, counts_toward_budget, study_facts
+from search.trials import Failure, TrialFailed, counts_in_budget, counts_toward_budget, study_facts
 
 MAX_WORKERS = 256  # worker processes on one machine
 
@@ -362,7 +362,12 @@ def fail_trial(study: optuna.Study, number: int, why: str, recorder: Recorder | 
 
 
 def budget_used(study: optuna.Study) -> tuple[int, int]:
-    """(finished trials that count toward the budget, trials running now)."""
+    """(finished trials that count toward the budget, trials running now): counted by the
+    database in one grouped query where it can (RDB, the proxy), else from the trials."""
+    rows = _optuna.state_counts(_optuna.storage_of(study), _optuna.study_id(study))
+    if rows is not None:
+        return (sum(n for state, reason, n in rows if counts_in_budget(state, reason)),
+                sum(n for state, _, n in rows if state == "RUNNING"))
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
                                                       TrialState.FAIL, TrialState.RUNNING))
     return (sum(counts_toward_budget(t) for t in trials),

@@ -15,8 +15,9 @@ from search.errors import SearchError
 from search.params import Params
 from search.records import StudyRecord, TrialRecord, curve, fail_reason
 
-__all__ = ["Failure", "TrialFailed", "best_first", "best_or_none", "best_trial", "counts_toward_budget", "directions",
-           "failure_of", "feasible", "last_value", "metric_of", "params_of", "pareto_front", "primary", "ranked",
+__all__ = ["Failure", "TrialFailed", "best_first", "best_or_none", "best_trial", "counts_in_budget", "counts_toward_budget",
+           "directions",
+           "failure_in", "failure_of", "feasible", "last_value", "metric_of", "params_of", "pareto_front", "primary", "ranked",
            "study_facts", "trial_row", "trial_seconds"]
 
 
@@ -48,15 +49,25 @@ class TrialFailed(Exception):
 
 def failure_of(trial: FrozenTrial) -> Failure | None:
     """The recorded reason of a failed trial (None: failed by a dead worker, or not failed)."""
-    text = str(fail_reason(trial) or "")
+    return failure_in(fail_reason(trial))
+
+
+def failure_in(reason: str | None) -> Failure | None:
+    """The Failure a stored fail_reason names ('<value>' or '<value>: <detail>'), if any."""
+    text = str(reason or "")
     return next((f for f in Failure if text == f.value or text.startswith(f.value + ":")), None)
 
 
 def counts_toward_budget(trial: FrozenTrial) -> bool:
     """Finished trials count; one cut off by an interrupt or a crash does not (it is retried)."""
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+    return counts_in_budget(trial.state.name, fail_reason(trial) if trial.state == TrialState.FAIL else None)
+
+
+def counts_in_budget(state: str, reason: str | None) -> bool:
+    """Whether a trial in `state` (a TrialState name) with that fail_reason counts toward the budget."""
+    if state in ("COMPLETE", "PRUNED"):
         return True
-    failure = failure_of(trial) if trial.state == TrialState.FAIL else None
+    failure = failure_in(reason) if state == "FAIL" else None
     return failure is not None and failure.counts
 
 

@@ -81,3 +81,25 @@ def test_imports_go_one_way():
         assert "optuna" not in (ROOT / "search" / name).read_text(), name
     for path in (ROOT / "search").rglob("*.py"):
         assert not re.search(r"^\s*(from|import) cli\b", path.read_text(), re.M), path
+
+
+def test_the_budget_counted_by_the_database_equals_the_budget_counted_from_the_trials(tmp_path):
+    from search.study import budget_used
+    from search.trials import counts_toward_budget
+
+    url = f"sqlite:///{tmp_path}/b.db"
+    study = optuna.create_study(storage=open_storage(url), study_name="b")
+    state = optuna.trial.TrialState
+    for s, reason in [(state.COMPLETE, None), (state.PRUNED, None), (state.FAIL, "diverged: loss nan"),
+                      (state.FAIL, "interrupted"), (state.FAIL, None), (state.FAIL, "too large: 9 GiB"),
+                      (state.WAITING, None), (state.COMPLETE, None)]:
+        study.add_trial(optuna.create_trial(state=s, value=1.0 if s == state.COMPLETE else None,
+                                            user_attrs={"fail_reason": reason} if reason else {}))
+    study.ask()  # RUNNING
+    trials = study.get_trials(deepcopy=False)
+    expected = (sum(counts_toward_budget(t) for t in trials), sum(t.state == state.RUNNING for t in trials))
+    assert expected == (5, 1)
+    assert _optuna.state_counts(_optuna.storage_of(study), _optuna.study_id(study)) is not None  # by SQL
+    assert budget_used(study) == expected
+    journal = optuna.create_study(storage=open_storage(f"journal:{tmp_path}/j.log"), study_name="j")
+    assert _optuna.state_counts(_optuna.storage_of(journal), _optuna.study_id(journal)) is None  # from the trials

@@ -1,11 +1,13 @@
 """The gRPC storage proxy (`search storage-proxy`, --storage grpc://): real proxy processes in
 front of a real PostgreSQL server, real `search run` workers, real SIGKILL."""
 
+import json
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import optuna
 import pytest
@@ -55,10 +57,26 @@ def test_workers_on_two_commands_through_the_proxy_run_exactly_the_budget(tmp_pa
     assert len(finished) == 16 and not [t for t in ts if t.state.name in ("RUNNING", "WAITING")]
     assert len({t.params["lr"] for t in finished}) == 16  # nothing duplicated
     assert len({t.user_attrs["worker"] for t in ts}) == 4  # both commands' workers took trials
-    for args in (["show", "--study", "tiny"], ["studies"], ["export", "--study", "tiny", "--out", tmp_path / "b.yaml"]):
+    for args in (["show", "--study", "tiny"], ["studies"], ["export", "--study", "tiny", "--out", tmp_path / "b.yaml"],
+                 ["report", "--study", "tiny", "--out", tmp_path / "rep"]):
         r = cli(*args, "--storage", proxy.url)
         assert r.exit_code == 0, r.output
-    assert (tmp_path / "b.yaml").is_file()
+    assert (tmp_path / "b.yaml").is_file() and "tiny" in (tmp_path / "rep" / "report.md").read_text()
+    port = free_port()  # optuna-dashboard reads through the proxy too
+    dash = search("dashboard", "--storage", proxy.url, "--port", port)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                studies = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2))
+                break
+            except OSError:
+                assert time.monotonic() < deadline and dash.poll() is None, dash.communicate()
+                time.sleep(0.3)
+        assert [s["study_name"] for s in studies["study_summaries"]] == ["tiny"]
+    finally:
+        dash.terminate()
+        finish(dash, 30)
     rc, out, err = proxy.stop()
     assert rc == 0, err
     assert PASSWORD not in proxy.first + out + err and "search:***@127.0.0.1" in proxy.first
