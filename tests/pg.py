@@ -9,12 +9,17 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 PASSWORD = "pg-Secr3t-for-tests"
 USER = "search"
+# Drop root for initdb/pg_ctl with the interpreter itself: runuser lives in /usr/sbin, missing
+# from some PATHs and some images (CI had none), and setpriv is as optional.
+_AS_USER = ("import os, pwd, sys; u = pwd.getpwnam(sys.argv[1]); os.setgroups([]); os.setgid(u.pw_gid); "
+            "os.setuid(u.pw_uid); os.execvp(sys.argv[2], sys.argv[2:])")
 
 
 def find_bin() -> Path | None:
@@ -37,12 +42,14 @@ class Server:
         self.dir = Path(tempfile.mkdtemp(prefix="search-pg-"))
         self.data = self.dir / "data"
         self.port = free_port()
+        self.user = ""
         self.as_user: list[str] = []
         self.prefix: list[str] = []  # e.g. ip netns exec NS: the server on another host's loopback
         self.max_connections = 100
         if os.geteuid() == 0:  # initdb refuses to run as root
             user = "postgres" if _user_exists("postgres") else "nobody"
-            self.as_user = ["runuser", "-u", user, "--"]
+            self.user = user
+            self.as_user = [sys.executable, "-c", _AS_USER, user]
             shutil.chown(self.dir, user=user)
         os.chmod(self.dir, 0o700)
 
@@ -58,7 +65,7 @@ class Server:
         pwfile = self.dir / "pw"
         pwfile.write_text(PASSWORD + "\n")
         if self.as_user:
-            shutil.chown(pwfile, user=self.as_user[2])
+            shutil.chown(pwfile, user=self.user)
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", USER, f"--pwfile={pwfile}",
                   "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync")
         pwfile.unlink()
