@@ -43,10 +43,8 @@ def trial_note(study: optuna.Study, trial_id: int) -> str:
 def set_trial_note(study: optuna.Study, trial_id: int, body: str) -> None:
     """A trial's note, written once when it finishes: version 1, its chunks, and no read of
     the study's attributes (save_note reads them all, a cost that grows with every trial)."""
-    storage, sid = _optuna.storage_of(study), _optuna.study_id(study)
-    storage.set_study_system_attr(sid, note_ver_key(trial_id), 1)
-    for key, chunk in split_body(body, trial_id).items():
-        storage.set_study_system_attr(sid, key, chunk)
+    _optuna.set_study_system_attrs(_optuna.storage_of(study), _optuna.study_id(study),
+                                   {note_ver_key(trial_id): 1, **split_body(body, trial_id)})  # one transaction
 
 
 def _key(trial_id: int, artifact_id: str) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import warnings
+import weakref
 from pathlib import Path
 from typing import Iterator
 
@@ -92,21 +94,109 @@ def heartbeat_ages(storage: optuna.storages.BaseStorage, study_id: int) -> dict[
 
 
 def state_counts(storage: optuna.storages.BaseStorage, study_id: int) -> list[tuple[str, str | None, int]] | None:
-    """[(state, fail_reason or None, how many)] of a study's trials, counted by the database
-    in one grouped query (what the budget needs, without reading every trial into Python on
-    every ask); through search/proxy.py's client, by its server; None on other storages."""
+    """[(state, fail_reason or None, how many)] of a study's trials (what the budget needs,
+    without reading every trial into Python on every ask), counted by the database and kept
+    up to date by `_StateCounter`; through search/proxy.py's client, by its server; None on
+    other storages."""
     counts = getattr(storage, "state_counts", None)
     if counts is not None:
         return counts(study_id)
     rdb = rdb_of(storage)
     if not isinstance(rdb, optuna.storages.RDBStorage):
         return None
-    query = sqlalchemy.text("SELECT t.state, a.value_json, COUNT(*) FROM trials t LEFT JOIN trial_user_attributes a "
-                            "ON a.trial_id = t.trial_id AND a.key = 'fail_reason' WHERE t.study_id = :study "
-                            "GROUP BY t.state, a.value_json")
+    with _COUNTERS_LOCK:
+        counter = _COUNTERS.setdefault(rdb, {}).setdefault(study_id, _StateCounter(study_id))
+    return counter.read(rdb)
+
+
+_COUNTERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # RDBStorage -> {study id: _StateCounter}
+_COUNTERS_LOCK = threading.Lock()
+
+
+class _StateCounter:
+    """A finished trial never changes its state or fail_reason (the reason is written before
+    the state, and a finished trial takes no more writes), so each is counted once; a read
+    fetches only the trials unfinished at the last read and those above the highest finished
+    trial id, as Optuna's own `_CachedStorage` reads trials. A grouped count over the whole
+    study cost 5.6 ms at 10,000 trials and ~56 ms at 100,000 on SQLite, per ask; this reads
+    the few trials running. A study deleted and made again under the same id (SQLite reuses
+    ids) is noticed by one trial it counted, looked up by id, and counted afresh."""
+
+    # SQLite's planner takes the study_id index (every trial of the study: 13 ms at 100,000)
+    # over the primary key's range unless told not to: `+study_id` is not indexable
+    _NEW = ("SELECT t.trial_id, t.state, a.value_json, t.datetime_complete FROM trials t LEFT JOIN "
+            "trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'fail_reason' WHERE {study} = :study AND "
+            "(t.trial_id > :last OR t.trial_id IN :open)")
+    _ANCHOR = sqlalchemy.text("SELECT datetime_complete FROM trials WHERE trial_id = :trial AND study_id = :study")
+
+    def __init__(self, study_id: int) -> None:
+        self.study_id = study_id
+        self.lock = threading.Lock()  # the proxy's threads share one
+        self._reset()
+
+    def _reset(self) -> None:
+        self.done: dict[tuple[str, str | None], int] = {}
+        self.last = -1  # the highest finished trial id counted
+        self.open: set[int] = set()  # unfinished at the last read
+        self.anchor: tuple[int, object] | None = None  # (a counted trial's id, its datetime_complete)
+
+    def read(self, rdb: optuna.storages.RDBStorage) -> list[tuple[str, str | None, int]]:
+        with self.lock:
+            with rdb.engine.connect() as c:
+                if self.anchor is not None:
+                    tid, at = self.anchor
+                    row = c.execute(self._ANCHOR, {"trial": tid, "study": self.study_id}).first()
+                    if row is None or row[0] != at:
+                        self._reset()
+                study = "+t.study_id" if rdb.engine.dialect.name == "sqlite" else "t.study_id"
+                query = sqlalchemy.text(self._NEW.format(study=study)).bindparams(
+                    sqlalchemy.bindparam("open", expanding=True))
+                rows = c.execute(query, {"study": self.study_id, "last": self.last, "open": sorted(self.open)}).all()
+            running: dict[str, int] = {}
+            for tid, state, reason, complete in rows:
+                if state in ("COMPLETE", "PRUNED", "FAIL"):
+                    key = (state, json.loads(reason) if reason is not None else None)
+                    self.done[key] = self.done.get(key, 0) + 1
+                    self.open.discard(tid)
+                    self.last = max(self.last, tid)
+                    if self.anchor is None:
+                        self.anchor = (tid, complete)
+                else:
+                    self.open.add(tid)
+                    running[state] = running.get(state, 0) + 1
+            return ([(state, reason, n) for (state, reason), n in self.done.items()]
+                    + [(state, None, n) for state, n in running.items()])
+
+
+def best_trial_ids(storage: optuna.storages.BaseStorage, study_id: int, maximize: bool, limit: int,
+                   offset: int = 0) -> list[int] | None:
+    """Ids of a study's COMPLETE trials best first by the first objective (ties by number),
+    `limit` from `offset`: one indexed query, ordered as Optuna's own best-trial query
+    (-inf, finite, +inf); None on storages without SQL (the proxy, a journal)."""
+    rdb = rdb_of(storage)
+    if not isinstance(rdb, optuna.storages.RDBStorage):
+        return None
+    way = "DESC" if maximize else "ASC"
+    query = sqlalchemy.text(
+        "SELECT t.trial_id FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0 "
+        "WHERE t.study_id = :study AND t.state = 'COMPLETE' ORDER BY CASE v.value_type WHEN 'INF_NEG' THEN -1 "
+        f"WHEN 'FINITE' THEN 0 ELSE 1 END {way}, v.value {way}, t.number LIMIT :limit OFFSET :offset")
     with rdb.engine.connect() as c:
-        rows = c.execute(query, {"study": study_id}).all()
-    return [(str(state), json.loads(reason) if reason is not None else None, int(n)) for state, reason, n in rows]
+        return [int(r[0]) for r in c.execute(query, {"study": study_id, "limit": limit, "offset": offset})]
+
+
+def has_constraints(storage: optuna.storages.BaseStorage, study_id: int) -> bool | None:
+    """Whether any trial of the study recorded constraint values (one query, stopping at the
+    first); None on storages without SQL."""
+    from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
+
+    rdb = rdb_of(storage)
+    if not isinstance(rdb, optuna.storages.RDBStorage):
+        return None
+    query = sqlalchemy.text("SELECT 1 FROM trial_system_attributes a JOIN trials t ON t.trial_id = a.trial_id "
+                            "WHERE t.study_id = :study AND a.key = :key LIMIT 1")
+    with rdb.engine.connect() as c:
+        return c.execute(query, {"study": study_id, "key": _CONSTRAINTS_KEY}).first() is not None
 
 
 def grpc_proxy_server(storage: optuna.storages.BaseStorage, pool, interceptors=()):  # -> grpc.Server
@@ -159,11 +249,98 @@ def set_trial_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, at
         from optuna.storages._rdb.storage import _create_scoped_session
 
         with _create_scoped_session(rdb.scoped_session, True) as session:
-            for key, value in attrs.items():
-                rdb._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+            rdb.check_trial_is_updatable(trial_id, trial.state)
+            _upsert(rdb, session, models.TrialUserAttributeModel, models.TrialUserAttributeModel.trial_id,
+                    [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()])
         return
     for key, value in attrs.items():
         storage.set_trial_user_attr(trial_id, key, value)
+
+
+def set_study_system_attrs(storage: optuna.storages.BaseStorage, study_id: int, attrs: dict) -> None:
+    """Several study system attributes (a trial note's version and chunks) in one transaction
+    on an RDB storage, one call through search/proxy.py's client, one call each elsewhere."""
+    if not attrs:
+        return
+    many = getattr(storage, "set_study_system_attrs", None)
+    if many is not None:
+        many(study_id, attrs)
+        return
+    rdb = rdb_of(storage)
+    if isinstance(rdb, optuna.storages.RDBStorage):
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(rdb.scoped_session, True) as session:
+            models.StudyModel.find_or_raise_by_id(study_id, session)
+            _upsert(rdb, session, models.StudySystemAttributeModel, models.StudySystemAttributeModel.study_id,
+                    [{"study_id": study_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()])
+        return
+    for key, value in attrs.items():
+        storage.set_study_system_attr(study_id, key, value)
+
+
+def _upsert(rdb: optuna.storages.RDBStorage, session, model, owner, rows: list[dict]) -> None:
+    """Insert or update attribute rows (owner id, key, value_json) in one statement where the
+    database has upserts (SQLite, PostgreSQL: 12 attributes were 24 statements), else row by
+    row as RDBStorage writes one."""
+    import sqlite3
+
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    name = rdb.engine.name
+    if name == "postgresql" or (name == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0)):
+        stmt = (postgresql if name == "postgresql" else sqlite).insert(model).values(rows)
+        session.execute(stmt.on_conflict_do_update(index_elements=[owner, model.key],
+                                                   set_={"value_json": stmt.excluded.value_json}))
+        return
+    for row in rows:
+        found = session.query(model).filter(owner == row[owner.key], model.key == row["key"]).one_or_none()
+        if found is None:
+            session.add(model(**row))
+        else:
+            found.value_json = row["value_json"]
+
+
+def study_system_attr(storage: optuna.storages.BaseStorage, study_id: int, key: str, default=None):
+    """One study system attribute, read by its key (`get_study_system_attrs` reads them all:
+    with a note per trial, two rows a trial, 0.6 s a call at 10,000 trials on SQLite)."""
+    one = getattr(storage, "study_system_attr", None)
+    if one is not None:
+        return one(study_id, key, default)
+    rdb = rdb_of(storage)
+    if not isinstance(rdb, optuna.storages.RDBStorage):
+        return storage.get_study_system_attrs(study_id).get(key, default)
+    query = sqlalchemy.text("SELECT value_json FROM study_system_attributes WHERE study_id = :study AND key = :key")
+    with rdb.engine.connect() as c:
+        row = c.execute(query, {"study": study_id, "key": key}).first()
+    return default if row is None else json.loads(row[0])
+
+
+class _OneKey:
+    """What QMCSampler._find_sample_id reads of a study: `_storage.get_study_system_attrs(id).get(key, -1)`
+    answered by one keyed read; its write goes to the storage itself."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study, self._study_id, self._storage = study, study._study_id, self
+
+    def get_study_system_attrs(self, study_id: int) -> _OneKey:
+        return self
+
+    def get(self, key: str, default=None):
+        return study_system_attr(self._study._storage, self._study_id, key, default)
+
+    def set_study_system_attr(self, study_id: int, key: str, value) -> None:
+        self._study._storage.set_study_system_attr(study_id, key, value)
+
+
+class QMCSampler(optuna.samplers.QMCSampler):
+    """Optuna's QMCSampler reading its one counter by key: its own read of every study system
+    attribute on each trial grew with the service's trial notes (0.6 s a trial at 10,000)."""
+
+    def _find_sample_id(self, study: optuna.Study, search_space: dict) -> int:
+        return super()._find_sample_id(_OneKey(study), search_space)  # type: ignore[arg-type]
 
 
 def trial_system_attrs(trial: optuna.Trial) -> dict:

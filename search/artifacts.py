@@ -41,7 +41,7 @@ from search.records import StudyRecord, curve, fail_reason
 from search.storage import StorageURL
 from search.tracking import Tracker
 from search.trained import load_weights
-from search.trials import Failure, failure_of, feasible, last_value, ranked
+from search.trials import Failure, best_first, failure_of, feasible, last_value, rank_key, ranked
 
 __all__ = ["CHECKPOINT", "Exported", "Recorder", "SUFFIX", "artifact_dir", "artifact_ids", "checkpoints", "deploy_checkpoint", "export_trial", "open_store",
            "prune_checkpoints", "stop_reason", "trial_note_text", "upload_files", "write_study_note"]
@@ -127,6 +127,7 @@ class Recorder:
         self.tracker = tracker or Tracker()
         self.saved: dict[int, str] = {}  # trial id -> checkpoint artifact id, written by this worker
         self.unsaved: SearchError | None = None  # why the last checkpoint could not be written (a full disk)
+        self.bar: FrozenTrial | None = None  # the `keep`-th best trial when last ranked: the bar only rises
 
     def save_checkpoint(self, study: optuna.Study, trial_id: int, blob: dict[str, Any]) -> None:
         """Write a complete trial's checkpoint (records.checkpoint; loadable with weights_only=True)."""
@@ -158,12 +159,27 @@ class Recorder:
         kept = None
         if self.store is not None and tid in self.saved:
             artifact_id = self.saved.pop(tid)
-            if trial.number not in {t.number for t in ranked(study, self.keep)}:
+            if not self._may_be_kept(study, trial):
                 _dashboard.remove(self.store, study, tid, artifact_id)  # not among the best: only its own goes
             else:
                 prune_checkpoints(study, self.store, self.keep)  # among the best: the one it displaced goes
                 kept = _optuna.artifact_file(self.store, artifact_id)
         self.tracker.end(study, trial, kept, CHECKPOINT)
+
+
+    def _may_be_kept(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        """Whether a finished trial is among the `keep` best. Trials are only ever added, so a
+        trial behind the `keep`-th best of an earlier ranking is behind today's too: most
+        trials of a long study are told so without ranking it (a database sort of every trial:
+        ~7 ms at 10,000 trials on SQLite)."""
+        sign = best_first(study)
+        if trial.state != TrialState.COMPLETE or not trial.values:
+            return False
+        if self.bar is not None and rank_key(trial, sign) > rank_key(self.bar, sign):
+            return False
+        best = ranked(study, self.keep)
+        self.bar = best[-1] if len(best) == self.keep else None
+        return trial.number in {t.number for t in best}
 
 
 def checkpoints(study: optuna.Study) -> dict[int, str]:

@@ -38,9 +38,10 @@ DEFAULT_THREADS = 64  # server threads: every call is short (no call waits on th
 LEASE_S = 20.0  # a lock holder silent this long (killed, cut off) loses the study lock
 RENEW_S = 2.0
 CONNECT_S = 5.0  # how long a command waits for the proxy to answer at start (a proxy that is starting too)
-SIDE_TIMEOUT_S = 60.0
-SIDE_METHODS = ("Hello", "Lock", "Renew", "Unlock", "Heartbeat", "HeartbeatAges", "SetTrialUserAttrs", "StateCounts")
-LOCK_WAIT_S = 0.25  # a Lock call waits this long in the server for the holder to let go (a few such calls at once)  # one side-service call (a lock poll, a heartbeat) gives up after this
+SIDE_TIMEOUT_S = 60.0  # one side-service call (a lock poll, a heartbeat) gives up after this
+SIDE_METHODS = ("Hello", "Lock", "Renew", "Unlock", "Heartbeat", "HeartbeatAges", "SetTrialUserAttrs", "StateCounts",
+                "SetStudySystemAttrs", "StudySystemAttr")
+LOCK_WAIT_S = 0.25  # a Lock call waits this long in the server for the holder to let go (a few such calls at once)
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,15 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
                 raise optuna.exceptions.UpdateFinishedTrialError(e.details()) from None
             raise
 
+    def set_study_system_attrs(self, study_id: int, attrs: dict[str, Any]) -> None:
+        """A trial note's keys in one call, one transaction in the proxy."""
+        self.side("SetStudySystemAttrs", {"study_id": study_id, "attrs": attrs})
+
+    def study_system_attr(self, study_id: int, key: str, default: Any = None) -> Any:
+        """One study system attribute by key (not all of them, two a trial with notes)."""
+        found = self.side("StudySystemAttr", {"study_id": study_id, "key": key})
+        return default if found is None else found["value"]
+
     def state_counts(self, study_id: int) -> list[tuple[str, str | None, int]]:
         return [(str(a), b, int(c)) for a, b, c in self.side("StateCounts", {"study_id": study_id})]
 
@@ -190,7 +200,7 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
 
 
 def connect(url: str, *, create: bool, heartbeat_interval: int | None, grace_period: int | None,
-            stale_callback: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None) -> ProxyStorage:
+            stale_callback: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None) -> GrpcStorageProxy:
     """The client for grpc://HOST:PORT, once its proxy answers (waiting up to CONNECT_S for one
     that is starting); one line when none does, or when it is Optuna's plain proxy and the
     command writes (no study lock or heartbeats there: workers would overrun the budget)."""
@@ -209,7 +219,9 @@ def connect(url: str, *, create: bool, heartbeat_interval: int | None, grace_per
                 raise SearchError(f"storage {url} is Optuna's own gRPC proxy, which has no study lock or heartbeats "
                                   "(workers would overrun the budget, and a killed worker's trial would stay RUNNING): "
                                   "serve the database with `search storage-proxy --storage URL` instead") from None
-            return storage
+            storage.close()  # its plain client: readers fall back to Optuna's own calls
+            with _optuna.quiet_experimental():
+                return GrpcStorageProxy(host=address.host, port=address.port)
         why = "no proxy answered" if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED else str(e.details())[:160]
         raise SearchError(f"cannot reach storage {url}: {why} within {CONNECT_S:g} s (is `search storage-proxy "
                           f"--port {address.port}` running on {address.host}, and the port open?)") from None

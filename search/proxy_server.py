@@ -71,6 +71,14 @@ class _Locks:
             return held[1] > now
 
 
+_ABSENT = object()
+
+
+def _one_attr(storage: optuna.storages.BaseStorage, study_id: int, key: str) -> dict[str, Any] | None:
+    value = _optuna.study_system_attr(storage, study_id, key, _ABSENT)
+    return None if value is _ABSENT else {"value": value}
+
+
 def _side_handler(storage: optuna.storages.BaseStorage, hello: dict[str, Any], threads: int):
     import grpc
 
@@ -84,6 +92,8 @@ def _side_handler(storage: optuna.storages.BaseStorage, hello: dict[str, Any], t
         "HeartbeatAges": lambda r: {str(k): v for k, v in _optuna.heartbeat_ages(storage, int(r["study_id"])).items()},
         "SetTrialUserAttrs": lambda r: _optuna.set_trial_user_attrs(storage, int(r["trial_id"]), dict(r["attrs"])),
         "StateCounts": lambda r: _optuna.state_counts(storage, int(r["study_id"])),
+        "SetStudySystemAttrs": lambda r: _optuna.set_study_system_attrs(storage, int(r["study_id"]), dict(r["attrs"])),
+        "StudySystemAttr": lambda r: _one_attr(storage, int(r["study_id"]), str(r["key"])),
     }
 
     def unary(fn: Callable[[dict[str, Any]], Any]):

@@ -53,7 +53,7 @@ SAMPLERS: dict[str, Entry] = {
     "gp": Entry(lambda o, seed, grid: optuna.samplers.GPSampler(seed=seed, **o),
                 "Gaussian-process Bayesian optimisation (cost grows as trials^3)",
                 {"seed": _INT0, "n_startup_trials": _INT0}),
-    "qmc": Entry(lambda o, seed, grid: optuna.samplers.QMCSampler(seed=seed, scramble=True, **o),
+    "qmc": Entry(lambda o, seed, grid: _optuna.QMCSampler(seed=seed, scramble=True, **o),
                  "scrambled Sobol quasi-random points (categorical axes: random)", {"seed": _INT0},
                  fixed_seed=True),  # one Sobol sequence per study, shared by workers and resumes
     "random": Entry(lambda o, seed, grid: optuna.samplers.RandomSampler(seed=seed), "uniform random search",

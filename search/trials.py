@@ -11,13 +11,14 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search import _optuna
 from search.errors import SearchError
 from search.params import Params
 from search.records import StudyRecord, TrialRecord, curve, fail_reason
 
 __all__ = ["Failure", "TrialFailed", "best_first", "best_or_none", "best_trial", "counts_in_budget", "counts_toward_budget",
            "directions",
-           "failure_in", "failure_of", "feasible", "last_value", "metric_of", "params_of", "pareto_front", "primary", "ranked",
+           "failure_in", "failure_of", "feasible", "last_value", "metric_of", "params_of", "pareto_front", "primary", "rank_key", "ranked",
            "study_facts", "trial_row", "trial_seconds"]
 
 
@@ -162,20 +163,27 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
 
 
 def study_facts(study: optuna.Study) -> dict[str, Any]:
-    """A study's record, trial counts by state and best value(s), as `search studies/show --json` print them."""
-    trials = study.get_trials(deepcopy=False)
+    """A study's record, trial counts by state and best value(s), as `search studies/show --json`
+    print them: counted by the database where it can (RDB, the proxy), so a study of 100,000
+    trials answers in a fraction of a second instead of reading every trial (half a minute)."""
     states = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)}
-    for t in trials:
-        states[t.state.name] = states.get(t.state.name, 0) + 1
+    storage, sid = _optuna.storage_of(study), _optuna.study_id(study)
+    rows = _optuna.state_counts(storage, sid)
+    constrained = _optuna.has_constraints(storage, sid)
+    trials = study.get_trials(deepcopy=False) if rows is None or constrained is None else []
+    if rows is None:
+        rows = [(t.state.name, None, 1) for t in trials]
+    for state, _, n in rows:
+        states[state] = states.get(state, 0) + n
     best = best_or_none(study)
     record = StudyRecord.of(study)
     return {
         "study": study.study_name,
         "direction": ", ".join(directions(study)),
         "metrics": study.metric_names or [record.metric],
-        "constrained": any(t.constraints for t in trials),
+        "constrained": constrained if constrained is not None else any(t.constraints for t in trials),
         **record.identity(),
-        "n_trials": len(trials),
+        "n_trials": sum(states.values()),
         "states": states,
         "best_value": primary(best) if best else None,
         "best_values": best.values if best else None,
@@ -186,13 +194,43 @@ def study_facts(study: optuna.Study) -> dict[str, Any]:
 def ranked(study: optuna.Study, top: int = 0) -> list[FrozenTrial]:
     """All trials in order of number; with `top`, the `top` best complete trials, best first:
     feasible before infeasible, then by the first objective. (Optuna gives a pruned trial
-    its last reported value, which in a cost-aware study is not the objective's.)"""
+    its last reported value, which in a cost-aware study is not the objective's.) On an RDB
+    storage the database orders them and only those read are loaded: flat in the study's size."""
+    if top:
+        best = _ranked_by_database(study, top)
+        if best is not None:
+            return best
     trials = study.get_trials(deepcopy=False)
     if not top:
         return trials
     sign = best_first(study)
     done = (t for t in trials if t.state == TrialState.COMPLETE and t.values and not math.isnan(t.values[0]))
-    return heapq.nsmallest(top, done, key=lambda t: (not feasible(t), sign * t.values[0], t.number))  # O(n log top)
+    return heapq.nsmallest(top, done, key=lambda t: rank_key(t, sign))  # O(n log top)
+
+
+def rank_key(trial: FrozenTrial, sign: int) -> tuple[bool, float, int]:
+    """The order of `ranked`: smaller is better (`sign` is `best_first(study)`)."""
+    return (not feasible(trial), sign * trial.values[0], trial.number)
+
+
+def _ranked_by_database(study: optuna.Study, top: int) -> list[FrozenTrial] | None:
+    """`ranked(study, top)` from the database's order, a page at a time until `top` feasible
+    trials are read (one page unless the best trials miss the study's constraints)."""
+    storage, sid = _optuna.storage_of(study), _optuna.study_id(study)
+    maximize, page = best_first(study) < 0, max(top, 50)
+    good: list[FrozenTrial] = []
+    bad: list[FrozenTrial] = []
+    offset = 0
+    while len(good) < top:
+        ids = _optuna.best_trial_ids(storage, sid, maximize, page, offset)
+        if ids is None:
+            return None
+        for t in map(storage.get_trial, ids):
+            (good if feasible(t) else bad).append(t)
+        if len(ids) < page:
+            break
+        offset += page
+    return (good + bad)[:top]
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:

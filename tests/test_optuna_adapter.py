@@ -103,3 +103,108 @@ def test_the_budget_counted_by_the_database_equals_the_budget_counted_from_the_t
     assert budget_used(study) == expected
     journal = optuna.create_study(storage=open_storage(f"journal:{tmp_path}/j.log"), study_name="j")
     assert _optuna.state_counts(_optuna.storage_of(journal), _optuna.study_id(journal)) is None  # from the trials
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_the_best_trials_ordered_by_the_database_equal_the_order_from_every_trial(tmp_path, direction):
+    """`ranked(study, top)` and `study_facts` by SQL on SQLite agree with the same trials read
+    whole (an in-memory copy): ties by number, -inf/+inf, constraints, pruned and failed trials."""
+    import random
+
+    from search.trials import ranked, study_facts
+
+    url = f"sqlite:///{tmp_path}/r.db"
+    stored = optuna.create_study(storage=open_storage(url), study_name="r", direction=direction)
+    memory = optuna.create_study(direction=direction)
+    state = optuna.trial.TrialState
+    rng = random.Random(0)
+    trials = []
+    for i in range(300):
+        s = rng.choice([state.COMPLETE] * 6 + [state.PRUNED, state.FAIL])
+        value = rng.choice([0.5, 0.9, 0.97, float("inf"), float("-inf"), rng.random()]) if s != state.FAIL else None
+        attrs = {"constraints": [rng.choice([-1.0, 0.0, 0.5])]} if i % 3 == 0 else {}
+        trials.append(optuna.create_trial(state=s, value=value, system_attrs=attrs,
+                                          intermediate_values={1: 0.1} if s == state.PRUNED else None))
+    stored.add_trials(trials)
+    memory.add_trials(trials)
+    assert _optuna.best_trial_ids(_optuna.storage_of(stored), _optuna.study_id(stored), True, 5) is not None
+    assert _optuna.best_trial_ids(_optuna.storage_of(memory), _optuna.study_id(memory), True, 5) is None
+    for top in (1, 7, 60, 250, 400):
+        assert [t.number for t in ranked(stored, top)] == [t.number for t in ranked(memory, top)], top
+    by_sql, whole = study_facts(stored), study_facts(memory)
+    assert by_sql["states"] == whole["states"] and by_sql["n_trials"] == whole["n_trials"] == 300
+    assert by_sql["constrained"] is whole["constrained"] is True
+
+
+def test_the_budget_count_kept_between_reads_follows_trials_finishing_and_a_study_made_again(tmp_path):
+    """state_counts reads only the trials running at its last read and those after the last
+    finished one: it must still see each finish, each new trial, and a study deleted and
+    created again under the same id (SQLite reuses it)."""
+    from search.study import budget_used
+    from search.trials import counts_toward_budget
+
+    url = f"sqlite:///{tmp_path}/k.db"
+    storage = open_storage(url)
+    state = optuna.trial.TrialState
+
+    def whole(study):
+        trials = study.get_trials(deepcopy=False)
+        return (sum(counts_toward_budget(t) for t in trials), sum(t.state == state.RUNNING for t in trials))
+
+    study = optuna.create_study(storage=storage, study_name="k")
+    sid = _optuna.study_id(study)
+    running = [study.ask() for _ in range(4)]
+    assert budget_used(study) == whole(study) == (0, 4)
+    study.tell(running[2], 1.0)  # a later one finishes first: the earlier ones stay open
+    study.add_trial(optuna.create_trial(state=state.FAIL, user_attrs={"fail_reason": "diverged: nan"}))
+    assert budget_used(study) == whole(study) == (2, 3)
+    study.tell(running[0], state=state.PRUNED)
+    _optuna.set_trial_user_attrs(storage, running[1]._trial_id, {"fail_reason": "interrupted"})
+    study.tell(running[1], state=state.FAIL)  # a retry: not counted
+    study.enqueue_trial({})  # WAITING: not counted, not running
+    assert budget_used(study) == whole(study) == (3, 1)
+    study.tell(running[3], 2.0)
+    assert budget_used(study) == whole(study) == (4, 0)
+    optuna.delete_study(study_name="k", storage=storage)
+    again = optuna.create_study(storage=storage, study_name="k")
+    assert _optuna.study_id(again) == sid  # the same id: the counter must notice
+    again.tell(again.ask(), 5.0)
+    again.ask()
+    assert budget_used(again) == whole(again) == (1, 1)
+
+
+def test_attributes_written_together_and_read_by_key_agree_on_every_storage(tmp_path):
+    """set_trial_user_attrs / set_study_system_attrs (one upsert) and study_system_attr (one
+    keyed read) on SQLite, a journal and the storage proxy: inserts, updates, a finished trial
+    refused; and the QMC sampler reading its counter by key samples what Optuna's does."""
+    from test_proxy import Proxy
+
+    server = Proxy(f"sqlite:///{tmp_path}/behind.db")
+    try:
+        for url in (f"sqlite:///{tmp_path}/a.db", f"journal:{tmp_path}/a.log", server.url):
+            storage = open_storage(url)
+            study = optuna.create_study(storage=storage, study_name="a")
+            sid, trial = _optuna.study_id(study), study.ask()
+            _optuna.set_trial_user_attrs(storage, trial._trial_id, {"a": 1, "b": [1, "x"]})
+            _optuna.set_trial_user_attrs(storage, trial._trial_id, {"a": 2, "c": None})  # an update and a new key
+            assert storage.get_trial(trial._trial_id).user_attrs == {"a": 2, "b": [1, "x"], "c": None}, url
+            study.tell(trial, 1.0)
+            with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+                _optuna.set_trial_user_attrs(storage, trial._trial_id, {"d": 1})
+            _optuna.set_study_system_attrs(storage, sid, {"k": {"x": 1}, "n": 3})
+            _optuna.set_study_system_attrs(storage, sid, {"n": 4})
+            assert {k: v for k, v in storage.get_study_system_attrs(sid).items() if k in "kn"} == {"k": {"x": 1}, "n": 4}
+            assert _optuna.study_system_attr(storage, sid, "n") == 4, url
+            assert _optuna.study_system_attr(storage, sid, "absent", -1) == -1
+            space = {"x": optuna.distributions.FloatDistribution(0, 1), "y": optuna.distributions.IntDistribution(1, 9)}
+            with _optuna.quiet_experimental():
+                ours = optuna.create_study(storage=storage, study_name="q1", sampler=_optuna.QMCSampler(seed=3))
+                theirs = optuna.create_study(storage=storage, study_name="q2",
+                                             sampler=optuna.samplers.QMCSampler(seed=3))
+            for s in (ours, theirs):
+                for _ in range(6):
+                    s.tell(s.ask(space), 0.0)
+            assert [t.params for t in ours.trials] == [t.params for t in theirs.trials], url
+            assert len({t.params["x"] for t in ours.trials}) == 6  # the counter moved on every trial
+    finally:
+        server.stop()

@@ -137,3 +137,24 @@ def test_the_html_report_fits_a_1280_px_window_in_a_real_browser(finished, tmp_p
     assert wide <= 1280, f"report.html is {wide} px wide in a 1280 px window"
     assert len(images) == 5 and all(natural > 0 and right <= 1280 for natural, right in images), images
     assert first == "Summary"
+
+
+def test_the_plots_of_a_large_study_draw_a_sample_and_say_so(finished, tmp_path, monkeypatch):
+    """Beyond PLOT_SAMPLE trials the plots draw the best KEEP_BEST and others evenly spaced, and
+    each caption says how many of how many (made small here: 5 of the study's 8)."""
+    from search.report import _plots
+    from search.trials import ranked
+
+    url = _run(finished)
+    st = optuna.load_study(study_name="tiny", storage=url)
+    monkeypatch.setattr(_plots, "PLOT_SAMPLE", 5)
+    monkeypatch.setattr(_plots, "KEEP_BEST", 2)
+    trials = st.get_trials(deepcopy=False)
+    shown = _plots.plot_sample(st, trials)
+    assert len(shown) == 5 and [t.number for t in shown] == sorted(t.number for t in shown)
+    assert {t.number for t in ranked(st, 2)} <= {t.number for t in shown}
+    r = cli("report", "--study", "tiny", "--storage", url, "--out", tmp_path / "rep")
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert md.count(f"(a sample of 5 of the {len(trials)} trials: the best 2 and others evenly spaced") >= 4
+    assert (tmp_path / "rep" / "history.png").is_file()

@@ -99,11 +99,16 @@ def _write(study: optuna.Study, trials: list, out: Path, evaluate: bool, device:
         report.add(f"Top trials (by {metric}{', those meeting the bounds first' if facts['constrained'] else ''})",
                    top_table(ranked(study, TOP), facts["metrics"], record.bounds))
     images = []
+    shown = _plots.plot_sample(study, trials)
+    sampled = (f" (a sample of {len(shown):,} of the {len(trials):,} trials: the best {_plots.KEEP_BEST} and "
+               "others evenly spaced by number)" if len(shown) < len(trials) else "")
+    drawn = sum(t.state == TrialState.COMPLETE for t in shown)
     for plot, name, caption in PLOTS:
-        if plot(study, trials, metric, out / name):
+        if plot(study, shown, metric, out / name):
             caveat = (": too few to rank by, and an axis present in only some of them (conditional) ranks on "
-                      "those alone" if len(complete) < FEW else "")
-            images.append(Image(out / name, caption.format(metric=metric, complete=len(complete), caveat=caveat)))
+                      "those alone" if drawn < FEW else "")
+            text = caption.format(metric=metric, complete=f"{drawn:,}", caveat=caveat) + sampled
+            images.append(Image(out / name, text))
             report.files.append(out / name)
     report.add("Plots", *images)
     if evaluated is not None:

@@ -20,7 +20,7 @@ from optuna.visualization.matplotlib import plot_param_importances  # noqa: E402
 from search import _optuna  # noqa: E402
 from search.records import StudyRecord, curve  # noqa: E402
 from search.report._stats import fmt as _fmt  # noqa: E402
-from search.trials import best_first, best_or_none, feasible, metric_of, pareto_front, primary  # noqa: E402
+from search.trials import best_first, best_or_none, feasible, metric_of, pareto_front, primary, ranked  # noqa: E402
 
 
 def save(fig, path: Path, tight: bool = True) -> bool:
@@ -171,8 +171,33 @@ def _zoom_on_the_best(ax, study, curves, name: str, few: int = 3) -> bool:
     return True
 
 
+PLOT_SAMPLE = 5_000  # trials a plot draws at most (of a 100,000-trial study: a readable plot, in seconds)
+KEEP_BEST = 100  # the best complete trials are always among them
+
+
+def plot_sample(study, trials: list) -> list:
+    """The trials the plots draw: all of them up to PLOT_SAMPLE; beyond, the KEEP_BEST best
+    and the Pareto front, and others evenly spaced by number (the history keeps its shape)."""
+    if len(trials) <= PLOT_SAMPLE:
+        return trials
+    keep = {t.number for t in ranked(study, KEEP_BEST)} | {t.number for t in pareto_front(study)}
+    rest = [t for t in trials if t.number not in keep]
+    others = min(max(PLOT_SAMPLE - len(keep), 0), len(rest))
+    keep |= {rest[int(i * len(rest) / others)].number for i in range(others)}
+    return [t for t in trials if t.number in keep]
+
+
+def _study_of(study, trials: list):
+    """An in-memory study holding `trials` (Optuna's importance evaluators read a study whole)."""
+    copy = optuna.create_study(directions=study.directions)
+    copy.add_trials(trials)
+    return copy
+
+
 def plot_importances(study, trials, metric, path) -> bool:
-    """Optuna's own importance plot (the default PED-ANOVA evaluator)."""
+    """Optuna's own importance plot (the default PED-ANOVA evaluator), on the plots' sample."""
+    if len(trials) < len(study.get_trials(deepcopy=False)):
+        study = _study_of(study, trials)
     try:
         with _optuna.quiet_experimental(), warnings.catch_warnings():
             warnings.simplefilter("error", UserWarning)  # "too few trials": equal importances say nothing
