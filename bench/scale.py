@@ -330,6 +330,7 @@ def _fill(tmp: Path, sizes: list[int]) -> dict[int, Path]:
 
 def _measure(kind: str, filled: Path, size: int, sampler: str | None, k: int, tmp: Path) -> dict:
     """ms per trial over `k` trials after the first (which loads the study), on a copy of the study."""
+    from search import _optuna
     from search.objective import Objective
     from search.space import suggest_params
     from search.study import RunOptions, open_study, optimize
@@ -347,7 +348,11 @@ def _measure(kind: str, filled: Path, size: int, sampler: str | None, k: int, tm
         stamps.append(time.perf_counter())
         optimize(study, objective, url, size + k + 1, on_trial=lambda s, t: stamps.append(time.perf_counter()))
     else:  # plain Optuna: the same storage, sampler and space; reports and a value, nothing else
-        study = optuna.load_study(study_name="growth", storage=url, sampler=spec.make_sampler(size))
+        plain_sampler = spec.make_sampler(size)
+        if type(plain_sampler).__module__.startswith("search."):  # our QMCSampler: plain Optuna has its own
+            with _optuna.quiet_experimental():
+                plain_sampler = optuna.samplers.QMCSampler(seed=size, scramble=True)
+        study = optuna.load_study(study_name="growth", storage=url, sampler=plain_sampler)
 
         def objective_plain(trial):
             params = suggest_params(trial, spec)
