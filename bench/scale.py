@@ -178,13 +178,20 @@ def _postgres_pids(bindir: Path) -> list[int]:
 
 
 def _check_study(url: str, name: str, budget: int) -> dict:
+    from search import records
     from search.storage import open_storage
 
     ts = optuna.load_study(study_name=name, storage=open_storage(url, create=False)).trials
     finished = [t for t in ts if t.state.name == "COMPLETE"]
+    by_point: dict[tuple, list] = {}
+    for t in ts:
+        by_point.setdefault(tuple(sorted(t.params.items())), []).append(t)
+    # every trial of a point that two complete trials share, so that a failure says how it came about
+    twice = [[{"number": t.number, "state": t.state.name, "retries": records.retries(t),
+               "fail_reason": records.fail_reason(t)} for t in group] for group in by_point.values() if sum(t.state.name == "COMPLETE" for t in group) > 1]
     return {"finished": len(finished), "running_or_waiting": sum(t.state.name in ("RUNNING", "WAITING") for t in ts),
             "duplicates": len(finished) - len({tuple(sorted(t.params.items())) for t in finished}),
-            "failed": sum(t.state.name == "FAIL" for t in ts), "exact": len(finished) == budget}
+            "duplicated": twice, "failed": sum(t.state.name == "FAIL" for t in ts), "exact": len(finished) == budget}
 
 
 def bench_workers(counts: list[int], sleep_s: float, per_worker: int, tmp: Path) -> dict:

@@ -186,17 +186,21 @@ def best_trial_ids(storage: optuna.storages.BaseStorage, study_id: int, maximize
 
 
 def has_constraints(storage: optuna.storages.BaseStorage, study_id: int) -> bool | None:
-    """Whether any trial of the study recorded constraint values (one query, stopping at the
-    first); None on storages without SQL."""
+    """Whether any trial of the study recorded constraint values, in either of the forms
+    `FrozenTrial.constraints` reads (a non-empty list under `constraints`, or one key
+    `constraints:NAME` each, as Optuna 5 writes them): one query, stopping at the first; None
+    on storages without SQL."""
     from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
 
     rdb = rdb_of(storage)
     if not isinstance(rdb, optuna.storages.RDBStorage):
         return None
     query = sqlalchemy.text("SELECT 1 FROM trial_system_attributes a JOIN trials t ON t.trial_id = a.trial_id "
-                            "WHERE t.study_id = :study AND a.key = :key LIMIT 1")
+                            "WHERE t.study_id = :study AND ((a.key = :key AND a.value_json != '[]') "
+                            "OR a.key LIKE :named) LIMIT 1")
     with rdb.engine.connect() as c:
-        return c.execute(query, {"study": study_id, "key": _CONSTRAINTS_KEY}).first() is not None
+        return c.execute(query, {"study": study_id, "key": _CONSTRAINTS_KEY,
+                                 "named": f"{_CONSTRAINTS_KEY}:%"}).first() is not None
 
 
 def grpc_proxy_server(storage: optuna.storages.BaseStorage, pool, interceptors=()):  # -> grpc.Server

@@ -38,7 +38,7 @@ def take_join_number(study: optuna.Study, lock: Any) -> int:
     the same moment (a SLURM array, a Kubernetes Job), seed their samplers apart with it."""
     storage, study_id = _optuna.storage_of(study), _optuna.study_id(study)
     with lock:
-        n = int(storage.get_study_system_attrs(study_id).get(JOINS, 0))
+        n = int(_optuna.study_system_attr(storage, study_id, JOINS, 0))
         storage.set_study_system_attr(study_id, JOINS, n + 1)
     return n
 

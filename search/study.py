@@ -524,4 +524,4 @@ def all_studies(url: str) -> list[dict]:
 
 __all__ = ["DRY_RUN_SETS", "Deleted", "MAX_WORKERS", "ORPHAN_AFTER_S", "RunOptions", "RunResult", "TrialTaken",
            "Unbeaten", "all_studies", "budget_used", "check_factories", "check_models", "delete_study",
-           "dry_run_storage", "fail_trial", "load_stored_study", "open_study", "optimize", "run_study", "tracking"]
+           "dry_run_storage", "fail_trial", "load_stored_study", "open_study", "optimize", "run_study", "tracking", "trial_count"]

@@ -208,3 +208,28 @@ def test_attributes_written_together_and_read_by_key_agree_on_every_storage(tmp_
             assert len({t.params["x"] for t in ours.trials}) == 6  # the counter moved on every trial
     finally:
         server.stop()
+
+
+def test_constraints_found_by_the_database_in_both_forms_optuna_reads(tmp_path):
+    """has_constraints agrees with `FrozenTrial.constraints` for a study without any, one whose
+    sampler wrote Optuna's list form (and an empty list, which is none), and one with named keys
+    (`constraints:NAME`, the form a study stored by the service before its record module has)."""
+    url = f"sqlite:///{tmp_path}/c.db"
+    storage = open_storage(url)
+
+    def agree(name: str) -> bool:
+        study = optuna.load_study(study_name=name, storage=storage)
+        found = _optuna.has_constraints(_optuna.storage_of(study), _optuna.study_id(study))
+        assert found == any(t.constraints for t in study.trials), name
+        return bool(found)
+
+    plain = optuna.create_study(storage=storage, study_name="plain")
+    plain.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    listed = optuna.create_study(storage=storage, study_name="listed", sampler=optuna.samplers.TPESampler(
+        constraints_func=lambda t: [t.params["x"] - 0.5]))
+    listed.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    empty = optuna.create_study(storage=storage, study_name="empty")
+    empty.add_trial(optuna.create_trial(value=1.0, system_attrs={"constraints": []}))
+    named = optuna.create_study(storage=storage, study_name="named")
+    named.add_trial(optuna.create_trial(value=1.0, system_attrs={"constraints:val_accuracy >= 0.5": -0.2}))
+    assert [agree(n) for n in ("plain", "listed", "empty", "named")] == [False, True, False, True]
