@@ -96,3 +96,23 @@ def test_yaml_is_loaded_safely(tmp_path):
     with pytest.raises(SearchError, match="malformed YAML"):
         read_study_file(str(path))
     assert not marker.exists()  # the tag was refused, not executed
+
+
+def test_qmc_workers_that_start_at_once_do_not_train_the_same_first_point(tmp_path):
+    """QMC draws a study's first trials (asked before any trial has suggested its parameters)
+    with its independent sampler; seeded per worker, two workers asking at once get two points,
+    and once a trial has suggested, both take the study's one Sobol sequence in turn."""
+    spec = parse({"lr": {"low": 1e-4, "high": 1e-1, "log": True}, "hidden_size": {"low": 16, "high": 512}},
+                 sampler="qmc")
+    storage = f"sqlite:///{tmp_path}/q.db"
+    optuna.create_study(storage=storage, study_name="q", direction="maximize")
+    a, b = (optuna.load_study(study_name="q", storage=storage, sampler=spec.make_sampler(offset))
+            for offset in (0, 100_003))
+    ta, tb = a.ask(), b.ask()  # both asked before either suggests: the race of workers starting together
+    ta.relative_params, tb.relative_params  # noqa: B018 - sampled when asked, as the service's loop does
+    first = suggest_params(ta, spec), suggest_params(tb, spec)
+    assert first[0].lr != first[1].lr
+    a.tell(ta, 0.5)
+    b.tell(tb, 0.5)
+    later = [suggest_params(s.ask(), spec).lr for s in (a, b, a, b)]
+    assert len(set(later + [p.lr for p in first])) == 6
