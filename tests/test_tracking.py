@@ -61,7 +61,7 @@ def test_two_workers_track_every_trial_with_its_curves_in_mlflow_and_tensorboard
     url = f"sqlite:///{db}"
     stored = optuna.load_study(study_name="tiny", storage=url)
     trials = stored.trials
-    assert len(trials) == 6 and len({t.user_attrs["worker"] for t in trials}) == 2
+    assert len(trials) == 6  # which of the two workers trained which is the scheduler's (one took all 6 once in CI)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")  # MLflow's default store, in the folder
     parent, children = _runs(client, "tiny")
     assert list(storage_of(stored).get_study_system_attrs(study_id(stored))[PARENT_ATTR].values()) == [parent.info.run_id]
@@ -102,6 +102,9 @@ def test_two_workers_track_every_trial_with_its_curves_in_mlflow_and_tensorboard
     parent2, children2 = _runs(client, "tiny")
     assert parent2.info.run_id == parent.info.run_id and parent2.info.status == "FINISHED"
     assert sorted(children2) == list(range(8))
+    resumed = optuna.load_study(study_name="tiny", storage=url).trials
+    assert {t.user_attrs["worker"] for t in resumed[6:]}.isdisjoint(t.user_attrs["worker"] for t in trials)
+    assert {r.data.tags["mlflow.parentRunId"] for r in children2.values()} == {parent.info.run_id}  # every process's runs
 
 
 def test_an_interrupted_trial_is_killed_in_mlflow_and_its_retry_says_so(tmp_path, db):
