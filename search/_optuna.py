@@ -179,7 +179,11 @@ def best_trial_ids(storage: optuna.storages.BaseStorage, study_id: int, maximize
                    offset: int = 0) -> list[int] | None:
     """Ids of a study's COMPLETE trials best first by the first objective (ties by number),
     `limit` from `offset`: one indexed query, ordered as Optuna's own best-trial query
-    (-inf, finite, +inf); None on storages without SQL (the proxy, a journal)."""
+    (-inf, finite, +inf); through search/proxy.py's client, by its server; None on storages
+    without SQL (a journal, Optuna's own proxy)."""
+    ask = getattr(storage, "best_trial_ids", None)
+    if ask is not None:
+        return ask(study_id, maximize, limit, offset)
     rdb = rdb_of(storage)
     if not isinstance(rdb, optuna.storages.RDBStorage):
         return None
@@ -195,10 +199,13 @@ def best_trial_ids(storage: optuna.storages.BaseStorage, study_id: int, maximize
 def has_constraints(storage: optuna.storages.BaseStorage, study_id: int) -> bool | None:
     """Whether any trial of the study recorded constraint values, in either of the forms
     `FrozenTrial.constraints` reads (a non-empty list under `constraints`, or one key
-    `constraints:NAME` each, as Optuna 5 writes them): one query, stopping at the first; None
-    on storages without SQL."""
+    `constraints:NAME` each, as Optuna 5 writes them): one query, stopping at the first;
+    through search/proxy.py's client, by its server; None on storages without SQL."""
     from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
 
+    ask = getattr(storage, "has_constraints", None)
+    if ask is not None:
+        return ask(study_id)
     rdb = rdb_of(storage)
     if not isinstance(rdb, optuna.storages.RDBStorage):
         return None
@@ -236,23 +243,27 @@ def record_heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Non
         storage.record_heartbeat(trial_id)
 
 
-def set_user_attrs(trial: optuna.Trial, attrs: dict) -> None:
-    """Several user attributes of a running trial at once (`set_trial_user_attrs`), kept in
-    step with the trial's own copy as `Trial.set_user_attr` keeps it."""
-    set_trial_user_attrs(trial.storage, trial._trial_id, attrs)
+def set_user_attrs(trial: optuna.Trial, attrs: dict, system: dict | None = None) -> None:
+    """Several user attributes of a running trial at once, and system attributes (`system`)
+    in the same transaction (`set_trial_user_attrs`), kept in step with the trial's own copy
+    as `Trial.set_user_attr` keeps it."""
+    set_trial_user_attrs(trial.storage, trial._trial_id, attrs, system)
     trial._cached_frozen_trial.user_attrs.update(attrs)
+    trial._cached_frozen_trial.system_attrs.update(system or {})
 
 
-def set_trial_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, attrs: dict) -> None:
-    """Several user attributes of a running trial in one transaction on an RDB storage (one
-    commit each through `Trial.set_user_attr`: the 11 a trial writes were a fifth of a short
-    trial's cost on SQLite), in one call through search/proxy.py's client, one call each on
-    other storages (a journal)."""
-    if not attrs:
+def set_trial_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, attrs: dict,
+                         system: dict | None = None) -> None:
+    """Several user attributes of a running trial, and system attributes (`system`), in one
+    transaction on an RDB storage (one commit each through `Trial.set_user_attr`: the 11 a
+    trial writes were a fifth of a short trial's cost on SQLite), in one call through
+    search/proxy.py's client, one call each on other storages (a journal)."""
+    system = system or {}
+    if not attrs and not system:
         return
     many = getattr(storage, "set_trial_user_attrs", None)  # search/proxy.py's client: one call to its server
     if many is not None:
-        many(trial_id, attrs)
+        many(trial_id, attrs, system)
         return
     rdb = rdb_of(storage)
     if isinstance(rdb, optuna.storages.RDBStorage):
@@ -262,10 +273,14 @@ def set_trial_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, at
         with _create_scoped_session(rdb.scoped_session, True) as session:
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
             rdb.check_trial_is_updatable(trial_id, trial.state)
-            _upsert(rdb, session, models.TrialUserAttributeModel, models.TrialUserAttributeModel.trial_id, trial_id, attrs)
+            for model, values in ((models.TrialUserAttributeModel, attrs), (models.TrialSystemAttributeModel, system)):
+                if values:
+                    _upsert(rdb, session, model, model.trial_id, trial_id, values)
         return
     for key, value in attrs.items():
         storage.set_trial_user_attr(trial_id, key, value)
+    for key, value in system.items():
+        storage.set_trial_system_attr(trial_id, key, value)
 
 
 def set_study_system_attrs(storage: optuna.storages.BaseStorage, study_id: int, attrs: dict) -> None:

@@ -128,6 +128,7 @@ class Recorder:
         self.saved: dict[int, str] = {}  # trial id -> checkpoint artifact id, written by this worker
         self.unsaved: SearchError | None = None  # why the last checkpoint could not be written (a full disk)
         self.bar: FrozenTrial | None = None  # the `keep`-th best trial when last ranked: the bar only rises
+        self.records: dict[str, StudyRecord] = {}  # what the notes name (metric, goal: fixed for a study), read once
 
     def save_checkpoint(self, study: optuna.Study, trial_id: int, blob: dict[str, Any]) -> None:
         """Write a complete trial's checkpoint (records.checkpoint; loadable with weights_only=True)."""
@@ -155,7 +156,9 @@ class Recorder:
         """After a trial finished: its note, then keep only the best `keep` checkpoints; the
         trackers hear its outcome (with its checkpoint, where it is kept)."""
         tid = _optuna.trial_id(trial)
-        _dashboard.set_trial_note(study, tid, trial_note_text(trial, StudyRecord.of(study)))
+        if study.study_name not in self.records:  # study.user_attrs is a query each time
+            self.records[study.study_name] = StudyRecord.of(study)
+        _dashboard.set_trial_note(study, tid, trial_note_text(trial, self.records[study.study_name]))
         kept = None
         if self.store is not None and tid in self.saved:
             artifact_id = self.saved.pop(tid)

@@ -95,8 +95,9 @@ def _complete_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTria
     return trial
 
 
-class _ConfigDumper(yaml.SafeDumper):
-    """Mappings as blocks, lists on one line: `widths: [512, 256]`."""
+class _ConfigDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Mappings as blocks, lists on one line: `widths: [512, 256]`. LibYAML's emitter where
+    PyYAML has it: a trial's note dumps its config, 0.34 -> 0.08 ms."""
 
 
 _ConfigDumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))

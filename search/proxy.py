@@ -40,7 +40,7 @@ RENEW_S = 2.0
 CONNECT_S = 5.0  # how long a command waits for the proxy to answer at start (a proxy that is starting too)
 SIDE_TIMEOUT_S = 60.0  # one side-service call (a lock poll, a heartbeat) gives up after this
 SIDE_METHODS = ("Hello", "Lock", "Renew", "Unlock", "Heartbeat", "HeartbeatAges", "SetTrialUserAttrs", "StateCounts",
-                "SetStudySystemAttrs", "StudySystemAttr")
+                "SetStudySystemAttrs", "StudySystemAttr", "HasConstraints", "BestTrialIds")
 LOCK_WAIT_S = 0.25  # a Lock call waits this long in the server for the holder to let go (a few such calls at once)
 
 
@@ -158,12 +158,12 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
     def study_lock(self, key: str) -> LeasedLock:
         return LeasedLock(self, key)
 
-    def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
-        """Several user attributes in one call, one transaction in the proxy (11 calls a trial otherwise)."""
+    def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any], system: dict[str, Any] | None = None) -> None:
+        """Several user (and system) attributes in one call, one transaction in the proxy (11 calls a trial otherwise)."""
         import grpc
 
         try:
-            self.side("SetTrialUserAttrs", {"trial_id": trial_id, "attrs": attrs})
+            self.side("SetTrialUserAttrs", {"trial_id": trial_id, "attrs": attrs, "system": system or {}})
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.FAILED_PRECONDITION:
                 raise optuna.exceptions.UpdateFinishedTrialError(e.details()) from None
@@ -180,6 +180,13 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
 
     def state_counts(self, study_id: int) -> list[tuple[str, str | None, int]]:
         return [(str(a), b, int(c)) for a, b, c in self.side("StateCounts", {"study_id": study_id})]
+
+    def has_constraints(self, study_id: int) -> bool | None:
+        return self.side("HasConstraints", {"study_id": study_id})
+
+    def best_trial_ids(self, study_id: int, maximize: bool, limit: int, offset: int = 0) -> list[int] | None:
+        ids = self.side("BestTrialIds", {"study_id": study_id, "maximize": maximize, "limit": limit, "offset": offset})
+        return None if ids is None else [int(i) for i in ids]
 
     def heartbeat_ages(self, study_id: int) -> dict[int, float]:
         return {int(k): float(v) for k, v in self.side("HeartbeatAges", {"study_id": study_id}).items()}

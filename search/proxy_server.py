@@ -90,10 +90,14 @@ def _side_handler(storage: optuna.storages.BaseStorage, hello: dict[str, Any], t
         "Unlock": lambda r: locks.release(r["key"], r["token"]),
         "Heartbeat": lambda r: _optuna.rdb_of(storage).record_heartbeat(int(r["trial_id"])),  # type: ignore[attr-defined]
         "HeartbeatAges": lambda r: {str(k): v for k, v in _optuna.heartbeat_ages(storage, int(r["study_id"])).items()},
-        "SetTrialUserAttrs": lambda r: _optuna.set_trial_user_attrs(storage, int(r["trial_id"]), dict(r["attrs"])),
+        "SetTrialUserAttrs": lambda r: _optuna.set_trial_user_attrs(storage, int(r["trial_id"]), dict(r["attrs"]),
+                                                                   dict(r.get("system") or {})),
         "StateCounts": lambda r: _optuna.state_counts(storage, int(r["study_id"])),
         "SetStudySystemAttrs": lambda r: _optuna.set_study_system_attrs(storage, int(r["study_id"]), dict(r["attrs"])),
         "StudySystemAttr": lambda r: _one_attr(storage, int(r["study_id"]), str(r["key"])),
+        "HasConstraints": lambda r: _optuna.has_constraints(storage, int(r["study_id"])),
+        "BestTrialIds": lambda r: _optuna.best_trial_ids(storage, int(r["study_id"]), bool(r["maximize"]),
+                                                         int(r["limit"]), int(r["offset"])),
     }
 
     def unary(fn: Callable[[dict[str, Any]], Any]):

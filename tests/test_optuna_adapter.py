@@ -174,7 +174,7 @@ def test_the_budget_count_kept_between_reads_follows_trials_finishing_and_a_stud
 
 
 def test_attributes_written_together_and_read_by_key_agree_on_every_storage(tmp_path):
-    """set_trial_user_attrs / set_study_system_attrs (one upsert) and study_system_attr (one
+    """set_trial_user_attrs (user and system attributes) / set_study_system_attrs (one upsert) and study_system_attr (one
     keyed read) on SQLite, a journal and the storage proxy: inserts, updates, a finished trial
     refused; and the QMC sampler reading its counter by key samples what Optuna's does."""
     from test_proxy import Proxy
@@ -186,11 +186,20 @@ def test_attributes_written_together_and_read_by_key_agree_on_every_storage(tmp_
             study = optuna.create_study(storage=storage, study_name="a")
             sid, trial = _optuna.study_id(study), study.ask()
             _optuna.set_trial_user_attrs(storage, trial._trial_id, {"a": 1, "b": [1, "x"]})
-            _optuna.set_trial_user_attrs(storage, trial._trial_id, {"a": 2, "c": None})  # an update and a new key
-            assert storage.get_trial(trial._trial_id).user_attrs == {"a": 2, "b": [1, "x"], "c": None}, url
+            _optuna.set_trial_user_attrs(storage, trial._trial_id, {"a": 2, "c": None},  # an update and a new key
+                                         system={"cfg": {"lr": 0.1}})  # and a system attribute, together
+            stored = storage.get_trial(trial._trial_id)
+            assert stored.user_attrs == {"a": 2, "b": [1, "x"], "c": None}, url
+            assert stored.system_attrs["cfg"] == {"lr": 0.1}, url
             study.tell(trial, 1.0)
             with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
                 _optuna.set_trial_user_attrs(storage, trial._trial_id, {"d": 1})
+            other = study.ask()
+            study.tell(other, 3.0)
+            sql = not url.startswith("journal")  # SQLite, and the proxy's database behind it
+            assert _optuna.best_trial_ids(storage, sid, True, 5) == ([other._trial_id, trial._trial_id] if sql else None)
+            assert _optuna.best_trial_ids(storage, sid, False, 1, 1) == ([other._trial_id] if sql else None), url
+            assert _optuna.has_constraints(storage, sid) is (False if sql else None), url
             _optuna.set_study_system_attrs(storage, sid, {"k": {"x": 1}, "n": 3})
             _optuna.set_study_system_attrs(storage, sid, {"n": 4})
             assert {k: v for k, v in storage.get_study_system_attrs(sid).items() if k in "kn"} == {"k": {"x": 1}, "n": 4}
