@@ -18,24 +18,32 @@ from pathlib import Path
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
-from optuna_dashboard import save_note
-from optuna_dashboard._note import get_note_from_system_attrs, note_ver_key, split_body
-from optuna_dashboard.artifact._backend import DASHBOARD_ARTIFACTS_ATTR_PREFIX
 
 from search import _optuna
 
+# optuna-dashboard is imported where a note is read or written, not with this module: its
+# package imports its whole app, and with it optuna.importance, scikit-learn and SciPy
+# (~1 s of every `search show`, which writes no note)
+DASHBOARD_ARTIFACTS_ATTR_PREFIX = "dashboard:artifacts:"  # optuna_dashboard.artifact._backend's; tested equal
+
 
 def study_note(study: optuna.Study) -> str:
+    from optuna_dashboard._note import get_note_from_system_attrs
+
     attrs = _optuna.storage_of(study).get_study_system_attrs(_optuna.study_id(study))
     return get_note_from_system_attrs(attrs, None)["body"]
 
 
 def set_study_note(study: optuna.Study, body: str) -> None:
+    from optuna_dashboard import save_note
+
     if study_note(study) != body:  # each save is a new version: write only what changed
         save_note(study, body)
 
 
 def trial_note(study: optuna.Study, trial_id: int) -> str:
+    from optuna_dashboard._note import get_note_from_system_attrs
+
     attrs = _optuna.storage_of(study).get_study_system_attrs(_optuna.study_id(study))
     return get_note_from_system_attrs(attrs, trial_id)["body"]
 
@@ -43,6 +51,8 @@ def trial_note(study: optuna.Study, trial_id: int) -> str:
 def set_trial_note(study: optuna.Study, trial_id: int, body: str) -> None:
     """A trial's note, written once when it finishes: version 1, its chunks, and no read of
     the study's attributes (save_note reads them all, a cost that grows with every trial)."""
+    from optuna_dashboard._note import note_ver_key, split_body
+
     _optuna.set_study_system_attrs(_optuna.storage_of(study), _optuna.study_id(study),
                                    {note_ver_key(trial_id): 1, **split_body(body, trial_id)})  # one transaction
 

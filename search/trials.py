@@ -214,8 +214,9 @@ def rank_key(trial: FrozenTrial, sign: int) -> tuple[bool, float, int]:
 
 
 def _ranked_by_database(study: optuna.Study, top: int) -> list[FrozenTrial] | None:
-    """`ranked(study, top)` from the database's order, a page at a time until `top` feasible
-    trials are read (one page unless the best trials miss the study's constraints)."""
+    """`ranked(study, top)` from the database's order: ids a page at a time, each trial read
+    (~5 ms on SQLite) until `top` feasible ones are in hand: `top` reads unless the best trials
+    miss the study's constraints."""
     storage, sid = _optuna.storage_of(study), _optuna.study_id(study)
     maximize, page = best_first(study) < 0, max(top, 50)
     good: list[FrozenTrial] = []
@@ -225,8 +226,11 @@ def _ranked_by_database(study: optuna.Study, top: int) -> list[FrozenTrial] | No
         ids = _optuna.best_trial_ids(storage, sid, maximize, page, offset)
         if ids is None:
             return None
-        for t in map(storage.get_trial, ids):
+        for trial_id in ids:
+            t = storage.get_trial(trial_id)
             (good if feasible(t) else bad).append(t)
+            if len(good) == top:
+                break
         if len(ids) < page:
             break
         offset += page

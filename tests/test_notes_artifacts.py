@@ -114,3 +114,23 @@ def test_no_artifact_folder_for_a_server_storage_without_artifacts(tmp_path, pg_
 def test_keep_checkpoints_zero_keeps_none(tmp_path, db, keep):
     assert cli("run", "--study", write_study(tmp_path, n_trials=2, keep_checkpoints=keep, space=SPACE)).exit_code == 0
     assert checkpoints(_study(db)) == {}
+
+
+def test_show_leaves_the_dashboard_unimported_and_its_artifact_key_is_the_dashboards(tmp_path, db):
+    """optuna-dashboard (its app, optuna.importance, scikit-learn) is imported by what writes a
+    note, not by `search show`; the artifact key prefix copied from it is its own."""
+    import subprocess
+    import sys
+
+    from optuna_dashboard.artifact._backend import DASHBOARD_ARTIFACTS_ATTR_PREFIX
+
+    from conftest import ROOT
+
+    assert _dashboard.DASHBOARD_ARTIFACTS_ATTR_PREFIX == DASHBOARD_ARTIFACTS_ATTR_PREFIX
+    study = optuna.create_study(study_name="tiny", storage=f"sqlite:///{db}", direction="maximize")
+    study.tell(study.ask({"lr": optuna.distributions.FloatDistribution(1e-4, 0.1)}), 0.9)
+    code = ("import sys, cli\nsys.argv = ['search', 'show', '--study', 'tiny', '--top', '5']\ntry:\n    cli.main()\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\nprint('dashboard imported:', 'optuna_dashboard' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "lr=" in r.stdout and r.stdout.rstrip().endswith("dashboard imported: False"), r.stdout
