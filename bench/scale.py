@@ -407,6 +407,7 @@ def bench_growth(sizes: list[int], k: int, tmp: Path, keep: Path | None = None) 
                 f"{plain['first_ms']:.0f} ms")
         out[label] = rows
     out["readers"] = _readers(copies[max(sizes)], max(sizes))
+    out["readers_small"] = _readers(copies[min(sizes)], min(sizes))  # the baseline: the same processes, a small study
     return out
 
 

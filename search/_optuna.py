@@ -127,6 +127,20 @@ def _new_trials_query(sqlite: bool) -> sqlalchemy.TextClause:
         "(t.trial_id > :last OR t.trial_id IN :open)").bindparams(sqlalchemy.bindparam("open", expanding=True))
 
 
+@functools.cache
+def _first_count_query() -> sqlalchemy.TextClause:
+    """`_StateCounter`'s first read: finished trials counted by the database per (state,
+    fail_reason), with their highest id, and unfinished trials one row each, in one statement
+    (one snapshot: a trial finishing meanwhile is in one group or the other). Fetching every
+    trial instead took 0.5 s at 100,000 trials on SQLite, in every `show` and first ask."""
+    finished = "t.state IN ('COMPLETE', 'PRUNED', 'FAIL')"
+    return sqlalchemy.text(
+        f"SELECT t.state, a.value_json, CASE WHEN {finished} THEN NULL ELSE t.trial_id END AS open_id, "
+        "count(*), max(t.trial_id) FROM trials t LEFT JOIN trial_user_attributes a "
+        "ON a.trial_id = t.trial_id AND a.key = 'fail_reason' WHERE t.study_id = :study GROUP BY t.state, a.value_json, "
+        "open_id")
+
+
 class _StateCounter:
     """A finished trial never changes its state or fail_reason (the reason is written before
     the state, and a finished trial takes no more writes), so each is counted once; a read
@@ -157,7 +171,10 @@ class _StateCounter:
                     row = c.execute(self._ANCHOR, {"trial": tid, "study": self.study_id}).first()
                     if row is None or row[0] != at:
                         self._reset()
-                query = _new_trials_query(rdb.engine.dialect.name == "sqlite")
+                sqlite = rdb.engine.dialect.name == "sqlite"
+                if self.last < 0 and not self.open:
+                    return self._first(c)
+                query = _new_trials_query(sqlite)
                 rows = c.execute(query, {"study": self.study_id, "last": self.last, "open": sorted(self.open)}).all()
             running: dict[str, int] = {}
             for tid, state, reason, complete in rows:
@@ -171,8 +188,26 @@ class _StateCounter:
                 else:
                     self.open.add(tid)
                     running[state] = running.get(state, 0) + 1
-            return ([(state, reason, n) for (state, reason), n in self.done.items()]
-                    + [(state, None, n) for state, n in running.items()])
+            return self._counts(running)
+
+    def _first(self, c) -> list[tuple[str, str | None, int]]:
+        running: dict[str, int] = {}
+        for state, reason, open_id, n, top in c.execute(_first_count_query(), {"study": self.study_id}):
+            if open_id is None:
+                key = (state, json.loads(reason) if reason is not None else None)
+                self.done[key] = self.done.get(key, 0) + n
+                self.last = max(self.last, top)
+            else:
+                self.open.add(open_id)
+                running[state] = running.get(state, 0) + 1
+        if self.last >= 0:  # a finished trial never changes: its datetime_complete tells a study made again
+            at = c.execute(self._ANCHOR, {"trial": self.last, "study": self.study_id}).first()
+            self.anchor = (self.last, at[0] if at else None)
+        return self._counts(running)
+
+    def _counts(self, running: dict[str, int]) -> list[tuple[str, str | None, int]]:
+        return ([(state, reason, n) for (state, reason), n in self.done.items()]
+                + [(state, None, n) for state, n in running.items()])
 
 
 def best_trial_ids(storage: optuna.storages.BaseStorage, study_id: int, maximize: bool, limit: int,
