@@ -266,8 +266,12 @@ def scale_section(x: dict, targets: list) -> list[str]:
         lines.append("")
     g = x.get("growth")
     if g:
-        lines += [f"### Per-trial cost as the study grows ({g['storage']}, median of {g['trials_timed']} trials "
-                  "after the first, on a copy of a study filled through Optuna's `add_trials`)", "",
+        rounds = g.get("rounds", 1)
+        how = (f"the median of {rounds} rounds' medians of {g['trials_timed']} trials, service and plain Optuna "
+               "alternating which goes first (one round at 100,000 trials)" if rounds > 1 else
+               f"median of {g['trials_timed']} trials")
+        lines += [f"### Per-trial cost as the study grows ({g['storage']}, {how}, after the first trial, on a copy "
+                  "of a study filled through Optuna's `add_trials`)", "",
                   "![ms per trial against study size](scale-growth.png)", "",
                   "| sampler | trials in the study | service ms | plain Optuna ms | service / plain | first trial "
                   "service / plain ms |", "|---|---|---|---|---|---|"]
