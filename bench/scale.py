@@ -523,10 +523,11 @@ def main() -> None:
     results["machine"] = _machine()
     with tempfile.TemporaryDirectory(prefix="search-scale-") as tmp:
         if "workers" in parts:
-            results["workers"] = bench_workers(counts, args.sleep, args.per_worker, Path(tmp))
+            results["workers"] = {**bench_workers(counts, args.sleep, args.per_worker, Path(tmp)), "machine": _machine()}
         if "growth" in parts:
-            results["growth"] = bench_growth(sizes, args.timed, Path(tmp),
-                                              Path(args.filled) if args.filled else None, args.rounds)
+            results["growth"] = {**bench_growth(sizes, args.timed, Path(tmp),
+                                                 Path(args.filled) if args.filled else None, args.rounds),
+                                 "machine": _machine()}  # each part says where and when it ran
     if args.quick:
         results["quick"] = True
     everything["scale"] = results
