@@ -234,4 +234,9 @@ def connect(url: str, *, create: bool, heartbeat_interval: int | None, grace_per
                           f"--port {address.port}` running on {address.host}, and the port open?)") from None
     if not isinstance(hello, dict) or hello.get("service") != "mnist-search":
         raise SearchError(f"storage {url}: what answers there is not a `search storage-proxy`")
+    missing = [m for m in SIDE_METHODS if m not in hello.get("methods", ())]
+    if missing:  # a proxy started from an older version: its first missing call would fail mid-run
+        storage.close()
+        raise SearchError(f"storage {url}: that `search storage-proxy` is older than this command (it lacks "
+                          f"{', '.join(missing)}): restart it from this version of mnist-search")
     return storage

@@ -154,7 +154,7 @@ def make_server(url: str, host: str, port: int, threads: int = DEFAULT_THREADS):
     rdb = open_storage(url, heartbeat=None)  # creates the schema where there is none; heartbeats are the workers'
     storage = optuna.storages.get_storage(rdb)  # Optuna's in-process cache of finished trials
     backend = rdb.engine.url.get_backend_name() if isinstance(rdb, optuna.storages.RDBStorage) else "?"
-    hello = {"service": "mnist-search", "storage": mask_url(url), "backend": backend}
+    hello = {"service": "mnist-search", "storage": mask_url(url), "backend": backend, "methods": list(SIDE_METHODS)}
     server = _optuna.grpc_proxy_server(storage, ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxy"),
                                        [_masking_interceptor(url)])
     server.add_generic_rpc_handlers((_side_handler(storage, hello, threads),))

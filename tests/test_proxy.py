@@ -167,6 +167,24 @@ def test_the_study_lock_passes_on_when_its_holder_goes_silent_and_the_holder_is_
         assert not renewed.lapsed
 
 
+def test_a_proxy_older_than_the_command_is_one_line_before_anything_runs(tmp_path, monkeypatch):
+    """A client that needs a side call the running proxy lacks (as after an upgrade of the
+    workers, not the proxy) says so when it connects, not at its first missing call."""
+    from search import proxy
+    from search.errors import SearchError
+    from search.proxy_server import make_server, serving
+    from search.storage import open_storage
+
+    port = free_port()
+    with serving(make_server(f"sqlite:///{tmp_path / 'p.db'}", "127.0.0.1", port)):
+        url = f"grpc://127.0.0.1:{port}"
+        open_storage(url)  # the same version: connects
+        monkeypatch.setattr(proxy, "SIDE_METHODS", (*proxy.SIDE_METHODS, "FromANewerVersion"))
+        with pytest.raises(SearchError) as e:
+            open_storage(url)
+        assert "older than this command (it lacks FromANewerVersion): restart it" in str(e.value)
+
+
 def test_optunas_plain_proxy_reads_but_runs_nothing(tmp_path):
     from optuna.storages import get_storage
 
