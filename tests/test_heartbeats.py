@@ -25,10 +25,16 @@ def _trials(db, url=None):
 
 
 def _running_with_worker(db, proc, url=None, limit=120):
+    """The first RUNNING trial seen with its worker and an epoch: polled through one storage
+    (opening one per poll took long enough under CI's load to miss both ~1.5 s windows once)."""
+    from search.storage import open_storage
+
     deadline = time.monotonic() + limit
+    storage = None
     while time.monotonic() < deadline:
         try:
-            for t in _trials(db, url):
+            storage = storage or open_storage(url or f"sqlite:///{db}", create=False)
+            for t in optuna.load_study(study_name="tiny", storage=storage).trials:
                 if t.state.name == "RUNNING" and "worker" in t.user_attrs and t.intermediate_values:
                     return t
         except Exception:  # the study may not exist yet
