@@ -496,6 +496,58 @@ def _check_line(check: Any) -> str:
 
 
 @app.command()
+def ensemble(
+    study: StudyOpt,
+    size: Annotated[int, typer.Option("--size", metavar="K", min=1, max=100,
+                                      help="Picks of greedy selection with replacement: at most K members.")] = 5,
+    out_path: Annotated[Path, typer.Option("--out", help="Ensemble config to write.")] = Path("ensemble.yaml"),
+    device: DeviceOpt = "auto",
+    data_dir: DataDirOpt = None,
+    storage: StorageOpt = None,
+    artifacts: ArtifactsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Choose an ensemble among the study's kept checkpoints and write its config.
+
+    Greedy selection with replacement on the validation images (Caruana et al. 2004),
+    averaging the members' softmax; nothing is retrained. Prints each member's and the
+    ensemble's validation and test accuracy; `search train --config` retrains it.
+
+    \b
+    Examples:
+      search ensemble --study mnist-record --size 5 --out ensemble.yaml
+      search train --config ensemble.yaml --save ensemble.pt
+    """
+    from search import artifact_dir, check_output, choose_ensemble, storage_url, write_ensemble_config
+
+    with _errors(storage):
+        url = storage_url(storage)  # the output first: nothing opened for a path that cannot be written
+        check_output(out_path, url, artifact_dir(url, artifacts), "the ensemble config")
+        st, url = _stored(study, storage)
+        with spinner(out, "evaluating the kept checkpoints", show=not as_json):
+            chosen = choose_ensemble(st, url, artifacts, size, data_dir=data_dir, device=device)
+        write_ensemble_config(chosen, out_path)
+    if as_json:
+        print(json.dumps({"config": str(out_path), "study": chosen.study, **chosen.stored()}, indent=2))
+        return
+    _print_table(_ensemble_table(chosen.members, chosen.val_accuracy, chosen.test_accuracy))
+    _say(f"chosen from {chosen.candidates} kept checkpoints ({chosen.checkpoint_bytes / 1e6:.1f} MB in "
+         f"{chosen.artifacts}); wrote {out_path}: retrain and test it with: search train --config {out_path}")
+
+
+def _ensemble_table(members: list[dict[str, Any]], val: float | None, test: float) -> Table:
+    from search import fmt
+
+    table = _table()
+    for name in ("trial", "weight", "val_accuracy", "test_accuracy"):
+        table.add_column(name, justify="right")
+    for m in members:
+        table.add_row(str(m["trial"]), str(m["weight"]), fmt(m["val_accuracy"]), fmt(m["test_accuracy"]))
+    table.add_row("ensemble", str(sum(m["weight"] for m in members)), fmt(val) if val is not None else "-", fmt(test))
+    return table
+
+
+@app.command()
 def train(
     config: Annotated[Path, typer.Option("--config", help="Config file written by `search export`.")],
     device: DeviceOpt = "auto",
@@ -514,17 +566,21 @@ def train(
       search train --config best.yaml
       search train --config configs/fast-99.yaml --save model.pt --json
     """
-    from search import load_config, retrain, save_weights
+    from search import EnsembleJob, load_job, retrain, save_weights
 
     with _errors():
-        job = load_config(config)
+        job = load_job(config)
         if save is not None:  # never over the storage in force, its artifacts, or any study's file
             # imported only here: the artifact store pulls in optuna-dashboard and scikit-learn
             # (~3 s of a 11 s `search train` of configs/fast-99.yaml, measured with cProfile)
-            from search import artifact_dir, check_output, storage_url
+            from search import artifact_dir, check_output, member_paths, storage_url
 
             url = storage_url(None)
-            check_output(save, url, artifact_dir(url), "the weights")
+            for path in member_paths(job, save) if isinstance(job, EnsembleJob) else [save]:
+                check_output(path, url, artifact_dir(url), "the weights")
+        if isinstance(job, EnsembleJob):
+            _train_ensemble(job, device, data_dir, full, save, image_input, as_json)
+            return
         with fit_bar(out, "training", show=not as_json) as on_step:
             result = retrain(job, device=device, data_dir=data_dir, full=full, on_step=on_step)
         check = save_weights(result, job, save, image_input) if save is not None else None
@@ -547,6 +603,34 @@ def train(
     out.print(table)
     if check is not None:
         _say(_check_line(check))
+
+
+def _train_ensemble(job, device: str, data_dir: str | None, full: bool, save: Path | None, image_input: str,
+                    as_json: bool) -> None:
+    """`search train` of an ensemble config: its members one by one, then the ensemble."""
+    from search import member_paths, retrain_ensemble, save_ensemble
+
+    def on_member(i: int, member: Any) -> None:
+        if not as_json:
+            _say(f"member {i + 1}/{len(job.members)}: trial #{member.job.source.get('trial', '?')} of "
+                 f"{member.job.source.get('study', '?')} (weight {member.weight})")
+
+    with _errors():
+        with fit_bar(out, "training", show=not as_json) as on_step:
+            result = retrain_ensemble(job, device=device, data_dir=data_dir, full=full, on_member=on_member,
+                                      on_step=on_step)
+        checks = save_ensemble(result, job, save, image_input) if save is not None else []
+    s = result.summary
+    saved = [str(p) for p in member_paths(job, save)] if save is not None else []
+    if as_json:
+        print(json.dumps({**s, "saved": saved, "models": [_check_json(c) for c in checks]}, indent=2))
+        return
+    _print_table(_ensemble_table(s["members"], s["val_accuracy"], s["test_accuracy"]))
+    _say(f"{len(job.members)} members on {s['dataset']}, {s['train_seconds']:.1f} s of training on {s['device']}"
+         + (f"; saved {', '.join(saved)}" if saved else ""))
+    for check in checks:
+        if check is not None:
+            _say(_check_line(check))
 
 
 @app.command()

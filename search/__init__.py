@@ -5,7 +5,8 @@ README's "Python API"). Below them, the API cli.py uses and nothing more
 (tests/test_exported_members.py checks both): study files (`read_study_file`; `load_study`
 is its deprecated old name), `StudySpec`, `AXES`, `Params`), running (`run_study`,
 `run_workers`, `RunOptions`, `dry_run_storage`), stored studies (`load_stored_study`,
-`all_studies`, `delete_study`, the trial readers), configs and retraining (`export_trial`, `load_config`, `retrain`), outputs
+`all_studies`, `delete_study`, the trial readers), configs and retraining (`export_trial`, `load_config`, `retrain`),
+ensembles of a study's kept checkpoints (`choose_ensemble`, `retrain_ensemble`), outputs
 checked against the storage (`check_output`), the
 report and the dashboard, and the exceptions:
 
@@ -36,7 +37,9 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["best_or_none", "feasible", "last_value", "params_of", "pareto_front", "primary", "ranked",
                      "study_facts", "trial_row", "trial_seconds"], "search.trials"),
     **dict.fromkeys(["StudyRecord", "TrialRecord", "fail_reason"], "search.records"),
-    **dict.fromkeys(["TrainJob", "load_config"], "search.config"),
+    **dict.fromkeys(["EnsembleJob", "TrainJob", "load_config", "load_job"], "search.config"),
+    **dict.fromkeys(["choose_ensemble", "member_paths", "retrain_ensemble", "save_ensemble", "write_ensemble_config"],
+                    "search.ensemble"),
     **dict.fromkeys(["load_weights", "retrain", "save_weights"], "search.trained"),
     **dict.fromkeys(["artifact_dir", "export_trial"], "search.artifacts"),
     **dict.fromkeys(["check_output", "check_output_dir"], "search.outputs"),
@@ -73,8 +76,9 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from search._signals import ignore_stopping, sigterm_as_interrupt
     from search.api import best_config, export, load_study, run, train
     from search.artifacts import artifact_dir, export_trial
-    from search.config import TrainJob, load_config
+    from search.config import EnsembleJob, TrainJob, load_config, load_job
     from search.dashboard import serve
+    from search.ensemble import choose_ensemble, member_paths, retrain_ensemble, save_ensemble, write_ensemble_config
     from search.errors import Notice, SearchError, StorageLost, Terminated, exit_code
     from search.outputs import check_output, check_output_dir
     from search.params import AXES, Params

@@ -43,7 +43,7 @@ from search.tracking import Tracker
 from search.trained import load_weights
 from search.trials import Failure, best_first, failure_of, feasible, last_value, rank_key, ranked
 
-__all__ = ["CHECKPOINT", "Exported", "Recorder", "SUFFIX", "artifact_dir", "artifact_ids", "checkpoints", "deploy_checkpoint", "export_trial", "open_store",
+__all__ = ["CHECKPOINT", "Exported", "Recorder", "SUFFIX", "artifact_dir", "artifact_ids", "checkpoints", "deploy_checkpoint", "ensemble_lines", "export_trial", "open_store",
            "prune_checkpoints", "stop_reason", "trial_note_text", "upload_files", "write_study_note"]
 
 SUFFIX = "-artifacts"
@@ -80,9 +80,24 @@ def write_study_note(study: optuna.Study) -> None:
     lines += [f"| {k} | {v} |" for k, v in r.space.items()]
     if r.changes:  # resumed with --allow-change: its trials were not all sampled from this space
         lines += ["", "Definition changed (`--allow-change`):", *(f"- {c}" for c in r.changes)]
+    if r.ensemble:
+        lines += ["", *ensemble_lines(r.ensemble)]
     if r.report_note:
         lines += ["", r.report_note]
     _dashboard.set_study_note(study, "\n".join(lines) + "\n")
+
+
+def ensemble_lines(stored: dict[str, Any]) -> list[str]:
+    """The ensemble `search ensemble` chose (StudyRecord.ensemble) as Markdown: a sentence and
+    its members' table."""
+    picks = ", ".join(f"#{m['trial']}" + (f" x{m['weight']}" if m["weight"] > 1 else "") for m in stored["members"])
+    lines = [f"**Ensemble** (`search ensemble`, greedy selection on validation from {stored['candidates']} kept "
+             f"checkpoints, {sum(m['weight'] for m in stored['members'])} picks): {picks}; validation "
+             f"{stored['val_accuracy']:.2%}, test **{stored['test_accuracy']:.2%}**", "",
+             "| trial | weight | val_accuracy | test_accuracy |", "|---:|---:|---:|---:|"]
+    lines += [f"| {m['trial']} | {m['weight']} | {m['val_accuracy']:.4f} | {m['test_accuracy']:.4f} |"
+              for m in stored["members"]]
+    return lines + [f"| ensemble | | {stored['val_accuracy']:.4f} | {stored['test_accuracy']:.4f} |"]
 
 
 def stop_reason(trial: FrozenTrial, info: StudyRecord) -> str:

@@ -1,7 +1,9 @@
 """Stored trial <-> config file: the codec of what `search export` writes and `search train` reads.
 
 A config is self-contained (dataset, seed, training images, numerics, every parameter,
-where it came from), so retraining needs neither the study file nor the storage.
+where it came from), so retraining needs neither the study file nor the storage. An
+ensemble config (`search ensemble`) lists such configs under `members:`, each with the
+weight its member has in the ensemble's average.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from search.records import StudyRecord, TrialRecord
 from search.trials import best_trial, params_of, primary
 
 CONFIG_KEYS = ("dataset", "seed", "train_size", "precision", "code", "params", "source")
+ENSEMBLE_KEYS = ("members", "source")
+MAX_MEMBERS = 100
 
-__all__ = ["CONFIG_KEYS", "EXPORT_HEADER", "TrainJob", "best_config", "best_job", "config_of", "config_text", "job_of", "parse_config",
-           "load_config", "source_of", "trial_seed", "write_config"]
+__all__ = ["CONFIG_KEYS", "ENSEMBLE_HEADER", "ENSEMBLE_KEYS", "EXPORT_HEADER", "EnsembleJob", "Member", "TrainJob", "best_config", "best_job", "config_of", "config_text",
+           "ensemble_config", "job_of", "parse_config",
+           "load_config", "load_job", "parse_job", "source_of", "trial_seed", "write_config"]
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
@@ -47,6 +52,24 @@ class TrainJob:
     precision: str | None = None
     # The folder the model factory is imported from (`model: module:callable`), absolute.
     code: str | None = None
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of an ensemble: the config that retrains it, and how many times greedy
+    selection picked it (its weight in the average of the members' softmax)."""
+
+    job: TrainJob
+    weight: int = 1
+
+
+@dataclass(frozen=True)
+class EnsembleJob:
+    """An ensemble config as data: its members, and where it came from (study, size, the
+    ensemble's validation accuracy)."""
+
+    members: tuple[Member, ...]
+    source: dict[str, Any] = field(default_factory=dict)
 
 
 def best_job(study: optuna.Study, trial_number: int | None = None) -> TrainJob:
@@ -100,7 +123,12 @@ class _ConfigDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ign
     PyYAML has it: a trial's note dumps its config, 0.34 -> 0.08 ms."""
 
 
+class _Blocks(list):
+    """A list written one item per line (an ensemble's members), not on one line."""
+
+
 _ConfigDumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+_ConfigDumper.add_representer(_Blocks, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=False))
 
 
 def config_text(config: dict[str, Any]) -> str:
@@ -109,12 +137,18 @@ def config_text(config: dict[str, Any]) -> str:
 
 
 EXPORT_HEADER = "# Exported by `search export`"
+ENSEMBLE_HEADER = "# Chosen by `search ensemble`"
 
 
-def write_config(config: dict[str, Any], out: Path, shown: Path | None = None) -> None:
+def ensemble_config(job: EnsembleJob) -> dict[str, Any]:
+    """An ensemble config as a mapping: each member's config with its weight first."""
+    return {"members": _Blocks({"weight": m.weight, **config_of(m.job)} for m in job.members), "source": job.source}
+
+
+def write_config(config: dict[str, Any], out: Path, shown: Path | None = None, header: str = EXPORT_HEADER) -> None:
     """The config as YAML under a header that says how to retrain it (naming `shown`, where
     the file will be once renamed into place: search.outputs.written_together)."""
-    header = f"{EXPORT_HEADER}; retrain with: search train --config {shown or out}\n"
+    header = f"{header}; retrain with: search train --config {shown or out}\n"
     try:
         out.write_text(header + config_text(config))
     except OSError as e:
@@ -123,17 +157,57 @@ def write_config(config: dict[str, Any], out: Path, shown: Path | None = None) -
 
 def load_config(path: Path) -> TrainJob:
     """A config file checked whole (one line naming the file and key on any mistake) -> the job."""
+    job = load_job(path)
+    if isinstance(job, EnsembleJob):
+        raise SearchError(f"{path}: an ensemble config (members:) where one model's config is expected: export one "
+                          "trial with `search export --trial N`")
+    return job
+
+
+def load_job(path: Path) -> TrainJob | EnsembleJob:
+    """A config or an ensemble config, checked whole -> what `search train` retrains."""
     if not path.exists():
         raise SearchError(f"config {path} does not exist: write one with `search export --out {path}`")
-    return parse_config(read_yaml(path, "config"), path)
+    return parse_job(read_yaml(path, "config"), path)
+
+
+def parse_job(doc: Any, path: Path) -> TrainJob | EnsembleJob:
+    """A mapping with `members:` as an ensemble, any other as one config (`parse_config`)."""
+    if not isinstance(doc, dict) or "members" not in doc:
+        return parse_config(doc, path)
+    where = str(path)
+    _check.keys(doc, ENSEMBLE_KEYS, where, "")
+    members = doc["members"]
+    if not isinstance(members, list) or not 1 <= len(members) <= MAX_MEMBERS:
+        raise SearchError(f"{where}: members: expected a list of 1 to {MAX_MEMBERS} configs (each as `search export` "
+                          f"writes it, with a weight), got {_check.short(members)}")
+    jobs = []
+    for i, member in enumerate(members):
+        at = f"{where}: members[{i}]"
+        _check.mapping(member, at, "", "a config (dataset, seed, params) with a weight")
+        weight = _check.integer(member.get("weight", 1), at, "weight", 1, 1000)
+        jobs.append(Member(_parse_config(member, path, at, ("weight",)), weight))
+    other = next((i for i, m in enumerate(jobs) if m.job.dataset.stored() != jobs[0].job.dataset.stored()), None)
+    if other is not None:
+        raise SearchError(f"{where}: members[{other}]: dataset: expected {jobs[0].job.dataset} like members[0] (an "
+                          f"ensemble averages its members' outputs on the same images), got {jobs[other].job.dataset}")
+    source = doc.get("source") or {}
+    _check.mapping(source, where, "source", "a mapping (study, size, metric, value)")
+    return EnsembleJob(tuple(jobs), source)
 
 
 def parse_config(doc: Any, path: Path) -> TrainJob:
     """A config as a mapping (what `search export` writes) -> the job; `path` names it in
     errors and anchors its relative paths (`code`, a dataset path)."""
-    where = str(path)
+    return _parse_config(doc, path)
+
+
+def _parse_config(doc: Any, path: Path, where: str = "", more: tuple[str, ...] = ()) -> TrainJob:
+    """parse_config, errors naming `where` (an ensemble's 'FILE: members[2]'); the mapping
+    may also hold the keys `more` (read by the caller)."""
+    where = where or str(path)
     _check.mapping(doc, where, "", "a mapping with dataset, seed, params")
-    _check.keys(doc, CONFIG_KEYS, where, "")
+    _check.keys(doc, (*CONFIG_KEYS, *more), where, "")
     dataset = parse_dataset(doc.get("dataset", DEFAULT_DATASET), where, path.parent)
     seed = _check.integer(doc.get("seed", 0), where, "seed", 0, _check.MAX_TRIAL_SEED)
     train_size = parse_train_size(doc.get("train_size"), where)

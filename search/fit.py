@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +22,7 @@ from search.precision import FP32, Precision, channels_last
 from search.precision import choose as choose_precision
 
 __all__ = ["Diverged", "EpochResult", "FitResult", "OPTIMIZERS", "SCHEDULES", "Schedule", "Step", "TrainConfig", "evaluate",
-           "fit", "warm_up"]
+           "fit", "probabilities", "warm_up"]
 
 
 @dataclass(frozen=True)
@@ -154,19 +154,32 @@ def evaluate(model: nn.Module, data: Split, precision: Precision = FP32,
              batch_size: int = 4096) -> tuple[float, float, torch.Tensor]:
     """Mean loss, accuracy and the predicted labels over `data`, in large batches, with the
     precision `fit` chose for the model (`FitResult.precision`; fp32 for a model it did not train)."""
-    model.eval()
-    device = data.pixels.device
-    loss = torch.zeros((), device=device)
+    loss = torch.zeros((), device=data.pixels.device)
     preds = []
-    for i in range(0, len(data), batch_size):
-        stop_point()
-        with precision.autocast(device):
-            out = model(data.images(slice(i, i + batch_size))).float()
+    for i, out in _outputs(model, data, precision, batch_size):
         loss += F.cross_entropy(out, data.y[i:i + batch_size], reduction="sum")
         preds.append(out.argmax(1))
     pred = torch.cat(preds)
     n = max(len(data), 1)
     return loss.item() / n, (pred == data.y).sum().item() / n, pred
+
+
+@between_steps
+@torch.inference_mode()
+def probabilities(model: nn.Module, data: Split, precision: Precision = FP32, batch_size: int = 4096) -> torch.Tensor:
+    """The model's softmax over the classes for every image of `data` (N, classes), float32,
+    computed as `evaluate` computes its predictions (what an ensemble averages)."""
+    return torch.cat([out.softmax(1) for _, out in _outputs(model, data, precision, batch_size)])
+
+
+def _outputs(model: nn.Module, data: Split, precision: Precision, batch_size: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """(first index, float32 logits) of each batch of `data`, the model in eval mode."""
+    model.eval()
+    for i in range(0, len(data), batch_size):
+        stop_point()
+        with precision.autocast(data.pixels.device):
+            out = model(data.images(slice(i, i + batch_size))).float()
+        yield i, out  # outside autocast: the caller's loss in float32
 
 
 @between_steps  # a stop signal is raised between steps, not inside torch's context managers

@@ -39,12 +39,14 @@ def fit_bar(out: Console, what: str, show: bool = True) -> Iterator[Any]:
         return
     progress = bars(out)
     task = None
+    last = 0
 
     def on_step(s) -> None:
-        nonlocal task
+        nonlocal task, last
         text = f"{what}: epoch {s.epoch}/{s.epochs}{epoch_text(s.last)}"
-        if task is None:
+        if task is None or s.step <= last:  # the first fit, or the next one (an ensemble's members)
             task = progress.add_task(text, total=s.steps)
+        last = s.step
         progress.update(task, completed=s.step, description=text)
 
     with progress:

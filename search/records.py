@@ -4,7 +4,7 @@ A trial's user attributes are written when it starts (`TrialStart`), after train
 (`write_outcome`: curves and numerics) or when it fails (`write_fail_reason`), and read
 back whole as a `TrialRecord`. A study's user attributes are a `StudyRecord`: its identity
 (dataset, goal, seed, training images) fixed when the study is created, the rest refreshed
-from the study file on every run, the report's note added by `search report`. Floors and
+from the study file on every run, the report's note added by `search report`, the last ensemble by `search ensemble`. Floors and
 ceilings are stored with their metric (`bounds`); studies stored before that read them
 back from the goal's text, here and nowhere else. Optuna's own retry bookkeeping (system
 attributes) is named here too.
@@ -26,7 +26,7 @@ from search.goal import BOUND_OPS, Bound
 
 __all__ = ["CONFIG", "CURVES", "FAILED_TRIAL", "FAIL_REASON", "PRECISION", "RETRY_HISTORY", "CheckpointParts", "StudyRecord",
            "TrialRecord", "TrialStart", "checkpoint", "checkpoint_parts", "curve", "curve_point", "fail_reason",
-           "retries", "retry_attrs", "retry_of", "take_join_number", "write_fail_reason", "write_n_params", "write_outcome",
+           "retries", "retry_attrs", "retry_of", "take_join_number", "write_fail_reason", "write_n_params", "write_ensemble", "write_outcome",
            "write_report_note"]
 
 JOINS = "mnist_search:joins"  # study system attribute: how many processes have opened the study to run it
@@ -184,6 +184,8 @@ class StudyRecord:
     bounds: tuple[Bound, ...] = ()  # floors and ceilings, each with its metric
     # written by `search report`: its summary, shown in the dashboard's note
     report_note: str = ""
+    # written by `search ensemble`: its members and accuracies (search.ensemble.Chosen.stored())
+    ensemble: dict[str, Any] = field(default_factory=dict)
 
     IDENTITY: ClassVar[tuple[str, ...]] = ("dataset", "data", "metric", "goal", "seed", "train_size")
     DEFINITION: ClassVar[tuple[str, ...]] = ("space", "sampler", "pruner", "study_path")
@@ -250,6 +252,11 @@ class StudyRecord:
 
 def write_report_note(study: optuna.Study, text: str) -> None:
     study.set_user_attr("report_note", text)
+
+
+def write_ensemble(study: optuna.Study, chosen: Mapping[str, Any]) -> None:
+    """The ensemble `search ensemble` chose last (the report and the dashboard note show it)."""
+    study.set_user_attr("ensemble", dict(chosen))
 
 
 def _bounds_in_goal(goal: str) -> tuple[Bound, ...]:

@@ -30,7 +30,7 @@ from search.trials import Failure, TrialFailed
 
 MAX_CHECKPOINT = 8 << 30
 
-__all__ = ["MAX_CHECKPOINT", "TrainResult", "load_weights", "retrain", "save_weights"]
+__all__ = ["MAX_CHECKPOINT", "TrainResult", "load_weights", "retrain", "save_weights", "weights_of"]
 
 
 @dataclass
@@ -111,26 +111,32 @@ def load_weights(path: Path, device: str = "cpu", shape: Shape | None = None,
     """A model saved by `search train --save` (or a study's checkpoint), loaded with
     weights_only=True and built for the data it trained on (or `shape`); the user's own
     network is imported from the folder it came from then (or `code_dir`)."""
+    return weights_of(read_bytes(path, "checkpoint", MAX_CHECKPOINT), str(path), device, shape, code_dir)
+
+
+def weights_of(raw: bytes, where: str, device: str = "cpu", shape: Shape | None = None,
+               code_dir: str | Path | None = None) -> nn.Module:
+    """A checkpoint's bytes (a file's, or a study's artifact) -> its model, as `load_weights`;
+    `where` names it in errors."""
     what = "checkpoint written by `search train --save`"
-    raw = read_bytes(path, "checkpoint", MAX_CHECKPOINT)
     try:
         blob = torch.load(io.BytesIO(raw), map_location=device, weights_only=True)
     except Exception as e:
-        raise SearchError(f"{path}: not a {what} ({type(e).__name__})") from None
+        raise SearchError(f"{where}: not a {what} ({type(e).__name__})") from None
     parts = records.checkpoint_parts(blob)
     if parts is None:
-        raise SearchError(f"{path}: not a {what} (no state_dict and params)")
-    params = Params.from_dict(parts.params, str(path))
+        raise SearchError(f"{where}: not a {what} (no state_dict and params)")
+    params = Params.from_dict(parts.params, where)
     if is_factory(params.model):  # one line if its module cannot be imported
         use_code_dir(code_dir or parts.code)
-        load_factory(params.model, str(path))
+        load_factory(params.model, where)
     try:
         model = build(params, 0, torch.device(device), shape or parts.shape)
     except TrialFailed as e:
-        raise SearchError(f"{path}: {e}") from None
+        raise SearchError(f"{where}: {e}") from None
     try:
         model.load_state_dict(parts.weights)
     except RuntimeError as e:
-        raise SearchError(f"{path}: the weights do not fit the model its params describe "
+        raise SearchError(f"{where}: the weights do not fit the model its params describe "
                           f"({str(e).splitlines()[0][:120]})") from None
     return model

@@ -27,7 +27,7 @@ from search.records import StudyRecord
 from search.report import _plots
 from search.report._evaluate import evaluation
 from search.report._render import Block, Code, Image, Report, to_html, to_markdown
-from search.report._stats import TOP, answer, axis_sentences, summary_table, top_table
+from search.report._stats import TOP, answer, axis_sentences, ensemble_blocks, summary_table, top_table
 from search.trials import best_or_none, pareto_front, ranked, study_facts
 
 __all__ = ["PLOTS", "Report", "write_report"]
@@ -89,6 +89,8 @@ def _write(study: optuna.Study, trials: list, out: Path, evaluate: bool, device:
     report.add("Summary", *([answer(best, metric, evaluated[2] if evaluated else None)] if best else []), summary)
     if best is not None:
         report.add("Best config (as search export writes it)", Code(config_text(best_config(study))))
+    if record.ensemble:
+        report.add("Ensemble (search ensemble)", *ensemble_blocks(record.ensemble))
     sentences = axis_sentences(trials, direction, metric)
     report.add("What the search learned, axis by axis", *sentences)
     front = pareto_front(study)
