@@ -109,6 +109,16 @@ def test_expanded_size_bound_is_far_above_real_study_files():
     (b"dataset: mnist\nparams:\n  hidden: 3\n", ["params.hidden", "unknown axis"]),
     (b"seed: -4\nparams: {}\n", ["c.yaml: seed", "expected an integer >= 0"]),
     (b"source: 3\nparams: {}\n", ["c.yaml: source", "expected a mapping"]),
+    # ensemble configs (search ensemble): a list of configs, each with a weight, on one dataset
+    (b"members: {weight: 1}\n", ["c.yaml: members", "a list of 1 to 100 configs"]),
+    (b"members: []\n", ["c.yaml: members", "a list of 1 to 100 configs"]),
+    (b"members: [3]\n", ["c.yaml: members[0]", "a config (dataset, seed, params) with a weight"]),
+    (b"members:\n- {weight: 0, params: {}}\n", ["c.yaml: members[0]: weight", "expected an integer >= 1"]),
+    (b"members:\n- {params: {lr: -1}}\n", ["c.yaml: members[0]: params.lr", "expected a number > 0"]),
+    (b"members:\n- {params: {}, weights: 2}\n", ["c.yaml: members[0]: weights: unknown key", "weight"]),
+    (b"members:\n- {params: {}}\n- {dataset: fashion-mnist, params: {}}\n",
+     ["c.yaml: members[1]: dataset", "like members[0]"]),
+    (b"members:\n- {params: {}}\nmodels: 2\n", ["c.yaml: models: unknown key"]),
 ])
 def test_bad_configs_are_one_line(tmp_path, content, needles):
     (tmp_path / "c.yaml").write_bytes(content)
