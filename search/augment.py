@@ -1,6 +1,6 @@
 """Batched, on-device augmentation for images of any size and channel count: random
-rotation, shift and zoom (one affine resampling) and Gaussian blur, written with plain torch
-ops (torchvision is not needed). Applied to training batches only; it keeps shapes, labels
+mirroring, rotation, shift and zoom (one affine resampling), Gaussian blur and Cutout,
+written with plain torch ops (torchvision is not needed). Applied to training batches only; it keeps shapes, labels
 and the value range of the normalised images."""
 
 from __future__ import annotations
@@ -36,14 +36,19 @@ class AugmentConfig(Protocol):
     @property
     def hflip(self) -> bool: ...
 
+    @property
+    def cutout(self) -> float: ...
+
 
 class Augment:
     """`Augment(cfg, generator)(x)`: each image is rotated by an angle drawn from
     [-rotation, rotation] degrees, moved by up to `shift` pixels on each axis, zoomed by a
     factor drawn from [1 - scale, 1 + scale], and blurred with a sigma drawn from
-    [0, blur_sigma]; with `hflip`, half of them are mirrored left-right first. A zero (or
-    false) turns its part off and draws no random numbers, so runs
-    recorded before shift and scale existed replay exactly."""
+    [0, blur_sigma]; with `hflip`, half of them are mirrored left-right first; with `cutout`,
+    a square of that fraction of the image side, centred anywhere in the image (so partly
+    outside it at the edges), is set to the background last (DeVries & Taylor 2017). A zero
+    (or false) turns its part off and draws no random numbers, so runs recorded before a
+    part existed replay exactly."""
 
     def __init__(self, cfg: AugmentConfig, generator: torch.Generator | None = None,
                  background: tuple[float, ...] = (BACKGROUND,)):
@@ -52,6 +57,7 @@ class Augment:
         self.shift = float(cfg.shift)
         self.scale = float(cfg.scale)
         self.hflip = bool(cfg.hflip)
+        self.cutout = float(cfg.cutout)
         self.generator = generator
         # a black pixel after normalisation, per channel: the padding of both resamplings
         self.background: float | torch.Tensor = (background[0] if len(background) == 1 else
@@ -77,7 +83,21 @@ class Augment:
             x = _affine(x, degrees, moves, zoom)
         if self.blur_sigma > 0:
             x = _blur(x, self._uniform(len(x), 0.0, self.blur_sigma, x.device))
+        if self.cutout > 0:
+            x = self._cut(x)
         return x + background
+
+    def _cut(self, x: torch.Tensor) -> torch.Tensor:
+        """Zero (the background, here) one square per image, its centre uniform over the image."""
+        n, _, h, w = x.shape
+        side = max(1, round(self.cutout * min(h, w)))
+        cy = (torch.rand(n, generator=self.generator) * h).floor().to(x.device)[:, None]
+        cx = (torch.rand(n, generator=self.generator) * w).floor().to(x.device)[:, None]
+        low = side // 2  # the square covers centre - side//2 .. centre - side//2 + side - 1
+        rows = torch.arange(h, device=x.device)[None, :] - cy + low
+        cols = torch.arange(w, device=x.device)[None, :] - cx + low
+        inside = ((rows >= 0) & (rows < side))[:, :, None] & ((cols >= 0) & (cols < side))[:, None, :]
+        return x.masked_fill(inside[:, None], 0.0)
 
 
 def _affine(x: torch.Tensor, degrees: torch.Tensor | None, moves: torch.Tensor | None,

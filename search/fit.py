@@ -45,6 +45,7 @@ class TrainConfig:
     shift: float = 0.0
     scale: float = 0.0
     hflip: bool = False  # mirror half the images left-right (natural images; never for characters)
+    cutout: float = 0.0  # erase a square of this fraction of the image side (0: off)
     schedule: str = "constant"  # learning-rate schedule over the whole run
     warmup_epochs: int = 0
     label_smoothing: float = 0.0

@@ -308,6 +308,8 @@ AXES: dict[str, Axis] = {a.name: a for a in [
          when=("augment", (True,))),
     Axis("hflip", "bool", "mirror half the training images left-right (natural images, never characters)",
          when=("augment", (True,))),
+    Axis("cutout", "float", "erase a square of this fraction of the image side at a random place in every "
+         "training image (Cutout; 0: off)", low=0.0, high=1.0, when=("augment", (True,))),
     Axis("schedule", "choice", "learning-rate schedule: constant, onecycle (up to lr, then down), cosine (down "
                                "to 0 after a linear warm-up)", choices=tuple(SCHEDULES)),
     Axis("warmup_epochs", "int", "epochs of linear warm-up (onecycle: 0 means its usual 30 % of the run)",

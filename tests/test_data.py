@@ -1,5 +1,6 @@
 import gzip
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +163,33 @@ def test_bytes_normalised_per_batch_give_the_same_floats_as_normalising_once():
     assert torch.equal(packed.images(idx), floats.images(idx))
     assert torch.equal(packed.images(slice(100, 4196)), floats.images(slice(100, 4196)))
     assert packed.images(idx).stride() == floats.images(idx).stride()  # oneDNN picks kernels by strides
+
+
+@needs_mnist
+def test_a_known_dataset_is_decoded_once_then_read_from_its_copy(tmp_path, monkeypatch):
+    import shutil
+
+    from search.known import read_known
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    files = tmp_path / "mnist"
+    shutil.copytree(MNIST, files)
+    first = read_known("mnist", files)
+    copies = list((tmp_path / "cache" / "mnist-search" / "decoded").glob("mnist-*.npz"))
+    assert len(copies) == 1 and [a.shape for a in first] == [(60000, 1, 28, 28), (60000,), (10000, 1, 28, 28), (10000,)]
+    again = read_known("mnist", files)
+    assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(first, again, strict=True))
+    # the copy is what the second read returned: a pixel changed in it shows
+    x, y, tx, ty = again
+    x = x.copy()
+    x[0, 0, 0, 0] = 77
+    np.savez(copies[0], train_x=x, train_y=y, test_x=tx, test_y=ty)
+    assert read_known("mnist", files)[0][0, 0, 0, 0] == 77
+    # a damaged copy is decoded again from the files; a changed file is a new copy, never the old one
+    copies[0].write_bytes(b"PK\x03\x04 half a zip")
+    assert np.array_equal(read_known("mnist", files)[0], first[0])
+    label = next(files.glob("t10k-labels*"))
+    label.write_bytes(label.read_bytes())  # same bytes, a new modification time
+    os.utime(label, ns=(label.stat().st_atime_ns, label.stat().st_mtime_ns + 10**9))
+    assert np.array_equal(read_known("mnist", files)[3], first[3])
+    assert len(list(copies[0].parent.glob("mnist-*.npz"))) == 2

@@ -229,6 +229,19 @@ def test_a_retrain_uses_the_numerics_its_trial_trained_with(tmp_path):
     assert r.exit_code == 2 and "precision: unknown value 'fp16'" in r.stderr
 
 
+def test_cutout_erases_one_square_per_image_to_the_background(data):
+    x = data.train.images(slice(0, 300))
+    out = augment(5, rotation=0, blur_sigma=0, cutout=0.25)(x)  # a 7-pixel square of a 28-pixel side
+    background = data.train.norm.background[0]
+    changed = ((out - x).abs() > 1e-5).flatten(1)  # x - background + background rounds: not bit for bit
+    erased = ((out - background).abs() < 1e-5).flatten(1) & ((x - background).abs() > 1e-5).flatten(1)
+    assert torch.equal(changed, erased)  # what changed became black, nothing else moved
+    assert (changed.sum(1) <= 49).all()  # at most the square; less where it overlaps the edge or black
+    assert changed.any(1).float().mean() > 0.5  # most images lose ink (a square on the background changes nothing)
+    assert torch.equal(augment(5, rotation=0, blur_sigma=0, cutout=0.25)(x), out)  # seeded: the same squares
+    assert "cutout" not in params().active() and params(augment=True).active()["cutout"] == 0.0
+
+
 def test_hflip_mirrors_about_half_the_images_of_any_channel_count(data):
     x = data.train.images(slice(0, 400))
     out = augment(3, rotation=0, blur_sigma=0, hflip=True)(x)
