@@ -68,7 +68,7 @@ def _key(scored: tuple[float, float]) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class Candidate:
+class _Candidate:
     """A kept checkpoint, evaluated: its trial, config and softmax on validation and test."""
 
     trial: int
@@ -123,7 +123,7 @@ def choose_ensemble(study: optuna.Study, url: str, artifacts: str | None, size: 
                           "in its study file")
     dev = resolve_device(device)
     data = load_dataset(stored_source(info.dataset), data_dir, dev)
-    scored: list[Candidate] = []
+    scored: list[_Candidate] = []
     for i, trial in enumerate(trials):
         if on_candidate is not None:
             on_candidate(i, len(trials))
@@ -152,7 +152,7 @@ def choose_ensemble(study: optuna.Study, url: str, artifacts: str | None, size: 
 
 
 def _evaluate(store: Any, artifact_id: str, trial: optuna.trial.FrozenTrial, info: StudyRecord, study_name: str,
-              data: Dataset, dev: torch.device) -> Candidate | None:
+              data: Dataset, dev: torch.device) -> _Candidate | None:
     try:
         with store.open_reader(artifact_id) as f:
             raw = f.read()
@@ -163,7 +163,7 @@ def _evaluate(store: Any, artifact_id: str, trial: optuna.trial.FrozenTrial, inf
     precision = _precision(job, dev)
     if precision.channels_last:
         channels_last(model)  # as the trial evaluated it: the same kernels, the same outputs
-    return Candidate(trial.number, job, probabilities(model, data.val, precision),
+    return _Candidate(trial.number, job, probabilities(model, data.val, precision),
                      probabilities(model, data.test, precision), len(raw))
 
 
