@@ -549,7 +549,8 @@ def _ensemble_table(members: list[dict[str, Any]], val: float | None, test: floa
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Option("--config", help="Config file written by `search export`.")],
+    config: Annotated[Path, typer.Option("--config", help="Config file written by `search export` (or an ensemble's, "
+                                                          "by `search ensemble`).")],
     device: DeviceOpt = "auto",
     data_dir: DataDirOpt = None,
     full: Annotated[bool, typer.Option("--full", help="Train on all 60,000 training images (no validation).")] = False,
@@ -560,6 +561,8 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Retrain a config and evaluate it once on the test set.
+
+    An ensemble config retrains its members one by one and tests their average.
 
     \b
     Examples:
@@ -578,9 +581,10 @@ def train(
             url = storage_url(None)
             for path in member_paths(job, save) if isinstance(job, EnsembleJob) else [save]:
                 check_output(path, url, artifact_dir(url), "the weights")
-        if isinstance(job, EnsembleJob):
-            _train_ensemble(job, device, data_dir, full, save, image_input, as_json)
-            return
+    if isinstance(job, EnsembleJob):
+        _train_ensemble(job, device, data_dir, full, save, image_input, as_json)
+        return
+    with _errors():
         with fit_bar(out, "training", show=not as_json) as on_step:
             result = retrain(job, device=device, data_dir=data_dir, full=full, on_step=on_step)
         check = save_weights(result, job, save, image_input) if save is not None else None
