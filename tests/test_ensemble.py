@@ -111,3 +111,14 @@ def test_one_model_commands_refuse_an_ensemble_config(tmp_path):
     (tmp_path / "e.yaml").write_text("members:\n- {params: {}}\n")
     with pytest.raises(SearchError, match="an ensemble config"):
         load_config(tmp_path / "e.yaml")
+
+
+def test_the_shipped_configs_parse_and_the_record_ensemble_lists_its_studys_trials():
+    from conftest import ROOT
+
+    jobs = {p.name: load_job(p) for p in sorted((ROOT / "configs").glob("*.yaml"))}
+    ensemble = jobs["mnist-record-ensemble.yaml"]
+    assert isinstance(ensemble, EnsembleJob) and len(ensemble.members) >= 2
+    assert {m.job.source["study"] for m in ensemble.members} == {"mnist-record"}
+    assert sum(m.weight for m in ensemble.members) == ensemble.source["size"]
+    assert all(not isinstance(j, EnsembleJob) for n, j in jobs.items() if n != "mnist-record-ensemble.yaml")
