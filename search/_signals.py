@@ -32,6 +32,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
     the block leaves them spent: the process is on its way out. Main thread only."""
     def handler(signum, frame):  # noqa: ARG001 - signal handler signature
         _stop_once()
+        _raised.append(signum)  # if this exception is swallowed, the next training step raises it again
         raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
 
     try:
@@ -39,6 +40,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
+    _raised.clear()
     stopped = False
     try:
         yield
@@ -47,6 +49,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
         _stop_once()
         raise
     finally:
+        _raised.clear()  # it reached this block (or none came): not lost
         if not stopped:
             for sig, old in previous.items():
                 signal.signal(sig, old)
@@ -89,6 +92,12 @@ def ignore_stopping() -> None:
 
 
 _pending: list[int] = []  # the stop signals `between_steps` holds, raised by the next `stop_point`
+# The stop signal `sigterm_as_interrupt` raised. Raised inside a garbage-collector callback
+# (SQLAlchemy's InstanceState._cleanup, seen once in CI), the exception is printed and
+# ignored, and with every later signal spent the run went on to its end and exited 0. A
+# training step starting after it was raised means it was lost: `between_steps` raises it
+# again then (a propagating interrupt never starts another fit).
+_raised: list[int] = []
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,6 +110,8 @@ def between_steps(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         global _pending
+        if _raised and not _pending:  # a stop signal raised where it was swallowed: raised here again, once
+            raise_held([_raised.pop()])
         with signals_held() as held:
             outer, _pending = _pending, held
             try:
