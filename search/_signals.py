@@ -40,7 +40,6 @@ def sigterm_as_interrupt() -> Iterator[None]:
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
-    _raised.clear()
     stopped = False
     try:
         yield

@@ -186,7 +186,7 @@ def parse_job(doc: Any, path: Path) -> TrainJob | EnsembleJob:
         at = f"{where}: members[{i}]"
         _check.mapping(member, at, "", "a config (dataset, seed, params) with a weight")
         weight = _check.integer(member.get("weight", 1), at, "weight", 1, 1000)
-        jobs.append(Member(_parse_config(member, path, at, ("weight",)), weight))
+        jobs.append(Member(parse_config(member, path, where=at, more=("weight",)), weight))
     other = next((i for i, m in enumerate(jobs) if m.job.dataset.stored() != jobs[0].job.dataset.stored()), None)
     if other is not None:
         raise SearchError(f"{where}: members[{other}]: dataset: expected {jobs[0].job.dataset} like members[0] (an "
@@ -196,15 +196,10 @@ def parse_job(doc: Any, path: Path) -> TrainJob | EnsembleJob:
     return EnsembleJob(tuple(jobs), source)
 
 
-def parse_config(doc: Any, path: Path) -> TrainJob:
+def parse_config(doc: Any, path: Path, *, where: str = "", more: tuple[str, ...] = ()) -> TrainJob:
     """A config as a mapping (what `search export` writes) -> the job; `path` names it in
-    errors and anchors its relative paths (`code`, a dataset path)."""
-    return _parse_config(doc, path)
-
-
-def _parse_config(doc: Any, path: Path, where: str = "", more: tuple[str, ...] = ()) -> TrainJob:
-    """parse_config, errors naming `where` (an ensemble's 'FILE: members[2]'); the mapping
-    may also hold the keys `more` (read by the caller)."""
+    errors (or `where`: an ensemble's 'FILE: members[2]') and anchors its relative paths
+    (`code`, a dataset path). The mapping may also hold the keys `more`, read by the caller."""
     where = where or str(path)
     _check.mapping(doc, where, "", "a mapping with dataset, seed, params")
     _check.keys(doc, (*CONFIG_KEYS, *more), where, "")

@@ -31,7 +31,7 @@ from search.fit import Step, probabilities
 from search.outputs import written_together
 from search.precision import FP32, Precision, channels_last
 from search.records import StudyRecord
-from search.trained import TrainResult, retrain, save_weights, weights_of
+from search.trained import TrainResult, recorded_precision, retrain, save_weights, weights_of
 from search.trials import ranked
 
 __all__ = ["Chosen", "EnsembleResult", "choose_ensemble", "greedy", "member_paths", "retrain_ensemble", "save_ensemble", "score",
@@ -160,16 +160,11 @@ def _evaluate(store: Any, artifact_id: str, trial: optuna.trial.FrozenTrial, inf
         return None
     job = job_of(trial, info, study_name)
     model = weights_of(raw, f"the checkpoint of trial #{trial.number}", str(dev), data.shape, job.code)
-    precision = _precision(job, dev)
+    precision = recorded_precision(job, dev) or FP32  # retrain's rule
     if precision.channels_last:
         channels_last(model)  # as the trial evaluated it: the same kernels, the same outputs
     return _Candidate(trial.number, job, probabilities(model, data.val, precision),
                      probabilities(model, data.test, precision), len(raw))
-
-
-def _precision(job: TrainJob, dev: torch.device) -> Precision:
-    """The numerics the trial trained and evaluated with, on the CPU (retrain's rule)."""
-    return (Precision.parse(job.precision) or FP32) if job.precision and dev.type == "cpu" else FP32
 
 
 def _average(probs: Sequence[torch.Tensor], weights: Sequence[int]) -> torch.Tensor:

@@ -300,7 +300,7 @@ def _decoded_path(dataset: str, paths: list[Path]) -> Path | None:
     """Where the decoded copy of these files lives; None when a file cannot be stat'ed (its
     reading then says why)."""
     try:
-        stats = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+        stats = [(str(p.resolve()), st.st_size, st.st_mtime_ns) for p in paths for st in [p.stat()]]
     except OSError:
         return None
     key = hashlib.sha256(repr((DECODED_VERSION, dataset, stats)).encode()).hexdigest()[:16]

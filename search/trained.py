@@ -30,7 +30,7 @@ from search.trials import Failure, TrialFailed
 
 MAX_CHECKPOINT = 8 << 30
 
-__all__ = ["MAX_CHECKPOINT", "TrainResult", "load_weights", "retrain", "save_weights", "weights_of"]
+__all__ = ["MAX_CHECKPOINT", "TrainResult", "load_weights", "recorded_precision", "retrain", "save_weights", "weights_of"]
 
 
 @dataclass
@@ -65,7 +65,7 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
     else:
         train, val = subset(data.train, job.train_size), data.val
     warm_up(job.params)  # outside train_seconds
-    same = Precision.parse(job.precision) if job.precision and dev.type == "cpu" else None
+    same = recorded_precision(job, dev)
     start = time.perf_counter()
     with forced(same) if same is not None else contextlib.nullcontext():
         fitted = fit(model, train, val, job.params, job.seed, on_epoch, on_step=on_step)
@@ -89,6 +89,12 @@ def retrain(job: TrainJob, *, device: str = "auto", data_dir: str | None = None,
         "source": job.source,
     }
     return TrainResult(model, data, summary, pred)
+
+
+def recorded_precision(job: TrainJob, dev: torch.device) -> Precision | None:
+    """The numerics the trial trained and evaluated with, where they apply: on the CPU, the
+    kind of device its timing chose them on (None elsewhere, or when the config has none)."""
+    return Precision.parse(job.precision) if job.precision and dev.type == "cpu" else None
 
 
 def save_weights(result: TrainResult, job: TrainJob, path: Path, image_input: str = "uint8") -> Check | None:
