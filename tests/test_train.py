@@ -237,8 +237,9 @@ def test_a_config_recorded_with_bf16_trains_without_it_on_a_cpu_that_has_no_bf16
 
     import yaml
 
-    from conftest import cli
     from search import trained
+
+    from conftest import cli
 
     monkeypatch.setattr(trained, "cpu_has_bf16", lambda: False)  # the CPU flags as on such a machine
     config = {"dataset": "mnist", "seed": 0, "train_size": 1000, "precision": "channels_last+bf16",
