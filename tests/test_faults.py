@@ -142,8 +142,10 @@ def test_a_study_stored_before_the_typed_path_still_works(tmp_path):
         r = cli("train", "--config", config, "--json")
         assert r.exit_code == 0, r.output
         got = json.loads(r.stdout)
-        assert (got["val_accuracy"], got["test_accuracy"], got["train_loss"]) == (
-            recorded["val_accuracy"], recorded["test_accuracy"], recorded["train_loss"])  # exact on CPU
+        assert (got["val_accuracy"], got["test_accuracy"]) == (recorded["val_accuracy"], recorded["test_accuracy"])
+        # the loss's last digits follow the CPU's kernels: CI's CPU gave 0.5436926062 for the
+        # recorded 0.5436925473 (AVX512 against AVX2 sums), so 1e-6 relative, not bit for bit
+        assert got["train_loss"] == pytest.approx(recorded["train_loss"], rel=1e-6)
     r = cli("report", "--study", "legacy", "--storage", url, "--out", tmp_path / "rep")
     assert r.exit_code == 0, r.output
     # the budget counts complete + pruned + diverged (6); --n-trials 7 runs the queued retry of #6
