@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search._signals import between_steps, stop_point
+from search._torch import eager
 from search.augment import Augment
 from search.data import Split
 from search.precision import FP32, Precision, channels_last
@@ -141,10 +142,11 @@ SCHEDULES: dict[str, Schedule] = {"constant": Schedule(None), "onecycle": Schedu
 
 def warm_up(cfg: TrainConfig) -> None:
     """Pay the process's one-off costs before any timed training: the first optimizer a
-    process builds imports torch's optimizer machinery lazily (measured ~0.7 s here)."""
+    process builds imports torch's optimizer machinery lazily (measured ~0.7 s here; torch._dynamo,
+    1.65 s more, is kept out by search._torch.eager)."""
     p = nn.Parameter(torch.zeros(1))
-    for factory in OPTIMIZERS.values():
-        opt = factory([p], cfg)
+    for name in OPTIMIZERS:
+        opt = eager(lambda: OPTIMIZERS[name]([p], cfg))  # noqa: B023 (called at once)
         p.grad = torch.zeros(1)
         opt.step()
 
@@ -206,7 +208,7 @@ def fit(
     precision = choose_precision(model, train.images(slice(0, cfg.batch_size)), train.y[:cfg.batch_size])
     if precision.channels_last:
         channels_last(model)  # in place: the same parameters
-    opt = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
+    opt = eager(lambda: OPTIMIZERS[cfg.optimizer](model.parameters(), cfg))
     gen = torch.Generator().manual_seed(seed)
     # A trailing batch of one image would break batch norm; it is skipped.
     n = len(train) - (len(train) % cfg.batch_size == 1)

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search._torch import eager
+
 __all__ = ["FP32", "MARGIN", "PRECISIONS", "Precision", "TIMED_STEPS", "channels_last", "choose", "cpu_has_bf16", "forced", "is_conv"]
 
 MARGIN = 0.9  # a faster candidate must take at most 90 % of fp32's time
@@ -114,7 +116,7 @@ def _step_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision:
     m = copy.deepcopy(model).train()
     if precision.channels_last:
         channels_last(m)
-    opt = torch.optim.SGD(m.parameters(), lr=0.0)
+    opt = eager(lambda: torch.optim.SGD(m.parameters(), lr=0.0))
     best = float("inf")
     for i in range(TIMED_STEPS + 1):  # the first step pays one-off costs (oneDNN kernels)
         t = time.perf_counter()

@@ -280,3 +280,43 @@ def test_hflip_mirrors_about_half_the_images_of_any_channel_count(data):
                       background=(0.0, 0.0, 0.0))(colour)
     assert flipped.shape == colour.shape and not torch.equal(flipped, colour)
     assert params(augment=True).active()["hflip"] is False and "hflip" not in params().active()  # off by default
+
+
+_EAGER_PROBE = """
+import hashlib, sys
+{first}
+import torch
+from models import Shape
+from search.data import load_dataset
+from search.experiment import build, subset
+from search.fit import fit
+from search.params import Params
+data = load_dataset("mnist", sys.argv[1], "cpu")
+for optimizer, schedule in (("sgd", "onecycle"), ("adam", "cosine"), ("adamw", "onecycle"), ("rmsprop", "constant")):
+    p = Params.from_dict({{"model": "convnet", "optimizer": optimizer, "schedule": schedule, "lr": 1e-3,
+                          "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 64, "iterations": 12}}, "probe")
+    model = build(p, 0, torch.device("cpu"), Shape())
+    fit(model, subset(data.train, 768), None, p, 0)  # in place
+    digest = hashlib.sha256(b"".join(t.detach().contiguous().numpy().tobytes() for t in model.state_dict().values()))
+    print(optimizer, digest.hexdigest())
+print("dynamo", "torch._dynamo" in sys.modules)
+"""
+
+
+def test_training_keeps_torch_dynamo_out_and_updates_weights_as_torch_optim_does():
+    """search._torch.eager: the fit loop's four optimizers (with their schedules) train
+    without importing torch._dynamo (1.65 s of a cold `search train`), and their weights
+    are bit for bit those of torch.optim's own path, which a process that imported
+    torch._dynamo first takes. Fresh processes: this one may have imported it already."""
+    import subprocess
+    import sys
+
+    def run(first: str) -> list[str]:
+        r = subprocess.run([sys.executable, "-c", _EAGER_PROBE.format(first=first), str(MNIST)],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split("\n")
+
+    ours, torchs = run(""), run("import torch._dynamo")
+    assert ours[-2:] == ["dynamo False", ""] and torchs[-2:] == ["dynamo True", ""]
+    assert ours[:4] == torchs[:4] and len(set(ours[:4])) == 4  # four optimizers, four different results
