@@ -10,17 +10,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models import cnn, convnet, lenet, mlp
+from models import cnn, convnet, lenet, mlp, vgg
 from models._config import ModelAxes, ModelConfig, ModelEntry, Shape
 from models._layers import ACTIVATIONS
 from models.cnn import CNN
 from models.convnet import ConvNet
 from models.lenet import LeNet5
 from models.mlp import MLP
+from models.vgg import VGG
 
-MODELS: dict[str, ModelEntry] = {"mlp": mlp.ENTRY, "lenet5": lenet.ENTRY, "cnn": cnn.ENTRY, "convnet": convnet.ENTRY}
+MODELS: dict[str, ModelEntry] = {"mlp": mlp.ENTRY, "lenet5": lenet.ENTRY, "cnn": cnn.ENTRY, "convnet": convnet.ENTRY,
+                               "vgg": vgg.ENTRY}
 
-__all__ = ["ACTIVATIONS", "CNN", "MLP", "MODELS", "ConvNet", "LeNet5", "ModelAxes", "ModelConfig", "ModelEntry", "Shape",
+__all__ = ["ACTIVATIONS", "CNN", "MLP", "MODELS", "ConvNet", "LeNet5", "ModelAxes", "ModelConfig", "ModelEntry", "Shape", "VGG",
            "build_model", "count_params", "entry", "planned_params"]
 
 

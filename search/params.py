@@ -281,7 +281,7 @@ AXES: dict[str, Axis] = {a.name: a for a in [
     Axis("batch_size", "int", "images per step", low=1, high=65536),
     Axis("epochs", "int", "passes over the training split (the pruners' resource)", low=1, high=1000),
     Axis("hidden_size", "int", "width of every MLP hidden layer (per_layer: true samples one per layer), "
-                               "or of the convnet's dense layer",
+                               "or of the convnet's and vgg's dense layer",
          low=1, high=MAX_WIDTH, when=_reading("hidden_size"), per_layer="widths"),
     Axis("n_layers", "int", "MLP hidden layers (0: logistic regression)", low=0, high=16, when=_reading("n_layers")),
     Axis("activation", "choice", "non-linearity", choices=tuple(ACTIVATIONS)),
@@ -292,7 +292,7 @@ AXES: dict[str, Axis] = {a.name: a for a in [
     Axis("momentum", "float", "SGD momentum", low=0.0, high=1.0, high_open=True, when=("optimizer", ("sgd",))),
     Axis("nesterov", "bool", "Nesterov momentum (SGD)", when=("optimizer", ("sgd",))),
     Axis("weight_decay", "float", "L2 penalty", low=0.0, high=1.0),
-    Axis("channels", "ints", "the convnet's two convolutions, e.g. '24-32'", low=1, high=4096, length=2,
+    Axis("channels", "ints", "the convnet's two convolutions or the vgg's two stages, e.g. '24-32'", low=1, high=4096, length=2,
          when=_reading("channels")),
     Axis("widths", "ints", "MLP hidden widths, e.g. '512-256' (replaces hidden_size x n_layers)",
          low=1, high=MAX_WIDTH, when=_reading("widths")),
