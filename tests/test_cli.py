@@ -120,7 +120,7 @@ def test_diverging_trial_fails_with_its_reason_and_the_study_goes_on(tmp_path, d
     ("space:\n  batch_size: big\n", ["space.batch_size", "expected an integer"]),
     ("space:\n  lr: {low: 0.1, high: 0.001}\n", ["space.lr", "must not exceed"]),
     ("space:\n  activation: {choices: []}\n", ["space.activation.choices", "non-empty"]),
-    ("space:\n  model: vgg\n", ["space.model", "'vgg'", "mlp, lenet5, cnn"]),
+    ("space:\n  model: resnet\n", ["space.model", "'resnet'", "mlp, lenet5, cnn"]),
     ("space:\n  optimizer: lbfgs\n", ["space.optimizer", "'lbfgs'"]),
     ("space:\n  activation: swish9\n", ["space.activation", "'swish9'"]),
     ("dataset: cifar10\nspace: {}\n", ["dataset", "'cifar10'"]),
