@@ -1,9 +1,11 @@
-"""Building blocks shared by the networks: activations by name, a convolution block, spatial sizes."""
+"""Building blocks shared by the networks: activations by name, convolution and dense blocks, a
+features-then-classifier module, spatial sizes."""
 
 from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import nn
 
 from models._config import ModelConfig
@@ -41,6 +43,24 @@ def conv_block(c_in: int, c_out: int, kernel: int, cfg: ModelConfig, *, padding:
 def dense_block(n_in: int, n_out: int, cfg: ModelConfig) -> list[nn.Module]:
     """Linear, the activation, and dropout when the config asks for it."""
     return [nn.Linear(n_in, n_out), activation(cfg.activation), *([nn.Dropout(cfg.dropout)] if cfg.dropout > 0 else [])]
+
+
+def dense_head(n_in: int, cfg: ModelConfig) -> nn.Sequential:
+    """Flatten, one dense block of the config's first width, the linear layer to the classes:
+    the head of the convnet and the vgg."""
+    hidden = cfg.widths[0]
+    return nn.Sequential(nn.Flatten(), *dense_block(n_in, hidden, cfg), nn.Linear(hidden, cfg.shape.classes))
+
+
+class FeaturesThenClassifier(nn.Module):
+    """A convolutional network as two parts: `features` (set by the subclass) and
+    `classifier` on their output; the parameter names a checkpoint stores are theirs."""
+
+    features: nn.Module
+    classifier: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
 
 
 def conv_size(size: int, kernel: int, padding: int = 0, pool: bool = False) -> int:

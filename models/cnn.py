@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from models._config import ModelConfig, ModelEntry
-from models._layers import conv_block
+from models._layers import FeaturesThenClassifier, conv_block
 
 
-class CNN(nn.Module):
+class CNN(FeaturesThenClassifier):
     """A small modern CNN: 3x3 convolutions of 32, 64 and 128 channels at 28, 14 and 7
     pixels (max-pooling between), batch norm, global average pooling, a linear head.
     About 7.4M multiply-adds per image, 2.5x fewer than stacking two convolutions per
@@ -25,9 +24,6 @@ class CNN(nn.Module):
             head.append(nn.Dropout(cfg.dropout))
         head.append(nn.Linear(128, cfg.shape.classes))
         self.classifier = nn.Sequential(*head)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
 
     @staticmethod
     def floats_per_image(cfg: ModelConfig) -> int:

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from models._config import ModelConfig, ModelEntry
-from models._layers import conv_block, conv_size, dense_block, too_small
+from models._layers import FeaturesThenClassifier, conv_block, conv_size, dense_head, too_small
 
 
-class ConvNet(nn.Module):
+class ConvNet(FeaturesThenClassifier):
     """Two convolutions and a dense layer, widths chosen by the study: conv5x5(c1) - pool -
     conv3x3(c2) - pool - dense(hidden) - classes, the layout of the fastest known MNIST
     recipes (tuomaso/train_mnist_fast: c1=24, c2=32, hidden 256). Its wide early layers map
@@ -23,12 +22,7 @@ class ConvNet(nn.Module):
         # pool before the activation: 4x less activation work
         self.features = nn.Sequential(*conv_block(cfg.shape.channels, c1, 5, cfg, pool="first"),
                                       *conv_block(c1, c2, 3, cfg, pool="first"))
-        hidden = cfg.widths[0]
-        self.classifier = nn.Sequential(nn.Flatten(), *dense_block(c2 * side[0] * side[1], hidden, cfg),
-                                        nn.Linear(hidden, cfg.shape.classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        self.classifier = dense_head(c2 * side[0] * side[1], cfg)
 
     @staticmethod
     def floats_per_image(cfg: ModelConfig) -> int:

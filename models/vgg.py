@@ -1,21 +1,21 @@
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from models._config import ModelConfig, ModelEntry
-from models._layers import conv_block, dense_block, too_small
+from models._layers import FeaturesThenClassifier, conv_block, dense_head, too_small
 
 
-class VGG(nn.Module):
+class VGG(FeaturesThenClassifier):
     """Two stages of two padded 3x3 convolutions each, widths chosen by the study, then a
     dense layer: conv(c1) - conv(c1) - pool - conv(c2) - conv(c2) - pool - dense(hidden) -
     classes (Simonyan & Zisserman's layout at MNIST's scale, the common Fashion-MNIST
     convnet). Padding keeps the image's border, where clothes differ (a collar, a sleeve's
     end), which the convnet's unpadded 5x5 trims away. With 32-64 about 19M multiply-adds
-    per image, 3.5x the convnet's 48-96; measured (AMD EPYC without AVX512, 2 cores, 100
-    augmented Fashion-MNIST steps of 128 images): 16-32 6.4 s, 32-64 15.4 s, about 27 s
-    and 65 s an epoch of 54,000 images."""
+    per image, 3.5x the convnet's 48-96; measured (2 cores, 100 augmented Fashion-MNIST
+    steps of 128 images): AMD EPYC without AVX512 (fp32), 16-32 6.4 s, 32-64 15.4 s, about
+    27 s and 65 s an epoch of 55,000 images; AMD EPYC with AVX512-BF16 (bf16 autocast and
+    channels_last, as search/precision.py chose), 32-64 8.3 s, about 36 s an epoch."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -28,12 +28,7 @@ class VGG(nn.Module):
                                       *conv_block(c1, c1, 3, cfg, padding=1, pool="first"),
                                       *conv_block(c1, c2, 3, cfg, padding=1),
                                       *conv_block(c2, c2, 3, cfg, padding=1, pool="first"))
-        hidden = cfg.widths[0]
-        self.classifier = nn.Sequential(nn.Flatten(), *dense_block(c2 * side[0] * side[1], hidden, cfg),
-                                        nn.Linear(hidden, cfg.shape.classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        self.classifier = dense_head(c2 * side[0] * side[1], cfg)
 
     @staticmethod
     def floats_per_image(cfg: ModelConfig) -> int:
