@@ -497,9 +497,12 @@ def _check_line(check: Any) -> str:
 
 @app.command()
 def ensemble(
-    study: StudyOpt,
-    size: Annotated[int, typer.Option("--size", metavar="K", min=1, max=100,
-                                      help="Picks of greedy selection with replacement: at most K members.")] = 5,
+    study: Annotated[list[str], typer.Option(
+        "--study", metavar="NAME", help="Stored study name (or its study file); repeat it to choose among the kept "
+                                        "checkpoints of several studies on one dataset.")],
+    size: Annotated[int, typer.Option("--size", metavar="K",
+                                      help="Picks of greedy selection with replacement (1-100): at most K "
+                                           "members.")] = 5,
     out_path: Annotated[Path, typer.Option("--out", help="Ensemble config to write.")] = Path("ensemble.yaml"),
     device: DeviceOpt = "auto",
     data_dir: DataDirOpt = None,
@@ -507,7 +510,7 @@ def ensemble(
     artifacts: ArtifactsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Choose an ensemble among the study's kept checkpoints and write its config.
+    """Choose an ensemble among the kept checkpoints of a study (or several) and write its config.
 
     Greedy selection with replacement on the validation images (Caruana et al. 2004),
     averaging the members' softmax; nothing is retrained. Prints each member's and the
@@ -516,6 +519,7 @@ def ensemble(
     \b
     Examples:
       search ensemble --study mnist-record --size 5 --out ensemble.yaml
+      search ensemble --study mnist-record --study mnist-vgg --size 10
       search train --config ensemble.yaml --save ensemble.pt
     """
     from search import artifact_dir, check_output, choose_ensemble, storage_url, write_ensemble_config
@@ -523,26 +527,27 @@ def ensemble(
     with _errors(storage):
         url = storage_url(storage)  # the output first: nothing opened for a path that cannot be written
         check_output(out_path, url, artifact_dir(url, artifacts), "the ensemble config")
-        st, url = _stored(study, storage)
+        studies = [_stored(name, storage)[0] for name in study]
         with spinner(out, "evaluating the kept checkpoints", show=not as_json):
-            chosen = choose_ensemble(st, url, artifacts, size, data_dir=data_dir, device=device)
+            chosen = choose_ensemble(studies, url, artifacts, size, data_dir=data_dir, device=device)
         write_ensemble_config(chosen, out_path)
     if as_json:
         print(json.dumps({"config": str(out_path), "study": chosen.study, **chosen.stored()}, indent=2))
         return
-    _print_table(_ensemble_table(chosen.members, chosen.val_accuracy, chosen.test_accuracy))
+    _print_table(_ensemble_table(chosen.members, chosen.val_accuracy, chosen.test_accuracy, chosen.studies))
     _say(f"chosen from {chosen.candidates} kept checkpoints ({chosen.checkpoint_bytes / 1e6:.1f} MB in "
          f"{chosen.artifacts}); wrote {out_path}: retrain and test it with: search train --config {out_path}")
 
 
-def _ensemble_table(members: list[dict[str, Any]], val: float | None, test: float) -> Table:
-    from search import fmt
+def _ensemble_table(members: list[dict[str, Any]], val: float | None, test: float, studies: list[str]) -> Table:
+    from search import fmt, member_label
 
     table = _table()
     for name in ("trial", "weight", "val_accuracy", "test_accuracy"):
         table.add_column(name, justify="right")
     for m in members:
-        table.add_row(str(m["trial"]), str(m["weight"]), fmt(m["val_accuracy"]), fmt(m["test_accuracy"]))
+        table.add_row(escape(member_label(m, studies)), str(m["weight"]), fmt(m["val_accuracy"]),
+                      fmt(m["test_accuracy"]))
     table.add_row("ensemble", str(sum(m["weight"] for m in members)), fmt(val) if val is not None else "-", fmt(test))
     return table
 
@@ -629,7 +634,7 @@ def _train_ensemble(job, device: str, data_dir: str | None, full: bool, save: Pa
     if as_json:
         print(json.dumps({**s, "saved": saved, "models": [_check_json(c) for c in checks]}, indent=2))
         return
-    _print_table(_ensemble_table(s["members"], s["val_accuracy"], s["test_accuracy"]))
+    _print_table(_ensemble_table(s["members"], s["val_accuracy"], s["test_accuracy"], job.source.get("studies", [])))
     _say(f"{len(job.members)} members on {s['dataset']}, {s['train_seconds']:.1f} s of training on {s['device']}"
          + (f"; saved {', '.join(saved)}" if saved else ""))
     for check in checks:

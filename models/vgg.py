@@ -15,7 +15,9 @@ class VGG(FeaturesThenClassifier):
     per image, 3.5x the convnet's 48-96; measured (2 cores, 100 augmented Fashion-MNIST
     steps of 128 images): AMD EPYC without AVX512 (fp32), 16-32 6.4 s, 32-64 15.4 s, about
     27 s and 65 s an epoch of 55,000 images; AMD EPYC with AVX512-BF16 (bf16 autocast and
-    channels_last, as search/precision.py chose), 32-64 8.3 s, about 36 s an epoch."""
+    channels_last, as search/precision.py chose), 32-64 16-17 s an epoch of 430 steps in
+    studies/fashion-vgg.yaml's run on idle cores (8.3 s per 100 steps, measured once beside
+    another process, had said 36 s)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()

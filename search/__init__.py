@@ -1,6 +1,6 @@
 """mnist-search: hyperparameter search for MNIST-style classifiers, on Optuna.
 
-For notebooks and scripts: `run`, `export`, `best_config`, `train` (search/api.py; the
+For notebooks and scripts: `run`, `export`, `best_config`, `ensemble`, `train` (search/api.py; the
 README's "Python API"). Below them, the API cli.py uses and nothing more
 (tests/test_exported_members.py checks both): study files (`read_study_file`; `load_study`
 is its deprecated old name), `StudySpec`, `AXES`, `Params`), running (`run_study`,
@@ -30,16 +30,16 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["HEARTBEAT_S", "StorageURL", "mask_url", "storage_errors", "storage_url"], "search.storage"),
     **dict.fromkeys(["AXES", "Params"], "search.params"),
     **dict.fromkeys(["StudySpec", "read_study_file"], "search.spec"),
-    **dict.fromkeys(["best_config", "export", "load_study", "run", "train"], "search.api"),
+    **dict.fromkeys(["best_config", "ensemble", "export", "load_study", "run", "train"], "search.api"),
     **dict.fromkeys(["DRY_RUN_SETS", "RunOptions", "RunResult", "all_studies", "delete_study", "dry_run_storage",
                      "fail_trial", "load_stored_study", "run_study"], "search.study"),
     **dict.fromkeys(["run_workers", "threads_per_worker"], "search.workers"),
     **dict.fromkeys(["best_or_none", "feasible", "last_value", "params_of", "pareto_front", "primary", "ranked",
                      "study_facts", "trial_row", "trial_seconds"], "search.trials"),
-    **dict.fromkeys(["StudyRecord", "TrialRecord", "fail_reason"], "search.records"),
+    **dict.fromkeys(["StudyRecord", "TrialRecord", "fail_reason", "member_label"], "search.records"),
     **dict.fromkeys(["EnsembleJob", "TrainJob", "load_config", "load_job"], "search.config"),
     **dict.fromkeys(["choose_ensemble", "member_paths", "retrain_ensemble", "save_ensemble", "write_ensemble_config"],
-                    "search.ensemble"),
+                    "search.ensembles"),
     **dict.fromkeys(["load_weights", "retrain", "save_weights"], "search.trained"),
     **dict.fromkeys(["artifact_dir", "export_trial"], "search.artifacts"),
     **dict.fromkeys(["check_output", "check_output_dir"], "search.outputs"),
@@ -74,17 +74,17 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from search._format import fmt
     from search._net import check_address, is_loopback
     from search._signals import ignore_stopping, sigterm_as_interrupt
-    from search.api import best_config, export, load_study, run, train
+    from search.api import best_config, ensemble, export, load_study, run, train
     from search.artifacts import artifact_dir, export_trial
     from search.config import EnsembleJob, TrainJob, load_config, load_job
     from search.dashboard import serve
-    from search.ensemble import choose_ensemble, member_paths, retrain_ensemble, save_ensemble, write_ensemble_config
+    from search.ensembles import choose_ensemble, member_paths, retrain_ensemble, save_ensemble, write_ensemble_config
     from search.errors import Notice, SearchError, StorageLost, Terminated, exit_code
     from search.outputs import check_output, check_output_dir
     from search.params import AXES, Params
     from search.progress import RunView, best_text, fit_bar, fit_text, spinner, trial_line, values_text
     from search.proxy_server import serve_storage_proxy
-    from search.records import StudyRecord, TrialRecord, fail_reason
+    from search.records import StudyRecord, TrialRecord, fail_reason, member_label
     from search.report import write_report
     from search.sources import source_text
     from search.spec import StudySpec, read_study_file

@@ -1,4 +1,5 @@
-"""Python calls -> what the CLI does: run a study, export its best trial, retrain a config.
+"""Python calls -> what the CLI does: run a study, export its best trial, choose an
+ensemble of its kept checkpoints, retrain a config (or an ensemble's).
 
 For notebooks and scripts (README, "Python API"). Every call takes what the CLI takes, with
 the same defaults: the storage is `SEARCH_STORAGE` or `sqlite:///search.db` in the working
@@ -11,6 +12,8 @@ raise `search.SearchError` with the CLI's one-line message.
     config = search.export("quickstart", "best.yaml")
     trained = search.train("best.yaml")
     trained.summary["test_accuracy"]
+    chosen = search.ensemble("quickstart", "ensemble.yaml", size=5)  # needs keep_checkpoints
+    search.train("ensemble.yaml").summary["test_accuracy"]
 """
 
 from __future__ import annotations
@@ -24,9 +27,18 @@ from typing import Any
 import optuna
 from rich.console import Console
 
-from search.artifacts import Exported, export_trial
-from search.config import TrainJob, load_config, parse_config
+from search.artifacts import Exported, artifact_dir, export_trial
+from search.config import EnsembleJob, TrainJob, load_job, parse_job
+from search.ensembles import (
+    Chosen,
+    EnsembleResult,
+    choose_ensemble,
+    retrain_ensemble,
+    save_ensemble,
+    write_ensemble_config,
+)
 from search.errors import SearchError
+from search.outputs import check_output
 from search.progress import RunView, best_text, fit_bar, trial_line
 from search.spec import StudySpec, parse_study, read_study_file
 from search.storage import mask_url, storage_url
@@ -34,7 +46,7 @@ from search.study import RunOptions, RunResult, load_stored_study, run_study
 from search.trained import TrainResult, retrain, save_weights
 from search.trials import best_or_none, primary, study_facts
 
-__all__ = ["best_config", "export", "load_study", "run", "train"]
+__all__ = ["best_config", "ensemble", "export", "load_study", "run", "train"]
 
 def _data_dir(given: str | None) -> str | None:
     return given or os.environ.get("SEARCH_DATA_DIR") or None  # as the CLI's --data-dir reads it
@@ -45,7 +57,7 @@ def _device(given: str | None) -> str:
 
 
 StudyLike = str | Path | dict[str, Any] | StudySpec
-ConfigLike = str | Path | dict[str, Any] | TrainJob
+ConfigLike = str | Path | dict[str, Any] | TrainJob | EnsembleJob
 
 
 def _spec(study: StudyLike, sets: list[str] | None) -> StudySpec:
@@ -135,21 +147,51 @@ def best_config(study: str, *, storage: str | None = None, trial: int | None = N
     return config_of_best(load_stored_study(study, storage_url(storage)), trial)
 
 
+def ensemble(study: str | list[str], out: str | Path = "ensemble.yaml", *, size: int = 5, storage: str | None = None,
+             device: str | None = None, data_dir: str | None = None, artifacts: str | None = None) -> Chosen:
+    """Choose an ensemble among a stored study's kept checkpoints (or several studies' on
+    one dataset: a list of names) and write its config to `out`, as `search ensemble` does:
+    greedy selection with replacement on the validation images, at most `size` picks,
+    nothing retrained. The result has `.members` (study, trial, weight, val_accuracy,
+    test_accuracy), `.val_accuracy`, `.test_accuracy` and `.job`, the config `search.train` takes."""
+    url, path = storage_url(storage), Path(out)
+    check_output(path, url, artifact_dir(url, artifacts), "the ensemble config")  # before any work, as the CLI
+    studies = [load_stored_study(name, url) for name in ([study] if isinstance(study, str) else study)]
+    chosen = choose_ensemble(studies, url, artifacts, size, data_dir=_data_dir(data_dir), device=_device(device))
+    write_ensemble_config(chosen, path)
+    return chosen
+
+
 def train(config: ConfigLike, *, device: str | None = None, data_dir: str | None = None, full: bool = False,
-          save: str | Path | None = None, image_input: str = "uint8", progress: bool = True) -> TrainResult:
+          save: str | Path | None = None, image_input: str = "uint8",
+          progress: bool = True) -> TrainResult | EnsembleResult:
     """Retrain a config from scratch and test it once, as `search train` does: `config` is a
     config file, the dict `search.export(...).config` holds, or a `TrainJob`. `save`: a
     checkpoint (.pt), ONNX (.onnx) or TorchScript (.ts). The result has `.model`, `.summary`
     (test_accuracy, val_accuracy, train_seconds, ...) and `.check` (how a saved ONNX or
-    TorchScript file compared with PyTorch)."""
-    if isinstance(config, TrainJob):
+    TorchScript file compared with PyTorch).
+
+    An ensemble config (`search.ensemble`'s file, its dict, or an `EnsembleJob`) retrains its
+    members one by one and tests their weighted average once: the result's `.summary` has
+    the ensemble's accuracies and a row per member, `.results` each member's own result
+    (with `save`, each member's file is `model-trialN.pt` beside it, its `.check` set)."""
+    if isinstance(config, (TrainJob, EnsembleJob)):
         job = config
     elif isinstance(config, dict):
-        job = parse_config(config, Path.cwd() / "config")
+        job = parse_job(config, Path.cwd() / "config")
     else:
-        job = load_config(Path(config))
-    with fit_bar(Console(emoji=False, highlight=False), "training", show=progress) as on_step:
-        result = retrain(job, device=_device(device), data_dir=_data_dir(data_dir), full=full, on_step=on_step)
+        job = load_job(Path(config))
+    dev, where = _device(device), _data_dir(data_dir)
+    bar = fit_bar(Console(emoji=False, highlight=False), "training", show=progress)
+    if isinstance(job, EnsembleJob):
+        with bar as on_step:
+            members = retrain_ensemble(job, device=dev, data_dir=where, full=full, on_step=on_step)
+        if save is not None:
+            for r, check in zip(members.results, save_ensemble(members, job, Path(save), image_input), strict=True):
+                r.check = check
+        return members
+    with bar as on_step:
+        result = retrain(job, device=dev, data_dir=where, full=full, on_step=on_step)
     if save is not None:
         result.check = save_weights(result, job, Path(save), image_input)
     return result

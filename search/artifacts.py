@@ -37,7 +37,7 @@ from search.data import load_dataset
 from search.deploy import FORMATS, Check, format_of, write_deployable
 from search.errors import SearchError
 from search.outputs import check_output, disk_error, written_together
-from search.records import StudyRecord, curve, fail_reason
+from search.records import StudyRecord, curve, fail_reason, member_label
 from search.storage import StorageURL
 from search.tracking import Tracker
 from search.trained import load_weights
@@ -90,12 +90,15 @@ def write_study_note(study: optuna.Study) -> None:
 def ensemble_lines(stored: dict[str, Any]) -> list[str]:
     """The ensemble `search ensemble` chose (StudyRecord.ensemble) as Markdown: a sentence and
     its members' table."""
-    picks = ", ".join(f"#{m['trial']}" + (f" x{m['weight']}" if m["weight"] > 1 else "") for m in stored["members"])
+    studies = stored.get("studies", ())
+    picks = ", ".join(member_label(m, studies) + (f" x{m['weight']}" if m["weight"] > 1 else "")
+                      for m in stored["members"])
     lines = [f"**Ensemble** (`search ensemble`, greedy selection on validation from {stored['candidates']} kept "
              f"checkpoints, {sum(m['weight'] for m in stored['members'])} picks): {picks}; validation "
              f"{stored['val_accuracy']:.2%}, test **{stored['test_accuracy']:.2%}**", "",
              "| trial | weight | val_accuracy | test_accuracy |", "|---:|---:|---:|---:|"]
-    lines += [f"| {m['trial']} | {m['weight']} | {m['val_accuracy']:.4f} | {m['test_accuracy']:.4f} |"
+    row = "| {} | {} | {:.4f} | {:.4f} |"
+    lines += [row.format(member_label(m, studies), m["weight"], m["val_accuracy"], m["test_accuracy"])
               for m in stored["members"]]
     return lines + [f"| ensemble | | {stored['val_accuracy']:.4f} | {stored['test_accuracy']:.4f} |"]
 

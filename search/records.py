@@ -26,7 +26,7 @@ from search.goal import BOUND_OPS, Bound
 
 __all__ = ["CONFIG", "CURVES", "FAILED_TRIAL", "FAIL_REASON", "PRECISION", "RETRY_HISTORY", "CheckpointParts", "StudyRecord",
            "TrialRecord", "TrialStart", "checkpoint", "checkpoint_parts", "curve", "curve_point", "fail_reason",
-           "retries", "retry_attrs", "retry_of", "take_join_number", "write_fail_reason", "write_n_params", "write_ensemble", "write_outcome",
+           "retries", "retry_attrs", "retry_of", "take_join_number", "member_label", "write_fail_reason", "write_n_params", "write_ensemble", "write_outcome",
            "write_report_note"]
 
 JOINS = "mnist_search:joins"  # study system attribute: how many processes have opened the study to run it
@@ -184,7 +184,7 @@ class StudyRecord:
     bounds: tuple[Bound, ...] = ()  # floors and ceilings, each with its metric
     # written by `search report`: its summary, shown in the dashboard's note
     report_note: str = ""
-    # written by `search ensemble`: its members and accuracies (search.ensemble.Chosen.stored())
+    # written by `search ensemble`: its members and accuracies (search.ensembles.Chosen.stored())
     ensemble: dict[str, Any] = field(default_factory=dict)
 
     IDENTITY: ClassVar[tuple[str, ...]] = ("dataset", "data", "metric", "goal", "seed", "train_size")
@@ -257,6 +257,12 @@ def write_report_note(study: optuna.Study, text: str) -> None:
 def write_ensemble(study: optuna.Study, chosen: Mapping[str, Any]) -> None:
     """The ensemble `search ensemble` chose last (the report and the dashboard note show it)."""
     study.set_user_attr("ensemble", dict(chosen))
+
+
+def member_label(member: Mapping[str, Any], studies: Sequence[str] = ()) -> str:
+    """An ensemble member as its tables name it: '#25', or 'mnist-vgg #3' where the ensemble
+    drew on several studies (`studies`, as Chosen.stored() keeps them)."""
+    return f"{member['study']} #{member['trial']}" if len(studies) > 1 and member.get("study") else f"#{member['trial']}"
 
 
 def _bounds_in_goal(goal: str) -> tuple[Bound, ...]:

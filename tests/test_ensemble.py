@@ -2,6 +2,7 @@
 by search train, on real MNIST."""
 
 import json
+from pathlib import Path
 
 import optuna
 import pytest
@@ -10,10 +11,12 @@ import torch
 from search import _dashboard
 from search.config import EnsembleJob, load_job
 from search.data import load_dataset
-from search.ensemble import greedy, score
+from search.ensembles import greedy, score
 from search.trained import load_weights
 
 from conftest import MNIST, cli, needs_mnist, one_line_error, write_study
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 def _probs(rows: list[list[float]]) -> torch.Tensor:
@@ -88,10 +91,71 @@ def test_an_ensemble_from_kept_checkpoints_reproduces_in_search_train(tmp_path, 
             total += m["weight"] * net(data.test.images(slice(None))).softmax(1)
     assert (total.argmax(1) == data.test.y).sum().item() / len(data.test) == trained["test_accuracy"]
 
+    # the Python API chooses the same ensemble and retrains it to the same figures
+    import search
+
+    again = search.ensemble("tiny", tmp_path / "api.yaml", size=4)
+    assert again.members == chosen["members"] and again.test_accuracy == chosen["test_accuracy"]
+    assert load_job(tmp_path / "api.yaml") == job
+    result = search.train(tmp_path / "api.yaml", progress=False, save=tmp_path / "api.pt")
+    assert result.summary["members"] == [{**m, "train_seconds": r["train_seconds"]}
+                                         for m, r in zip(trained["members"], result.summary["members"], strict=True)]
+    assert result.summary["test_accuracy"] == trained["test_accuracy"]
+    assert [r.check for r in result.results] == [None] * len(job.members)  # checkpoints: nothing to compare
+    assert all((tmp_path / f"api-trial{m['trial']}.pt").is_file() for m in chosen["members"])
+    with pytest.raises(search.SearchError, match=r"--size: expected a whole number of picks from 1 to 100, got 0"):
+        search.ensemble("tiny", tmp_path / "no.yaml", size=0)
+    assert not (tmp_path / "no.yaml").exists()
+
     report = cli("report", "--study", "tiny", "--out", tmp_path / "rep")
     assert report.exit_code == 0, report.stderr
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "## Ensemble (search ensemble)" in text and f"**{chosen['test_accuracy']:.2%}**" in text
+
+
+@needs_mnist
+def test_an_ensemble_of_two_studies_chooses_among_both_and_reproduces(tmp_path, db):
+    mlp = {"model": "mlp", "epochs": 2, "batch_size": 64, "lr": {"low": 1e-3, "high": 1e-2, "log": True},
+           "hidden_size": [32, 64, 128]}
+    lenet = {"model": "lenet5", "epochs": 2, "batch_size": 64, "lr": {"low": 1e-3, "high": 1e-2, "log": True}}
+    assert cli("run", "--study", write_study(tmp_path, "mlps", keep_checkpoints=3, space=mlp)).exit_code == 0
+    assert cli("run", "--study", write_study(tmp_path, "lenets", n_trials=2, keep_checkpoints=2,
+                                             space=lenet)).exit_code == 0
+    r = cli("ensemble", "--study", "mlps", "--study", "lenets", "--size", "6", "--out", tmp_path / "two.yaml",
+            "--json")
+    assert r.exit_code == 0, r.stderr
+    chosen = json.loads(r.stdout)
+    trials = {"mlps": _trials(db, "mlps"), "lenets": _trials(db, "lenets")}
+    assert chosen["candidates"] == 5 and chosen["studies"] == ["mlps", "lenets"]
+    for m in chosen["members"]:  # each from its own study's kept checkpoint, its trial's own validation accuracy
+        assert m["val_accuracy"] == trials[m["study"]][m["trial"]].value
+    best = max(t.value for ts in trials.values() for t in ts.values())
+    assert chosen["val_accuracy"] >= best  # greedy starts from the best of both studies
+    for name in ("mlps", "lenets"):  # each study's note shows the ensemble, its members named with their study
+        note = _dashboard.study_note(optuna.load_study(study_name=name, storage=f"sqlite:///{db}"))
+        assert all(f"{m['study']} #{m['trial']}" in note for m in chosen["members"]), note
+
+    job = load_job(tmp_path / "two.yaml")
+    assert [(m.job.source["study"], m.job.source["trial"]) for m in job.members] == \
+        [(m["study"], m["trial"]) for m in chosen["members"]]
+    r = cli("train", "--config", tmp_path / "two.yaml", "--save", tmp_path / "two.pt", "--json")
+    assert r.exit_code == 0, r.stderr
+    trained = json.loads(r.stdout)
+    assert [(m["study"], m["trial"], m["val_accuracy"]) for m in trained["members"]] == \
+        [(m["study"], m["trial"], m["val_accuracy"]) for m in chosen["members"]]
+    assert trained["test_accuracy"] == chosen["test_accuracy"]
+    several = len({m["study"] for m in chosen["members"]}) > 1
+    assert trained["saved"] == [str(tmp_path / (f"two-{m['study']}-trial{m['trial']}.pt" if several else
+                                                f"two-trial{m['trial']}.pt")) for m in chosen["members"]]
+    assert all(Path(p).is_file() for p in trained["saved"])
+
+    one_line_error(cli("ensemble", "--study", "mlps", "--study", "mlps"), "--study mlps: named twice")
+    if FASHION.is_dir():  # a study on other images cannot join
+        fashion = write_study(tmp_path, "clothes", dataset="fashion-mnist", n_trials=1, train_size=1000, space=mlp)
+        assert cli("run", "--study", fashion).exit_code == 0
+        one_line_error(cli("ensemble", "--study", "mlps", "--study", "clothes"), "--study clothes: its dataset is",
+                       "an ensemble averages its members' outputs on the same images")
+    assert not (tmp_path / "ensemble.yaml").exists()
 
 
 @needs_mnist
@@ -102,6 +166,7 @@ def test_an_ensemble_needs_kept_checkpoints(tmp_path):
     assert not (tmp_path / "ensemble.yaml").exists()
     one_line_error(cli("ensemble", "--study", "tiny", "--artifacts", tmp_path / "elsewhere"), "no artifact folder")
     one_line_error(cli("ensemble", "--study", "nope"), "nope")
+    one_line_error(cli("ensemble", "--study", "tiny", "--size", "0"), "--size: expected a whole number of picks")
 
 
 def test_one_model_commands_refuse_an_ensemble_config(tmp_path):
@@ -113,12 +178,18 @@ def test_one_model_commands_refuse_an_ensemble_config(tmp_path):
         load_config(tmp_path / "e.yaml")
 
 
-def test_the_shipped_configs_parse_and_the_record_ensemble_lists_its_studys_trials():
+def test_the_shipped_configs_parse_and_each_ensemble_lists_its_studys_trials():
     from conftest import ROOT
 
     jobs = {p.name: load_job(p) for p in sorted((ROOT / "configs").glob("*.yaml"))}
-    ensemble = jobs["mnist-record-ensemble.yaml"]
-    assert isinstance(ensemble, EnsembleJob) and len(ensemble.members) >= 2
-    assert {m.job.source["study"] for m in ensemble.members} == {"mnist-record"}
-    assert sum(m.weight for m in ensemble.members) == ensemble.source["size"]
-    assert all(not isinstance(j, EnsembleJob) for n, j in jobs.items() if n != "mnist-record-ensemble.yaml")
+    ensembles = {n: j for n, j in jobs.items() if n.endswith("-ensemble.yaml")}
+    assert set(ensembles) >= {"mnist-record-ensemble.yaml", "fashion-vgg-ensemble.yaml"}
+    for name, ensemble in ensembles.items():
+        study = name.removesuffix("-ensemble.yaml")
+        assert isinstance(ensemble, EnsembleJob) and len(ensemble.members) >= 2
+        assert {m.job.source["study"] for m in ensemble.members} == {study} == {ensemble.source["study"]}
+        assert sum(m.weight for m in ensemble.members) == ensemble.source["size"]
+        single = jobs[f"{study}.yaml"]  # the study's best trial, exported beside it, is one of its members
+        assert not isinstance(single, EnsembleJob)
+        assert single.source["trial"] in {m.job.source["trial"] for m in ensemble.members}
+    assert all(not isinstance(j, EnsembleJob) for n, j in jobs.items() if n not in ensembles)

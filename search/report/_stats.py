@@ -9,7 +9,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search._format import fmt
 from search.goal import Bound
-from search.records import StudyRecord, curve
+from search.records import StudyRecord, curve, member_label
 from search.report._render import Block, Para, Table
 from search.sources import source_text
 from search.trials import feasible, metric_of, trial_seconds
@@ -131,14 +131,21 @@ def _sort_key(v: Any) -> tuple:
     return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
 
 
+def _of_studies(stored: dict[str, Any]) -> str:
+    studies = stored.get("studies", ())
+    return f" of {len(studies)} studies ({', '.join(studies)})" if len(studies) > 1 else ""
+
+
 def ensemble_blocks(stored: dict[str, Any]) -> list[Block]:
     """The ensemble `search ensemble` chose last (StudyRecord.ensemble): a sentence and its members."""
     members = stored["members"]
     best = max(m["test_accuracy"] for m in members)
     text = (f"Greedy selection with replacement on the validation images (Caruana et al. 2004) picked "
             f"{sum(m['weight'] for m in members)} times among the {stored['candidates']} kept checkpoints: "
-            f"{len(members)} distinct trials, their softmax averaged by weight. Test accuracy ")
-    rows = [[str(m["trial"]), str(m["weight"]), fmt(m["val_accuracy"]), fmt(m["test_accuracy"])] for m in members]
+            f"{len(members)} distinct trials{_of_studies(stored)}, their softmax averaged by weight. Test accuracy ")
+    studies = stored.get("studies", ())
+    rows = [[member_label(m, studies), str(m["weight"]), fmt(m["val_accuracy"]), fmt(m["test_accuracy"])]
+            for m in members]
     rows.append(["ensemble", str(sum(m["weight"] for m in members)), fmt(stored["val_accuracy"]),
                  fmt(stored["test_accuracy"])])
     return [Para([(text, False), (f"{stored['test_accuracy']:.2%}", True),
