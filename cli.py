@@ -476,7 +476,7 @@ def export(
     if as_json:
         print(json.dumps({"config": str(out_path), "weights": str(done.weights) if done.weights else None,
                           "removed": str(done.removed) if done.removed else None,
-                          "model": _check_json(done.model), **src}, indent=2, default=str))
+                          "deployed": _check_json(done.model), **src}, indent=2, default=str))
         return
     _say(f"wrote {out_path}: trial #{src['trial']} of {src['study']}, {src['metric']} {src['value']:.4g}"
          + (f"; its trained weights: {done.weights}" if done.weights else "")
@@ -595,7 +595,8 @@ def train(
         check = save_weights(result, job, save, image_input) if save is not None else None
     s = result.summary
     if as_json:
-        print(json.dumps({**s, "saved": str(save) if save else None, "model": _check_json(check)}, indent=2))
+        # "model" is the summary's network name; how a saved ONNX/TorchScript file compared is "deployed"
+        print(json.dumps({**s, "saved": str(save) if save else None, "deployed": _check_json(check)}, indent=2))
         return
     from search import fmt
 
@@ -632,7 +633,7 @@ def _train_ensemble(job, device: str, data_dir: str | None, full: bool, save: Pa
     s = result.summary
     saved = [str(p) for p in member_paths(job, save)] if save is not None else []
     if as_json:
-        print(json.dumps({**s, "saved": saved, "models": [_check_json(c) for c in checks]}, indent=2))
+        print(json.dumps({**s, "saved": saved, "deployed": [_check_json(c) for c in checks]}, indent=2))
         return
     _print_table(_ensemble_table(s["members"], s["val_accuracy"], s["test_accuracy"], job.source.get("studies", [])))
     _say(f"{len(job.members)} members on {s['dataset']}, {s['train_seconds']:.1f} s of training on {s['device']}"

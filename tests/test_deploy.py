@@ -76,7 +76,8 @@ def test_an_exported_model_matches_pytorch_on_every_validation_image_without_thi
     r = cli("train", "--config", config, "--save", out, "--json")
     assert r.exit_code == 0, r.output
     trained = json.loads(r.stdout)
-    check = trained["model"]
+    check = trained["deployed"]
+    assert trained["model"] == model  # the network's name stays beside it
     assert check["format"] == fmt and check["images"] == 5000 and check["max_diff"] <= 1e-4 and check["disagree"] == 0
     images = _val_images()
     assert images.dtype == np.uint8 and images.shape == (5000, 1, 28, 28)
@@ -131,7 +132,7 @@ def test_export_format_onnx_from_a_studys_kept_checkpoint(tmp_path):
     r = cli("export", "--study", "tiny", "--out", tmp_path / "best.yaml", "--format", "onnx", "--json")
     assert r.exit_code == 0, r.output
     done = json.loads(r.stdout)
-    assert done["model"]["path"] == str(tmp_path / "best.onnx") and done["model"]["disagree"] == 0
+    assert done["deployed"]["path"] == str(tmp_path / "best.onnx") and done["deployed"]["disagree"] == 0
     probs, _ = _load_as_a_user(tmp_path, "onnx", tmp_path / "best.onnx", _val_images())
     from search import load_weights
     from search.data import MNIST_NORM
