@@ -185,11 +185,11 @@ def train(config: ConfigLike, *, device: str | None = None, data_dir: str | None
     bar = fit_bar(Console(emoji=False, highlight=False), "training", show=progress)
     if isinstance(job, EnsembleJob):
         with bar as on_step:
-            members = retrain_ensemble(job, device=dev, data_dir=where, full=full, on_step=on_step)
+            together = retrain_ensemble(job, device=dev, data_dir=where, full=full, on_step=on_step)
         if save is not None:
-            for r, check in zip(members.results, save_ensemble(members, job, Path(save), image_input), strict=True):
+            for r, check in zip(together.results, save_ensemble(together, job, Path(save), image_input), strict=True):
                 r.check = check
-        return members
+        return together
     with bar as on_step:
         result = retrain(job, device=dev, data_dir=where, full=full, on_step=on_step)
     if save is not None:

@@ -247,8 +247,9 @@ def retrain_ensemble(job: EnsembleJob, *, device: str = "auto", data_dir: str | 
             val.append(probabilities(r.model, r.data.val, precision))
     weights = [m.weight for m in job.members]
     data = results[0].data
-    rows = [{"study": m.job.source.get("study"), "trial": m.job.source.get("trial"), "weight": m.weight, "val_accuracy": r.summary["val_accuracy"],
-             "test_accuracy": r.summary["test_accuracy"], "train_seconds": r.summary["train_seconds"]}
+    rows = [{"study": m.job.source.get("study"), "trial": m.job.source.get("trial"), "weight": m.weight,
+             "val_accuracy": r.summary["val_accuracy"], "test_accuracy": r.summary["test_accuracy"],
+             "train_seconds": r.summary["train_seconds"]}
             for m, r in zip(job.members, results, strict=True)]
     summary = {
         "dataset": results[0].summary["dataset"],
@@ -267,10 +268,16 @@ def member_paths(job: EnsembleJob, path: Path) -> list[Path]:
     that names no trial; model-STUDY-trial12.pt where the members come from several studies),
     in the given format's suffix."""
     several = len({m.job.source.get("study") for m in job.members}) > 1
-    names = [(f"{re.sub(r'[^A-Za-z0-9._-]', '_', str(m.job.source.get('study')))}-" if several else "")
-             + f"trial{m.job.source['trial']}"
-             if isinstance(m.job.source.get("trial"), int) else f"m{i}" for i, m in enumerate(job.members)]
+    names = [_member_name(m.job.source, several) or f"m{i}" for i, m in enumerate(job.members)]
     return [path.with_name(f"{path.stem}-{n}{path.suffix}") for n in names]
+
+
+def _member_name(source: dict[str, Any], with_study: bool) -> str | None:
+    """'trial12', or 'STUDY-trial12' (the study's name made safe for a file name); None without a trial."""
+    if not isinstance(source.get("trial"), int):
+        return None
+    study = re.sub(r"[^A-Za-z0-9._-]", "_", str(source.get("study")))
+    return f"{study}-trial{source['trial']}" if with_study else f"trial{source['trial']}"
 
 
 def save_ensemble(result: EnsembleResult, job: EnsembleJob, path: Path, image_input: str = "uint8") -> list[Any]:
