@@ -108,7 +108,8 @@ def test_two_workers_track_every_trial_with_its_curves_in_mlflow_and_tensorboard
 
 
 def test_an_interrupted_trial_is_killed_in_mlflow_and_its_retry_says_so(tmp_path, db):
-    study = write_study(tmp_path, n_trials=4, train_size=10000, space={**SPACE, "epochs": 3, "hidden_size": 64},
+    # 8-epoch trials: on a fast CPU 3-epoch ones (1 s) ended before the Ctrl-C landed, leaving nothing cut
+    study = write_study(tmp_path, n_trials=4, train_size=10000, space={**SPACE, "epochs": 8, "hidden_size": 64},
                         track="mlflow")  # the study file's key
     proc = search("run", "--study", study)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -150,7 +151,7 @@ def test_a_tracking_backend_that_is_not_there_is_one_warning_and_the_study_goes_
 
 
 def test_a_trial_failed_by_its_heartbeat_after_a_kill_has_its_run_closed(tmp_path, db):
-    study = write_study(tmp_path, n_trials=2, train_size=20000, space={**SPACE, "epochs": 3, "hidden_size": 64})
+    study = write_study(tmp_path, n_trials=2, train_size=20000, space={**SPACE, "epochs": 6, "hidden_size": 64})
     flags = ("--heartbeat", 1, "--track", "mlflow")
     proc = search("run", "--study", study, *flags)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
