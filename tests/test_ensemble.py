@@ -183,7 +183,7 @@ def test_the_shipped_configs_parse_and_each_ensemble_lists_its_studys_trials():
 
     jobs = {p.name: load_job(p) for p in sorted((ROOT / "configs").glob("*.yaml"))}
     ensembles = {n: j for n, j in jobs.items() if n.endswith("-ensemble.yaml")}
-    assert set(ensembles) >= {"mnist-record-ensemble.yaml", "fashion-vgg-ensemble.yaml"}
+    assert set(ensembles) >= {"mnist-record-ensemble.yaml", "mnist-vgg-ensemble.yaml", "fashion-vgg-ensemble.yaml"}
     for name, ensemble in ensembles.items():
         study = name.removesuffix("-ensemble.yaml")
         assert isinstance(ensemble, EnsembleJob) and len(ensemble.members) >= 2
