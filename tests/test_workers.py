@@ -14,8 +14,8 @@ pytestmark = needs_mnist
 
 SHORT = {"n_trials": 30, "train_size": 2000, "sampler": "random", "pruner": "none",
          "space": {"epochs": 1, "hidden_size": 32, "lr": {"low": 1e-3, "high": 1e-2}}}
-# ~1-2 s trials, long enough to hit one in the middle
-# 8 epochs: on a fast CPU 3-epoch trials took 0.6 s and the whole run ended before the poller saw one running
+# 8-epoch trials, long enough to hit one in the middle: on a fast CPU 3-epoch ones took 0.6 s and
+# the whole run ended before the poller saw one running
 LONG = {"n_trials": 6, "train_size": 20000, "sampler": "random", "pruner": "none",
         "space": {"epochs": 8, "hidden_size": 64, "lr": {"low": 1e-3, "high": 1e-2}}}
 
